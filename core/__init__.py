@@ -1,0 +1,19 @@
+"""Core package: the anchor task, the γ-initialized transformer, training and probes.
+
+No Streamlit or Altair here: this package runs on a bare GPU box with torch and numpy.
+See SPEC.md for the science ([INIT] Zhang, Xu et al., NeurIPS 2024).
+"""
+from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig, pair_key, parse_pair
+from .model import AnchorTransformer
+from .presets import PRESETS, get_preset
+from .runs import Run, RunError, list_runs, load_run, save_run
+from .task import Batch, generate, make_sequence, pair_target, targets
+from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device, train
+from .verdict import summarize, verdict
+
+__all__ = [
+    "AnchorTransformer", "Batch", "Cancelled", "ModelConfig", "PRESETS", "Run", "RunConfig", "RunError",
+    "TaskConfig", "TrainConfig", "build_model", "evaluate", "generate", "get_preset", "list_runs",
+    "load_run", "make_eval_set", "make_sequence", "pair_key", "pair_target", "parse_pair", "resolve_device",
+    "save_run", "summarize", "targets", "train", "verdict",
+]

@@ -1,0 +1,198 @@
+"""Command line: ``python -m core train|eval ...``.
+
+``train`` builds a run from a preset plus overrides, trains it with a progress bar on stderr,
+saves the run folder and prints a verdict line (or, with ``--json``, one JSON object: the
+contract documented in the README). ``eval`` loads a run and prints its per-pair table.
+Bad input (unknown field, impossible task, corrupt run) prints one ``error:`` line and
+exits with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import RunConfig, pair_key, parse_pair
+from .presets import PRESETS, get_preset
+from .runs import RunError, load_run, save_run
+from .task import pair_target
+from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device, train
+from .verdict import summarize, verdict, verdict_line
+
+SHORTCUTS = {
+    "gamma": ("model.gamma", float), "layers": ("model.n_layers", int), "d_model": ("model.d_model", int),
+    "d_ff": ("model.d_ff", int), "d_head": ("model.d_head", int), "heads": ("model.n_heads", int),
+    "seed": ("train.seed", int), "epochs": ("train.epochs", int), "n_train": ("train.n_train", int),
+    "batch_size": ("train.batch_size", int), "lr": ("train.lr_peak", float),
+    "weight_decay": ("train.weight_decay", float), "data": ("train.data", str), "device": ("train.device", str),
+}
+
+
+class CLIError(Exception):
+    pass
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Preset + shortcut flags + ``--set section.field=value`` (value parsed as JSON)."""
+    cfg = get_preset(args.preset)
+    overrides: dict[str, Any] = {}
+    for flag, (dotted, _) in SHORTCUTS.items():
+        v = getattr(args, flag, None)
+        if v is not None:
+            overrides[dotted] = v
+    for item in args.set or []:
+        if "=" not in item:
+            raise CLIError(f"--set takes section.field=value, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = _parse_value(v)
+    if args.held_out:
+        overrides["task.held_out"] = [parse_pair(p) for p in args.held_out]
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    # Keep the schedule's shape when only the number of epochs changed.
+    if "train.epochs" in overrides and "train.decay_epochs" not in overrides:
+        base = get_preset(args.preset).train
+        scale = cfg.train.epochs / base.epochs
+        w = base.warmup_epochs * scale if "train.warmup_epochs" not in overrides else cfg.train.warmup_epochs
+        cfg = cfg.replace(**{"train.warmup_epochs": w, "train.decay_epochs": base.decay_epochs * scale})
+    return cfg
+
+
+def _bar(rec: dict[str, Any], t0: float) -> None:
+    if rec.get("event") != "step":
+        return
+    frac = rec["step"] / rec["total_steps"]
+    n = int(30 * frac)
+    el = time.perf_counter() - t0
+    eta = el / max(frac, 1e-9) - el
+    sys.stderr.write(f"\r[{'#' * n}{'.' * (30 - n)}] {frac:5.1%} epoch {rec['epoch']:.1f} loss {rec['loss']:.3f}"
+                     f" lr {rec['lr']:.1e} eta {eta:4.0f}s ")
+    sys.stderr.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"{args.preset}_L{cfg.model.n_layers}_g{cfg.model.gamma:g}_s{cfg.train.seed}")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
+    device = resolve_device(cfg.train.device)
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    t0 = time.perf_counter()
+    quiet = args.json or args.quiet
+    try:
+        history = train(model, cfg, on_progress=None if quiet else (lambda r: _bar(r, t0)))
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted: nothing saved\n")
+        return 130
+    except Cancelled:
+        return 130
+    seconds = history[-1]["seconds"]
+    if not quiet:
+        sys.stderr.write("\n")
+    metrics = {"history": history, "seconds": seconds, "device": str(device)}
+    save_run(out, cfg, model.cpu(), metrics, device=str(device), overwrite=args.overwrite, half=args.half)
+    summary = summarize(str(out), cfg, history, seconds)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_verdicts(cfg, summary)
+        print(f"saved {out} ({seconds:.1f} s training on {device})")
+    return 0
+
+
+def _print_verdicts(cfg: RunConfig, summary: dict[str, Any]) -> None:
+    print(f"seen-pair test accuracy {summary['seen_test_accuracy']:.3f}")
+    for k, h in summary["held_out"].items():
+        pair = parse_pair(k)
+        inf = pair_target(cfg.task, 0, pair, "inferential")
+        sym = pair_target(cfg.task, 0, pair, "symmetric")
+        print(f"held-out ({k}): inferential x{inf:+d} {h['inferential']:.2f} | symmetric x{sym:+d}"
+              f" {h['symmetric']:.2f} | other {h['other']:.2f}")
+        v = verdict(summary["seen_test_accuracy"], h)
+        shift = {"inferential": inf, "symmetric": sym}.get(v["outcome"])
+        print("verdict: " + verdict_line(k, v, None if shift is None else f"x{shift:+d}"))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run = load_run(args.run)
+    cfg = run.config
+    if args.recompute:
+        rec = evaluate(run.model, cfg.task, make_eval_set(cfg.task, cfg.train.n_eval_per_pair, cfg.train.seed))
+        history = run.metrics["history"][:-1] + [{**run.final, **rec}]
+    else:
+        history = run.metrics["history"]
+    summary = summarize(str(run.path), cfg, history, run.metrics.get("seconds"))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"run {run.path}  γ={cfg.model.gamma:g}  layers={cfg.model.n_layers}  d_model={cfg.model.d_model}"
+          f"  seed={cfg.train.seed}")
+    print(f"{'pair':>6} {'role':>12} {'target':>8} {'test acc':>9}")
+    for p in cfg.task.pairs:
+        k = pair_key(p)
+        print(f"{k:>6} {cfg.task.pair_type(p):>12} {'x%+d' % pair_target(cfg.task, 0, p):>8}"
+              f" {summary['per_pair'][k]:9.3f}")
+    _print_verdicts(cfg, summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one run and save it")
+    t.add_argument("--preset", default="cpu-demo", help=f"one of {sorted(PRESETS)}")
+    for flag, (dotted, typ) in SHORTCUTS.items():
+        t.add_argument("--" + flag.replace("_", "-"), dest=flag, type=typ, help=f"sets {dotted}")
+    t.add_argument("--held-out", action="append", help="held-out pair like 4,3 (repeatable)")
+    t.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="any config field, value as JSON")
+    t.add_argument("--out", help="run folder (default runs/<preset>_L<layers>_g<gamma>_s<seed>)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--half", action="store_true", help="store weights as fp16 (loading restores fp32)")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--json", action="store_true", help="print one JSON object (the README's contract)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("eval", help="print a saved run's per-pair table and verdict")
+    e.add_argument("run")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--recompute", action="store_true", help="re-evaluate the weights instead of reading metrics.json")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    _register_extra(parser)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CLIError, RunError, ValueError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        sys.stderr.write(f"error: {msg}\n")
+        return 2
+
+
+def _register_extra(parser: argparse.ArgumentParser) -> None:
+    """Subcommands living in other modules (probe, sweep) register themselves here if present."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for mod in ("core.probe_cli", "core.sweep_cli"):
+        try:
+            module = __import__(mod, fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(sub)

@@ -1,0 +1,45 @@
+"""Named presets: plain ``RunConfig`` instances chosen by name from the CLI and the app.
+
+- ``paper``: exactly [INIT] appendix A / SPEC.md §4 (d_model 400, 900,000 sequences,
+  210 epochs, batch 2048, 1e-5 -> 2.5e-4 over 10 epochs -> cosine to 1e-5 at 200). For GPUs.
+- ``cpu-demo``: the live preset for a 2-core CPU (d_model 64, 20,000 sequences, 30 epochs,
+  batch 256, peak 1e-3): about 30 s. See docs/calibration.md for what it shows.
+- ``tiny``: a few-second smoke configuration for tests; it does not learn the task.
+"""
+from __future__ import annotations
+
+from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+
+PRESETS: dict[str, RunConfig] = {
+    "paper": RunConfig(
+        TaskConfig(),
+        ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5),
+        TrainConfig(n_train=900_000, data="pool", epochs=210, batch_size=2048, lr_start=1e-5, lr_peak=2.5e-4,
+                    lr_end=1e-5, warmup_epochs=10, decay_epochs=200, weight_decay=0.01, n_eval_per_pair=512),
+    ),
+    "cpu-demo": RunConfig(
+        TaskConfig(),
+        ModelConfig(n_layers=2, d_model=64, d_ff=192, d_head=32, n_heads=1, gamma=0.5),
+        TrainConfig(n_train=20_000, data="pool", epochs=30, batch_size=256, lr_start=4e-5, lr_peak=1e-3,
+                    lr_end=4e-5, warmup_epochs=3, decay_epochs=30, weight_decay=0.01),
+    ),
+    "tiny": RunConfig(
+        TaskConfig(),
+        ModelConfig(n_layers=1, d_model=16, d_ff=32, d_head=8, n_heads=1, gamma=0.5),
+        TrainConfig(n_train=512, epochs=2, batch_size=128, warmup_epochs=1, decay_epochs=2, n_eval_per_pair=16),
+    ),
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "paper": "The paper's exact setup (d_model 400, 900k sequences, 210 epochs). Needs a GPU.",
+    "cpu-demo": "Small live preset for a 2-core CPU: d_model 64, 20k sequences, 30 epochs (~30 s).",
+    "tiny": "Seconds-long smoke test; too small to learn the task.",
+}
+
+
+def get_preset(name: str) -> RunConfig:
+    """The preset called ``name``. Raises ValueError listing the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

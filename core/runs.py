@@ -1,0 +1,167 @@
+"""Run folders on disk: ``config.json``, ``weights.safetensors``, ``metrics.json``.
+
+A run folder is written into a temporary sibling and renamed into place, so a crash or a
+cancelled job never leaves a half-written run and never overwrites a saved one unless asked.
+Loading rebuilds the model from the JSON config and reads tensors with safetensors: nothing
+is unpickled, no code runs. Any corrupt or mismatched folder raises ``RunError``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import RunConfig
+from .model import AnchorTransformer
+from .train import build_model
+
+FORMAT_VERSION = 1
+
+
+class RunError(ValueError):
+    """A run folder that is missing, corrupt, or does not match its config."""
+
+
+@dataclass
+class Run:
+    """A loaded run: its folder, config, model (eval mode, CPU) and metrics."""
+
+    path: Path
+    config: RunConfig
+    model: AnchorTransformer
+    metrics: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.metrics["history"][-1]
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "safetensors": safetensors.__version__,
+            "python": platform.python_version(), "format": str(FORMAT_VERSION)}
+
+
+def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metrics: dict[str, Any],
+             device: str = "cpu", overwrite: bool = False, half: bool = False) -> Path:
+    """Write a run folder atomically.
+
+    Args:
+        path: destination folder (its parent is created).
+        config: the run config (stored with library versions, device and seed).
+        model: the trained model; weights are stored as fp32 (or fp16 with ``half``;
+            loading always restores fp32).
+        metrics: JSON-serialisable; at least ``{"history": [...]}``.
+        overwrite: replace an existing folder; otherwise an existing folder raises.
+
+    Raises:
+        RunError: the destination exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise RunError(f"run folder {path} already exists; choose another name (saved runs are never overwritten)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        state = {k: v.detach().to("cpu", torch.float16 if half else torch.float32).contiguous()
+                 for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / "weights.safetensors"), metadata={"format": str(FORMAT_VERSION)})
+        meta = {"format": FORMAT_VERSION, **config.to_dict(), "versions": _versions(), "device": device,
+                "seed": config.train.seed}
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+        (tmp / "metrics.json").write_text(json.dumps(metrics))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read only ``config.json`` of a run folder. Raises RunError when absent or invalid."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "config.json").read_text())
+        return RunConfig.from_dict({k: meta[k] for k in ("task", "model", "train")})
+    except FileNotFoundError:
+        raise RunError(f"{path} is not a run folder: config.json is missing") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{path}/config.json is corrupt or invalid: {e}") from None
+
+
+def load_metrics(path: str | Path) -> dict[str, Any]:
+    """Read ``metrics.json``. Raises RunError when absent or not a JSON object with a history."""
+    path = Path(path)
+    try:
+        metrics = json.loads((path / "metrics.json").read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} has no metrics.json") from None
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path}/metrics.json is corrupt: {e}") from None
+    if not isinstance(metrics, dict) or not metrics.get("history"):
+        raise RunError(f"{path}/metrics.json has no training history")
+    return metrics
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run folder: rebuild the model from the config, then load safetensors weights.
+
+    Returns:
+        A ``Run`` whose model is fp32, on the CPU, in eval mode.
+
+    Raises:
+        RunError: a missing or corrupt file, or weights whose names or shapes do not match
+            the model the config describes.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"run folder {path} does not exist")
+    config = load_config(path)
+    metrics = load_metrics(path)
+    model = build_model(config)
+    try:
+        state = load_file(str(path / "weights.safetensors"))
+    except FileNotFoundError:
+        raise RunError(f"{path} has no weights.safetensors") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise RunError(f"{path}/weights.safetensors is corrupt: {e}") from None
+    expected = model.state_dict()
+    missing, extra = set(expected) - set(state), set(state) - set(expected)
+    if missing or extra:
+        raise RunError(f"{path}: weights do not match the config (missing {sorted(missing)}, unexpected {sorted(extra)})")
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise RunError(f"{path}: weight {k} has shape {tuple(v.shape)}, the config needs {tuple(expected[k].shape)}")
+        if not torch.isfinite(v).all():
+            raise RunError(f"{path}: weight {k} holds NaN or infinite values")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.eval()
+    return Run(path, config, model, metrics)
+
+
+def list_runs(root: str | Path) -> list[Path]:
+    """Run folders (holding a config.json) directly under ``root``, sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.json").exists())

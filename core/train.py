@@ -1,0 +1,228 @@
+"""Training loop and evaluation of SPEC.md §4 ([INIT] appendix A).
+
+``train`` is a plain function: AdamW, warm-up then cosine schedule, gradient clipping,
+cross-entropy on the last position. A callback reports progress, a stop check makes it
+cancellable; it never prints. The same config and seed on the CPU give identical metrics.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import Pair, RunConfig, TaskConfig, TrainConfig, pair_key
+from .model import AnchorTransformer
+from .task import Batch, generate, targets
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, then MPS, then CPU; other strings pass to torch.
+
+    Raises:
+        ValueError: a device string torch does not know, or CUDA asked for but absent.
+    """
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    return dev
+
+
+def lr_at(cfg: TrainConfig, epoch: float) -> float:
+    """Learning rate at fractional ``epoch`` (SPEC.md §4 schedule, see ``TrainConfig``)."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr_start + (cfg.lr_peak - cfg.lr_start) * epoch / cfg.warmup_epochs
+    if epoch < cfg.decay_epochs:
+        t = (epoch - cfg.warmup_epochs) / max(cfg.decay_epochs - cfg.warmup_epochs, 1e-12)
+        return cfg.lr_end + 0.5 * (cfg.lr_peak - cfg.lr_end) * (1 + math.cos(math.pi * t))
+    return cfg.lr_end
+
+
+def build_model(cfg: RunConfig, generator: torch.Generator | None = None) -> AnchorTransformer:
+    """The model for a run config (vocabulary and positions sized from the task)."""
+    return AnchorTransformer(cfg.model, cfg.task.vocab_size, cfg.model.n_ctx or cfg.task.seq_len, generator)
+
+
+@dataclass
+class EvalSet:
+    """Fixed evaluation sequences: the test split of every pair, and held-out pairs on both splits."""
+
+    test: Batch                     # balanced, n_eval_per_pair per pair, split "test"
+    held_out: dict[Pair, Batch]     # per held-out pair, split "any"
+    pairs: list[Pair] = field(default_factory=list)
+
+
+def make_eval_set(task: TaskConfig, n_per_pair: int, seed: int) -> EvalSet:
+    """Evaluation data from its own generator (seed + 1_000_003) so training data never shifts it."""
+    g = torch.Generator().manual_seed(seed + 1_000_003)
+    test = generate(task, n_per_pair, "test", g, pairs=task.pairs, balanced=True)
+    held = {p: generate(task, 2 * n_per_pair, "any", g, pairs=[p], balanced=True) for p in task.held_out}
+    return EvalSet(test, held, list(task.pairs))
+
+
+@torch.no_grad()
+def predict(model: AnchorTransformer, tokens: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Argmax prediction at the last position: ``[n, pos]`` int64 -> ``[n]`` int64."""
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, tokens.shape[0], batch_size):
+        out.append(model(tokens[i:i + batch_size].to(dev))[:, -1].argmax(-1).cpu())
+    return torch.cat(out)
+
+
+def mapping_accuracy(task: TaskConfig, batch: Batch, pred: torch.Tensor) -> dict[str, Any]:
+    """Share of predictions equal to the inferential / symmetric target, and neither.
+
+    Returns:
+        ``{"inferential", "symmetric", "other"}`` in [0, 1] (a prediction equal to both, as for a
+        pair whose two mappings coincide, counts for both), and ``"offsets"``: share of each
+        prediction − key offset, the 5 most common (e.g. ``{"-10": 0.96, "-7": 0.03}``).
+    """
+    inf = pred == targets(task, batch.key, batch.a1, batch.a2, "inferential")
+    sym = pred == targets(task, batch.key, batch.a1, batch.a2, "symmetric")
+    off, counts = torch.unique(pred - batch.key, return_counts=True)
+    order = counts.argsort(descending=True)[:5]
+    n = len(pred)
+    return {
+        "inferential": inf.float().mean().item(),
+        "symmetric": sym.float().mean().item(),
+        "other": (~(inf | sym)).float().mean().item(),
+        "offsets": {str(int(off[i])): counts[i].item() / n for i in order},
+    }
+
+
+def evaluate(model: AnchorTransformer, task: TaskConfig, evalset: EvalSet) -> dict[str, Any]:
+    """Accuracy on the test split of every pair, and held-out pairs under each mapping.
+
+    Returns:
+        ``seen_test_accuracy`` (mean over seen pairs of designated-target accuracy on the test
+        split), ``per_pair`` (``"a1,a2"`` -> that accuracy, every pair; for held-out pairs the
+        inferential accuracy), and ``held_out`` (``"a1,a2"`` -> ``mapping_accuracy`` on both splits).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        pred = predict(model, evalset.test.tokens)
+        correct = (pred == evalset.test.target).float()
+        n = correct.shape[0] // len(evalset.pairs)
+        per_pair = {}
+        for i, p in enumerate(evalset.pairs):
+            per_pair[pair_key(p)] = correct[i * n:(i + 1) * n].mean().item()
+        seen = [per_pair[pair_key(p)] for p in task.seen_pairs]
+        held = {}
+        for p, b in evalset.held_out.items():
+            held[pair_key(p)] = mapping_accuracy(task, b, predict(model, b.tokens))
+    finally:
+        model.train(was_training)
+    return {"seen_test_accuracy": sum(seen) / len(seen), "per_pair": per_pair, "held_out": held}
+
+
+class Cancelled(Exception):
+    """Raised inside ``train`` when ``should_stop`` returns True; the history so far is attached."""
+
+    def __init__(self, history: list[dict[str, Any]]):
+        super().__init__("training cancelled")
+        self.history = history
+
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+def train(
+    model: AnchorTransformer,
+    cfg: RunConfig,
+    on_progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_eval: Callable[[AnchorTransformer, dict[str, Any]], None] | None = None,
+    progress_every: int = 20,
+) -> list[dict[str, Any]]:
+    """Train ``model`` on the anchor task of ``cfg`` and return its history.
+
+    Args:
+        model: a freshly built model (its device is changed to ``cfg.train.device``).
+        cfg: the run config; ``cfg.train.seed`` seeds data and batch order.
+        on_progress: called every ``progress_every`` steps with ``{"step", "total_steps",
+            "epoch", "loss", "lr"}`` and after each evaluation with the evaluation record.
+        should_stop: polled every step; True raises ``Cancelled`` (history attached).
+        on_eval: called after each evaluation with the model and the record; may add keys to
+            the record (used for lightweight probe snapshots).
+
+    Returns:
+        One record per evaluation point: ``epoch``, ``step``, ``sequences``, ``lr``,
+        ``train_loss`` (mean over the epoch), ``seconds`` (training time so far), and the
+        keys of ``evaluate``. Epoch 0 is the untrained model.
+
+    Raises:
+        Cancelled: when ``should_stop`` returned True.
+    """
+    tc, task = cfg.train, cfg.task
+    device = resolve_device(tc.device)
+    model.to(device)
+    g = torch.Generator().manual_seed(tc.seed)
+    evalset = make_eval_set(task, tc.n_eval_per_pair, tc.seed)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if (".ln" in name or name == "b_U") else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=tc.lr_start, betas=tc.betas, eps=tc.eps,
+    )
+    pool = generate(task, tc.n_train, "train", g) if tc.data == "pool" else None
+    history: list[dict[str, Any]] = []
+    spent = 0.0
+
+    def record(epoch: int, step: int, loss: float | None) -> None:
+        rec = {"epoch": epoch, "step": step, "sequences": epoch * tc.n_train, "lr": lr_at(tc, epoch),
+               "train_loss": loss, "seconds": round(spent, 3)}
+        rec.update(evaluate(model, task, evalset))
+        if on_eval is not None:
+            on_eval(model, rec)
+        history.append(rec)
+        if on_progress is not None:
+            on_progress({"event": "eval", **rec, "total_steps": tc.total_steps})
+
+    record(0, 0, None)
+    step = 0
+    model.train()
+    for epoch in range(tc.epochs):
+        t0 = time.perf_counter()
+        data = pool if pool is not None else generate(task, tc.n_train, "train", g)
+        tokens, target = data.tokens.to(device), data.target.to(device)
+        perm = torch.randperm(tc.n_train, generator=g).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for i in range(tc.steps_per_epoch):
+            if should_stop is not None and should_stop():
+                raise Cancelled(history)
+            idx = perm[i * tc.batch_size:(i + 1) * tc.batch_size]
+            lr = lr_at(tc, epoch + i / tc.steps_per_epoch)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            logits = model(tokens[idx])[:, -1]  # [batch, d_vocab]: last position only
+            loss = F.cross_entropy(logits, target[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            loss_sum += loss.detach()
+            step += 1
+            if on_progress is not None and step % progress_every == 0:
+                on_progress({"event": "step", "step": step, "total_steps": tc.total_steps,
+                             "epoch": epoch + (i + 1) / tc.steps_per_epoch, "loss": loss.item(), "lr": lr})
+        spent += time.perf_counter() - t0
+        if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
+            record(epoch + 1, step, (loss_sum / tc.steps_per_epoch).item())
+    return history
