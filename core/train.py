@@ -131,6 +131,14 @@ def evaluate(model: AnchorTransformer, task: TaskConfig, evalset: EvalSet) -> di
     return {"seen_test_accuracy": sum(seen) / len(seen), "per_pair": per_pair, "held_out": held}
 
 
+def _snapshot_fn() -> Callable[[AnchorTransformer], dict[str, Any]] | None:
+    try:
+        from .probes import training_snapshot
+    except ImportError:  # probes are optional for training
+        return None
+    return training_snapshot
+
+
 class Cancelled(Exception):
     """Raised inside ``train`` when ``should_stop`` returns True; the history so far is attached."""
 
@@ -149,6 +157,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     on_eval: Callable[[AnchorTransformer, dict[str, Any]], None] | None = None,
     progress_every: int = 20,
+    snapshots: bool = True,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on the anchor task of ``cfg`` and return its history.
 
@@ -159,7 +168,9 @@ def train(
             "epoch", "loss", "lr"}`` and after each evaluation with the evaluation record.
         should_stop: polled every step; True raises ``Cancelled`` (history attached).
         on_eval: called after each evaluation with the model and the record; may add keys to
-            the record (used for lightweight probe snapshots).
+            the record.
+        snapshots: add ``rec["snapshot"] = core.probes.training_snapshot(model)`` (a few
+            cheap probe numbers, [INIT] Fig. 12b) to every evaluation record.
 
     Returns:
         One record per evaluation point: ``epoch``, ``step``, ``sequences``, ``lr``,
@@ -184,11 +195,14 @@ def train(
     pool = generate(task, tc.n_train, "train", g) if tc.data == "pool" else None
     history: list[dict[str, Any]] = []
     spent = 0.0
+    snapshot_fn = _snapshot_fn() if snapshots else None
 
     def record(epoch: int, step: int, loss: float | None) -> None:
         rec = {"epoch": epoch, "step": step, "sequences": epoch * tc.n_train, "lr": lr_at(tc, epoch),
                "train_loss": loss, "seconds": round(spent, 3)}
         rec.update(evaluate(model, task, evalset))
+        if snapshot_fn is not None:
+            rec["snapshot"] = snapshot_fn(model)
         if on_eval is not None:
             on_eval(model, rec)
         history.append(rec)

@@ -1,0 +1,165 @@
+"""Calibration runner for the CPU presets (issue: reproduce both phases on a CPU).
+
+Each *plan* is a list of named configurations (a preset plus dotted overrides) crossed with
+seeds. Runs are saved under ``runs/calib/<config>_s<seed>`` and skipped when already there,
+so an interrupted plan resumes; one JSON line per run is appended to
+``docs/calibration_runs.jsonl``; ``--table`` rewrites the measured tables in
+``docs/calibration.md`` from that file (between the AUTO markers).
+
+    python docs/calibrate.py --plan round1 --workers 2      # run a plan
+    python docs/calibrate.py --table                         # regenerate the tables
+
+Everything goes through the project's own core API (the same code as ``python -m core train``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+JSONL = ROOT / "docs" / "calibration_runs.jsonl"
+MD = ROOT / "docs" / "calibration.md"
+RUNS = ROOT / "runs" / "calib"
+
+S3 = [0, 1, 2]
+S5 = [0, 1, 2, 3, 4]
+
+# name -> (preset, overrides, seeds)
+PLANS: dict[str, dict[str, tuple[str, dict, list[int]]]] = {
+    "round1": {
+        "g0.5": ("cpu-demo", {}, S3),
+        "g1.0": ("cpu-demo", {"model.gamma": 1.0}, S3),
+        "g0.5_wd0.3": ("cpu-demo", {"train.weight_decay": 0.3}, S3),
+        "g1.0_wd0.3": ("cpu-demo", {"model.gamma": 1.0, "train.weight_decay": 0.3}, S3),
+        "g0.5_wd1": ("cpu-demo", {"train.weight_decay": 1.0}, S3),
+        "g1.0_wd1": ("cpu-demo", {"model.gamma": 1.0, "train.weight_decay": 1.0}, S3),
+    },
+}
+
+
+def _config(preset: str, overrides: dict):
+    from core.presets import get_preset
+    return get_preset(preset).replace(**overrides) if overrides else get_preset(preset)
+
+
+def run_one(job: tuple[str, str, dict, int]) -> dict:
+    import torch
+    torch.set_num_threads(1)
+    from core.runs import save_run
+    from core.train import build_model, train
+    from core.verdict import summarize
+
+    name, preset, overrides, seed = job
+    cfg = _config(preset, {**overrides, "train.seed": seed})
+    model = build_model(cfg, torch.Generator().manual_seed(seed))
+    hist = train(model, cfg)
+    out = RUNS / f"{name}_s{seed}"
+    save_run(out, cfg, model, {"history": hist, "seconds": hist[-1]["seconds"], "device": "cpu"}, overwrite=True)
+    s = summarize(str(out.relative_to(ROOT)), cfg, hist, hist[-1]["seconds"])
+    h = s["held_out"]["4,3"] if "4,3" in s["held_out"] else next(iter(s["held_out"].values()))
+    return {
+        "name": name, "preset": preset, "overrides": overrides, "seed": seed,
+        "gamma": cfg.model.gamma, "forward_scale": round(cfg.model.forward_scale, 4),
+        "seen": round(s["seen_test_accuracy"], 4), "inferential": round(h["inferential"], 4),
+        "symmetric": round(h["symmetric"], 4), "other": round(h["other"], 4),
+        "best_inferential": round(h["best_inferential"], 4), "best_symmetric": round(h["best_symmetric"], 4),
+        "offsets": h["offsets"], "verdict": h["verdict"], "clear": h["clear"], "seconds": s["seconds"],
+        "curve_inferential": [round(r["held_out"]["4,3"]["inferential"], 3) for r in hist],
+        "curve_seen": [round(r["seen_test_accuracy"], 3) for r in hist],
+        "command": f"python docs/calibrate.py --plan PLAN --only {name}",
+        "run": s["run"], "time": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def run_plan(plan: str, workers: int, only: list[str] | None) -> None:
+    jobs = []
+    for name, (preset, overrides, seeds) in PLANS[plan].items():
+        if only and name not in only:
+            continue
+        for seed in seeds:
+            if not (RUNS / f"{name}_s{seed}" / "metrics.json").exists():
+                jobs.append((name, preset, overrides, seed))
+    print(f"{len(jobs)} runs to do", flush=True)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        for rec in pool.imap_unordered(run_one, jobs):
+            rec["command"] = rec["command"].replace("PLAN", plan)
+            rec["plan"] = plan
+            with JSONL.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+            print(f"{rec['name']} s{rec['seed']}: seen {rec['seen']:.3f} inf {rec['inferential']:.2f} "
+                  f"sym {rec['symmetric']:.2f} other {rec['other']:.2f} (best inf {rec['best_inferential']:.2f}) "
+                  f"{rec['verdict']}{'' if rec['clear'] else '?'} {rec['seconds']:.0f}s", flush=True)
+
+
+def _overrides_text(o: dict) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in o.items()) or "(preset)"
+
+
+def _seeds(rs: list[dict], key: str) -> str:
+    return " / ".join(f"{r[key]:.2f}" for r in rs)
+
+
+def render_table() -> str:
+    recs = [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
+    latest = {}
+    for r in recs:  # a rerun of the same name/seed replaces the older line
+        latest[(r["plan"], r["name"], r["seed"])] = r
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for (plan, name, _), r in latest.items():
+        groups[(plan, name)].append(r)
+    lines = ["| plan | config | preset + overrides | γ (fwd scale) | seeds | seen (min) | inferential per seed |"
+             " symmetric per seed | outcome counts inf/sym/other/unfit (clear) | best-of-seeds inf / sym | s/run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (plan, name), rs in groups.items():
+        rs.sort(key=lambda r: r["seed"])
+        counts = defaultdict(int)
+        clear = 0
+        for r in rs:
+            counts[r["verdict"]] += 1
+            clear += r["clear"]
+        lines.append(
+            f"| {plan} | {name} | {rs[0]['preset']}: {_overrides_text(rs[0]['overrides'])} | "
+            f"{rs[0]['gamma']:g} ({rs[0]['forward_scale']:.2f}) | {len(rs)} | {min(r['seen'] for r in rs):.3f} | "
+            f"{_seeds(rs, 'inferential')} | {_seeds(rs, 'symmetric')} | "
+            f"{counts['inferential']}/{counts['symmetric']}/{counts['other']}/{counts['not fitted']} ({clear}) | "
+            f"{max(r['inferential'] for r in rs):.2f} / {max(r['symmetric'] for r in rs):.2f} | "
+            f"{sum(r['seconds'] for r in rs) / len(rs):.0f} |")
+    return "\n".join(lines)
+
+
+def write_table() -> None:
+    text = MD.read_text()
+    start, end = "<!-- AUTO:runs -->", "<!-- /AUTO:runs -->"
+    table = render_table()
+    if start in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{table}\n{end}{tail}"
+    else:
+        text += f"\n{start}\n{table}\n{end}\n"
+    MD.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--plan", choices=sorted(PLANS))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--only", action="append", help="run only this config name (repeatable)")
+    p.add_argument("--table", action="store_true", help="rewrite the tables in docs/calibration.md")
+    args = p.parse_args()
+    if args.plan:
+        run_plan(args.plan, args.workers, args.only)
+    if args.table:
+        write_table()
+
+
+if __name__ == "__main__":
+    main()
