@@ -1,0 +1,217 @@
+"""Run folders: save/load round trip, refusal to overwrite, rejection of corrupt folders."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from core.runs import RunError, list_runs, load_config, load_metrics, load_run, save_run
+from core.task import generate
+from core.train import build_model
+
+torch.set_num_threads(1)
+
+CFG = RunConfig(TaskConfig(), ModelConfig(n_layers=2, d_model=8, d_ff=12, d_head=3, n_heads=2, gamma=0.7),
+                TrainConfig(n_train=64, epochs=1, batch_size=32, warmup_epochs=0, decay_epochs=1, seed=5))
+METRICS = {"history": [{"epoch": 0, "seen_test_accuracy": 0.25}], "seconds": 1.5}
+TOKENS = generate(CFG.task, 32, "any", torch.Generator().manual_seed(0)).tokens
+
+
+def model():
+    return build_model(CFG, torch.Generator().manual_seed(5))
+
+
+@pytest.fixture
+def saved(tmp_path):
+    m = model()
+    path = save_run(tmp_path / "runA", CFG, m, METRICS)
+    return path, m
+
+
+def test_round_trip(saved):
+    path, m = saved
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "metrics.json", "weights.safetensors"]
+    run = load_run(path)
+    assert run.config == CFG and run.name == "runA" and run.path == path
+    assert run.metrics == METRICS and run.final == METRICS["history"][-1]
+    assert not run.model.training
+    sd = run.model.state_dict()
+    for k, v in m.state_dict().items():
+        assert sd[k].dtype == torch.float32 and torch.equal(sd[k], v), k
+    m.eval()
+    assert torch.equal(run.model(TOKENS), m(TOKENS))
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["seed"] == 5 and "torch" in meta["versions"] and meta["device"] == "cpu"
+    assert load_config(path) == CFG and load_metrics(path) == METRICS
+
+
+def test_half_restores_fp32_with_small_error(tmp_path):
+    m = model()
+    path = save_run(tmp_path / "half", CFG, m, METRICS, half=True)
+    raw = load_file(str(path / "weights.safetensors"))
+    assert all(v.dtype == torch.float16 for v in raw.values())
+    full = save_run(tmp_path / "full", CFG, m, METRICS)
+    assert (path / "weights.safetensors").stat().st_size < 0.6 * (full / "weights.safetensors").stat().st_size
+    run = load_run(path)
+    for k, v in m.state_dict().items():
+        w = run.model.state_dict()[k]
+        assert w.dtype == torch.float32
+        assert torch.allclose(w, v, rtol=1e-3, atol=1e-4), k
+    m.eval()
+    assert torch.allclose(run.model(TOKENS), m(TOKENS), atol=1e-2)
+    assert not torch.equal(run.model.W_E, m.W_E)  # fp16 really rounded something
+
+
+def test_save_refuses_to_overwrite(saved):
+    path, _ = saved
+    other = model()
+    with torch.no_grad():
+        other.W_E.add_(1.0)
+    with pytest.raises(RunError, match="already exists"):
+        save_run(path, CFG, other, METRICS)
+    assert torch.equal(load_run(path).model.W_E, model().W_E)  # untouched
+    save_run(path, CFG, other, {"history": [{"epoch": 3}]}, overwrite=True)
+    run = load_run(path)
+    assert torch.equal(run.model.W_E, other.W_E) and run.final == {"epoch": 3}
+    assert [p.name for p in path.parent.iterdir()] == ["runA"]  # no temporary leftovers
+
+
+# -- corrupt folders ------------------------------------------------------------------------------
+
+def _truncate(path):
+    w = path / "weights.safetensors"
+    data = w.read_bytes()
+    w.write_bytes(data[: len(data) // 2])
+
+
+def _garbage(path):
+    (path / "weights.safetensors").write_bytes(b"\x00\x01 this is not safetensors" * 10)
+
+
+def _tiny_garbage(path):
+    (path / "weights.safetensors").write_bytes(b"abc")
+
+
+def _rm_weights(path):
+    (path / "weights.safetensors").unlink()
+
+
+def _rm_config(path):
+    (path / "config.json").unlink()
+
+
+def _rm_metrics(path):
+    (path / "metrics.json").unlink()
+
+
+def _config_garbage(path):
+    (path / "config.json").write_text("{not json")
+
+
+def _config_list(path):
+    (path / "config.json").write_text("[1, 2, 3]")
+
+
+def _config_invalid_value(path):
+    meta = json.loads((path / "config.json").read_text())
+    meta["model"]["gamma"] = 5.0
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+def _config_other_width(path):
+    meta = json.loads((path / "config.json").read_text())
+    meta["model"]["d_model"] = 16
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+def _config_other_depth(path):
+    meta = json.loads((path / "config.json").read_text())
+    meta["model"]["n_layers"] = 3
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+def _metrics_garbage(path):
+    (path / "metrics.json").write_text("nope")
+
+
+def _metrics_no_history(path):
+    (path / "metrics.json").write_text(json.dumps({"history": []}))
+
+
+def _edit_weights(fn):
+    def edit(path):
+        state = load_file(str(path / "weights.safetensors"))
+        fn(state)
+        save_file(state, str(path / "weights.safetensors"))
+    return edit
+
+
+def _nan(state):
+    state["blocks.1.mlp.W_out"][0, 0] = float("nan")
+
+
+def _inf(state):
+    state["W_E"][3, 1] = float("inf")
+
+
+def _drop(state):
+    del state["W_pos"]
+
+
+def _extra(state):
+    state["W_extra"] = torch.zeros(2)
+
+
+def _reshape(state):
+    state["W_U"] = state["W_U"].T.contiguous()
+
+
+@pytest.mark.parametrize("corrupt, words", [
+    (_truncate, "corrupt"), (_garbage, "corrupt"), (_tiny_garbage, "corrupt"), (_rm_weights, "weights.safetensors"),
+    (_rm_config, "config.json"), (_rm_metrics, "metrics.json"), (_config_garbage, "config.json"),
+    (_config_list, "config.json"), (_config_invalid_value, "γ"), (_config_other_width, "shape"),
+    (_config_other_depth, "missing"), (_metrics_garbage, "metrics.json"), (_metrics_no_history, "history"),
+    (_edit_weights(_nan), "NaN"), (_edit_weights(_inf), "infinite"), (_edit_weights(_drop), "W_pos"),
+    (_edit_weights(_extra), "W_extra"), (_edit_weights(_reshape), "shape"),
+], ids=lambda v: getattr(v, "__name__", v) if callable(v) else "")
+def test_corrupt_folders_raise_run_error(saved, corrupt, words):
+    path, _ = saved
+    corrupt(path)
+    with pytest.raises(RunError) as e:
+        load_run(path)
+    assert words in str(e.value)
+    assert isinstance(e.value, ValueError)  # callers that catch ValueError also catch it
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(RunError, match="does not exist"):
+        load_run(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunError):
+        load_run(tmp_path / "file")
+
+
+def test_list_runs(tmp_path):
+    assert list_runs(tmp_path / "absent") == []
+    m = model()
+    for name in ("zeta", "alpha", "mid"):
+        save_run(tmp_path / name, CFG, m, METRICS)
+    (tmp_path / "not_a_run").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "config.json").write_text("{}")
+    (tmp_path / "loose.json").write_text("{}")
+    assert [p.name for p in list_runs(tmp_path)] == ["alpha", "mid", "zeta"]
+
+
+def test_committed_pretrained_runs_load():
+    """Every committed run in pretrained/ loads and matches its own config."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "pretrained"
+    runs = list_runs(root)
+    for p in runs:
+        run = load_run(p)
+        assert run.model.d_vocab == run.config.task.vocab_size
+        assert run.metrics["history"]
