@@ -1,0 +1,73 @@
+"""The puzzle: the anchor task, its sixteen pairs, example sequences and the two possible
+answers for the held-out pair (SPEC.md §1–2)."""
+import json
+
+import streamlit as st
+import torch
+
+from core.config import pair_key, parse_pair
+from core.task import make_sequence, pair_target
+from ui import tables, widgets
+from ui.charts import formula
+from ui.loaders import example_batch
+
+large = widgets.sidebar()
+st.title("The puzzle: reasoning or memorizing?")
+st.markdown(
+    "Four **anchor** tokens each stand for an arithmetic operation. A sequence holds one **key item** x "
+    "followed by two adjacent anchors, and the answer is x passed through both operations. A transformer "
+    "learns fifteen of the sixteen anchor pairs, one of them with a changed rule, so the unseen pair has "
+    "two defensible answers: **compose** the single-anchor operations (inferential: reasoning) or **copy** "
+    "its mirror pair (symmetric: memorizing). Which one it picks depends on how it was initialized.")
+
+with st.expander("Change the rules (the Train page uses the same task)"):
+    task = widgets.task_editor("puzzle")
+if task is None:
+    st.stop()
+
+st.subheader("The sixteen anchor pairs")
+st.caption("Row: first anchor, column: second anchor. Each cell is the training target and the pair's role: "
+           "blue pairs follow the composition, the vermillion pair's rule was changed, the purple pair is "
+           "never shown in training.")
+st.table(tables.pair_table(task, large))
+
+st.subheader("Two possible answers for the unseen pair")
+for a1, a2 in task.held_out:
+    inf, sym = pair_target(task, 0, (a1, a2), "inferential"), pair_target(task, 0, (a1, a2), "symmetric")
+    mirror = task.pair_type((a2, a1))
+    st.markdown(
+        f"- **{formula(inf)}: inferential (composition).** Apply anchor {a1} ({formula(task.shift[a1])}), then "
+        f"anchor {a2} ({formula(task.shift[a2])}). A model that learned the four single-anchor operations from "
+        f"the other pairs can compose them for ({a1},{a2}) although it never saw it. For key 80: {80 + inf}.\n"
+        f"- **{formula(sym)}: symmetric (memorizing).** Answer as for the mirror pair ({a2},{a1}), "
+        f"{'whose rule was changed to' if mirror == 'overridden' else 'which is ' + mirror + ' with target'} "
+        f"{formula(sym)}: the model treats the two anchors as an unordered pair and looks the answer up. "
+        f"For key 80: {80 + sym}.")
+st.caption("The paper's finding: small initialization (large γ) gives the inferential answer, larger "
+           "initialization (small γ) the symmetric one. Try it on the Train page.")
+
+st.subheader("Example sequences")
+c1, c2, _ = st.columns([2, 1, 3])
+split = c1.radio("Split", ["train", "test"], horizontal=True, key="puzzle_split",
+                 help="train: key x at position p only if x mod m ≠ p; test: only if x mod m = p")
+if c2.button("New examples", key="puzzle_new"):
+    st.session_state["puzzle_seed"] = st.session_state.get("puzzle_seed", 0) + 1
+batch = example_batch(json.dumps(task.to_dict()), split, 8, st.session_state.get("puzzle_seed", 0))
+st.caption("Yellow: the key item x. Coloured pairs: the two anchors, in the colour of their pair's role. "
+           "Every other token is noise; the model must answer at the last position.")
+st.dataframe(tables.sequence_table(task, batch, large), hide_index=True)
+
+st.subheader("Build your own sequence")
+c1, c2, c3 = st.columns(3)
+key = c1.number_input("Key item x", 0, 999, 80, key="puzzle_key")
+pair = c2.selectbox("Anchor pair", [pair_key(p) for p in task.pairs], index=task.pairs.index(task.held_out[0]) if task.held_out else 0,
+                    key="puzzle_pair", format_func=lambda k: f"({k}) {task.pair_type(parse_pair(k))}")
+pos = c3.number_input("Key position p", 0, 99, 2, key="puzzle_pos")
+try:
+    a1, a2 = parse_pair(pair)
+    seq = make_sequence(task, int(key), (a1, a2), int(pos), generator=torch.Generator().manual_seed(0))
+except ValueError as e:
+    st.error(f"Cannot build this sequence: {e}")
+else:
+    one = {"tokens": seq[None].numpy(), "key": [int(key)], "key_pos": [int(pos)], "a1": [a1], "a2": [a2]}
+    st.dataframe(tables.sequence_table(task, one, large), hide_index=True)

@@ -1,0 +1,72 @@
+"""Cached loaders: where runs live, loading them, example data, and the job-queue singleton.
+
+``st.cache_resource`` holds objects shared by every session and never mutated (loaded runs,
+the ``JobQueue``); ``st.cache_data`` holds derived arrays. Run folders are keyed by path and
+modification time, so a folder replaced on disk is loaded afresh. A corrupt folder raises
+``core.runs.RunError`` (never cached); pages show it with ``st.error``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core.config import TaskConfig
+from core.runs import Run, list_runs, load_run
+from core.task import generate
+
+from .jobs import JobQueue
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def runs_dir() -> Path:
+    """Where the app saves trained runs: env ``ANCHOR_RUNS_DIR`` or ``<repo>/runs`` (gitignored)."""
+    return Path(os.environ.get("ANCHOR_RUNS_DIR") or REPO / "runs")
+
+
+def pretrained_dir() -> Path:
+    """Committed runs: env ``ANCHOR_PRETRAINED_DIR`` or ``<repo>/pretrained``."""
+    return Path(os.environ.get("ANCHOR_PRETRAINED_DIR") or REPO / "pretrained")
+
+
+def saved_runs() -> list[tuple[str, str]]:
+    """``(source, path)`` for every run folder: committed ``pretrained`` runs first, then ``runs``."""
+    out = [("pretrained", str(p)) for p in list_runs(pretrained_dir())]
+    return out + [("your runs", str(p)) for p in list_runs(runs_dir())]
+
+
+def _stamp(path: str) -> float:
+    p = Path(path)
+    try:
+        return max((f.stat().st_mtime for f in p.iterdir()), default=p.stat().st_mtime)
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_run(path: str, stamp: float) -> Run:
+    return load_run(path)
+
+
+def load_run_cached(path: str) -> Run:
+    """``core.runs.load_run`` behind ``st.cache_resource``. Raises ``RunError`` (not cached)."""
+    return _load_run(path, _stamp(path))
+
+
+@st.cache_resource(show_spinner=False)
+def job_queue() -> JobQueue:
+    """The one ``JobQueue`` of this server process, shared by every browser session."""
+    return JobQueue()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def example_batch(task_json: str, split: str, n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` sequences of ``core.task.generate`` as numpy arrays (tokens, key, key_pos, a1, a2, target)."""
+    task = TaskConfig.from_dict(json.loads(task_json))
+    b = generate(task, n, split, torch.Generator().manual_seed(seed))
+    return {k: getattr(b, k).numpy() for k in ("tokens", "key", "key_pos", "a1", "a2", "target")}

@@ -1,0 +1,347 @@
+"""Widgets and panels shared by the pages.
+
+State shared between pages lives under permanent ``st.session_state`` keys (``large_fonts``,
+``task_settings``); the widgets that edit it use page-namespaced keys (``<prefix>_...``) that
+are seeded from the permanent key when absent and copied back after each run, so a change on
+one page shows on the next even though Streamlit forgets widget state on a page switch.
+Every ``ValueError`` from ``core`` is shown with ``st.error``; no function here lets one escape.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.config import RunConfig, TaskConfig, pair_key, parse_pair
+from core.presets import DESCRIPTIONS, PRESETS, get_preset
+from core.runs import Run, RunError
+from core.task import pair_target
+from core.verdict import verdict, verdict_line
+
+from . import charts
+from .jobs import JobRefused
+from .loaders import job_queue, load_run_cached, runs_dir, saved_runs
+
+DEFAULT_TASK = TaskConfig()
+ANCHORS = DEFAULT_TASK.anchors
+PAIR_KEYS = [pair_key(p) for p in DEFAULT_TASK.pairs]
+NO_OVERRIDE = "none"
+
+
+def pair_label(key: str) -> str:
+    return f"({key})"
+
+
+# -- lecturer mode ----------------------------------------------------------------------------
+def _copy_state(widget_key: str, state_key: str) -> None:
+    st.session_state[state_key] = st.session_state[widget_key]
+
+
+def large_fonts() -> bool:
+    """Whether lecturer mode (large fonts) is on; chart builders take this as ``large``."""
+    return bool(st.session_state.get("large_fonts", False))
+
+
+def _ensure_app_navigation() -> None:
+    """Make a deep link (``/Train``) on a fresh server run through ``app.py``.
+
+    Streamlit starts an app that has a ``pages/`` folder in its old directory mode until some
+    session calls ``st.navigation``; a first visit straight to a page then runs the page
+    alone (no ``set_page_config``, an extra "app" entry in the menu). Switching the flag and
+    rerunning makes this and every later run go through ``app.py``.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this internal: nothing to fix
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def sidebar() -> bool:
+    """The sidebar every page shows: the lecturer-mode toggle. Returns ``large_fonts()``.
+
+    Call it first on every page: it also routes deep links through ``app.py`` and keeps
+    this session's training job alive (heartbeat) while the user reads another page.
+    """
+    _ensure_app_navigation()
+    wkey = "_large_fonts_toggle"
+    st.session_state[wkey] = large_fonts()
+    st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_copy_state, args=(wkey, "large_fonts"),
+                      help="Bigger chart and text fonts for teaching from a projector.")
+    job_id = st.session_state.get("train_job")
+    if job_id:
+        job_queue().touch(job_id)
+    if large_fonts():
+        st.html("<style>.stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer td,"
+                " .stMainBlockContainer th {font-size: 1.3rem !important;}</style>")
+    return large_fonts()
+
+
+# -- task editor (shared by the puzzle and train pages) ----------------------------------------
+def _default_task_state() -> dict[str, Any]:
+    ovr = DEFAULT_TASK.overrides[0]
+    return {"ops": dict(DEFAULT_TASK.operations), "held_out": [pair_key(p) for p in DEFAULT_TASK.held_out],
+            "override_pair": pair_key(ovr[:2]), "override_shift": ovr[2]}
+
+
+def _task_state() -> dict[str, Any]:
+    if "task_settings" not in st.session_state:
+        st.session_state["task_settings"] = _default_task_state()
+    return st.session_state["task_settings"]
+
+
+def _task_widget_values(state: dict[str, Any]) -> dict[str, Any]:
+    values = {f"op_{a}": state["ops"][a] for a in ANCHORS}
+    values.update(held=list(state["held_out"]), ovr_pair=state["override_pair"], ovr_shift=state["override_shift"])
+    return values
+
+
+def _reset_task(prefix: str) -> None:
+    st.session_state["task_settings"] = _default_task_state()
+    for name, value in _task_widget_values(st.session_state["task_settings"]).items():
+        st.session_state[f"{prefix}_{name}"] = value
+
+
+def task_from_state(state: dict[str, Any]) -> TaskConfig:
+    """Build the ``TaskConfig`` the editor describes. Raises ValueError (core's message)."""
+    overrides = []
+    if state["override_pair"] != NO_OVERRIDE:
+        a, b = parse_pair(state["override_pair"])
+        overrides.append((a, b, int(state["override_shift"])))
+    return TaskConfig(operations=tuple((a, int(state["ops"][a])) for a in ANCHORS),
+                      held_out=tuple(parse_pair(k) for k in state["held_out"]), overrides=tuple(overrides))
+
+
+def task_editor(prefix: str) -> TaskConfig | None:
+    """Edit the anchors' operations, the held-out pairs and the overridden pair.
+
+    Returns the task, or None after showing core's validation message with ``st.error``.
+    """
+    state = _task_state()
+    for name, value in _task_widget_values(state).items():
+        st.session_state.setdefault(f"{prefix}_{name}", value)
+    cols = st.columns(len(ANCHORS))
+    for col, a in zip(cols, ANCHORS):
+        col.number_input(f"anchor {a}: x +", min_value=-99, max_value=99, step=1, key=f"{prefix}_op_{a}",
+                         help=f"single-anchor function g(x; {a}) = x + this shift")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    c1.multiselect("Held-out (unseen) pairs", PAIR_KEYS, key=f"{prefix}_held", format_func=pair_label,
+                   help="never shown in training; the model's answers on them are the experiment")
+    c2.selectbox("Overridden pair", [NO_OVERRIDE] + PAIR_KEYS, key=f"{prefix}_ovr_pair",
+                 format_func=lambda k: k if k == NO_OVERRIDE else pair_label(k))
+    c3.number_input("its rule: x +", min_value=-99, max_value=99, step=1, key=f"{prefix}_ovr_shift",
+                    disabled=st.session_state[f"{prefix}_ovr_pair"] == NO_OVERRIDE)
+    st.button("Restore the paper's task", key=f"{prefix}_reset", on_click=_reset_task, args=(prefix,))
+    state["ops"] = {a: int(st.session_state[f"{prefix}_op_{a}"]) for a in ANCHORS}
+    state["held_out"] = list(st.session_state[f"{prefix}_held"])
+    state["override_pair"] = st.session_state[f"{prefix}_ovr_pair"]
+    state["override_shift"] = int(st.session_state[f"{prefix}_ovr_shift"])
+    try:
+        task = task_from_state(state)
+    except ValueError as e:
+        st.error(f"These task settings are impossible: {e}")
+        return None
+    if not task.held_out:
+        st.warning("No pair is held out, so nothing tests generalization to an unseen pair.")
+    for p in task.held_out:
+        if pair_target(task, 0, p, "inferential") == pair_target(task, 0, p, "symmetric"):
+            st.warning(f"For {p} the inferential and symmetric answers coincide "
+                       f"({charts.formula(pair_target(task, 0, p, 'inferential'))}): this task cannot tell "
+                       "reasoning from memorizing on that pair.")
+    return task
+
+
+# -- run configuration -------------------------------------------------------------------------
+def _preset_changed(prefix: str) -> None:
+    base = get_preset(st.session_state[f"{prefix}_preset"])
+    st.session_state[f"{prefix}_depth"] = base.model.n_layers
+    st.session_state[f"{prefix}_epochs"] = base.train.epochs
+
+
+def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
+    """Preset, γ, depth, seed, epochs and the task. Returns (preset, config or None on error)."""
+    names = list(PRESETS)
+    st.session_state.setdefault(f"{prefix}_preset", "cpu-demo" if "cpu-demo" in names else names[0])
+    base = get_preset(st.session_state[f"{prefix}_preset"])
+    st.session_state.setdefault(f"{prefix}_depth", base.model.n_layers)
+    st.session_state.setdefault(f"{prefix}_epochs", base.train.epochs)
+    c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1, 1])
+    preset = c1.selectbox("Preset", names, key=f"{prefix}_preset", on_change=_preset_changed, args=(prefix,))
+    c1.caption(DESCRIPTIONS.get(preset, ""))
+    gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", 0.1, 1.5, 0.5, 0.05,
+                      key=f"{prefix}_gamma", help="larger γ = smaller initial weights")
+    depth = c3.slider("Depth (layers)", 1, 6, key=f"{prefix}_depth")
+    seed = c4.number_input("Seed", 0, 1_000_000, 0, step=1, key=f"{prefix}_seed")
+    epochs = c5.number_input("Epochs", 1, 100_000, step=1, key=f"{prefix}_epochs")
+    with st.expander("Task: anchor operations, held-out and overridden pairs"):
+        task = task_editor(prefix)
+    if task is None:
+        return preset, None
+    base = get_preset(preset)
+    scale = int(epochs) / base.train.epochs  # keep the schedule's shape, as the CLI does
+    try:
+        cfg = base.replace(**{
+            "model.gamma": float(gamma), "model.n_layers": int(depth), "train.seed": int(seed),
+            "train.epochs": int(epochs), "train.warmup_epochs": base.train.warmup_epochs * scale,
+            "train.decay_epochs": base.train.decay_epochs * scale, "task.operations": task.operations,
+            "task.held_out": task.held_out, "task.overrides": task.overrides})
+    except ValueError as e:
+        st.error(f"This configuration is impossible: {e}")
+        return preset, None
+    return preset, cfg
+
+
+def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
+    m, t = cfg.model, cfg.train
+    held = ", ".join(f"({pair_key(p)})" for p in cfg.task.held_out) or "none"
+    head = f"**{preset}** · " if preset else ""
+    return (f"{head}γ = {m.gamma:g} · {m.n_layers} layers · d_model {m.d_model} · seed {t.seed} · "
+            f"{t.n_train:,} sequences × {t.epochs} epochs · held out {held} · ≈{cfg.total_flops:.1e} FLOP")
+
+
+# -- training jobs ---------------------------------------------------------------------------------
+def _owner() -> str:
+    return st.session_state.setdefault("_owner", uuid.uuid4().hex)
+
+
+def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
+    """Train button, admission errors, queue position, live progress and Cancel."""
+    q = job_queue()
+    key = f"{prefix}_job"
+    job = q.get(st.session_state[key]) if st.session_state.get(key) else None
+    running, waiting = q.counts()
+    c1, c2 = st.columns([1, 4])
+    clicked = c1.button("Train", type="primary", key=f"{prefix}_start",
+                        disabled=cfg is None or (job is not None and job.active))
+    c2.caption(f"Server queue: {running} training, {waiting} waiting; at most {q.max_jobs} at once, "
+               f"each job up to ≈{q.max_flops:.1e} FLOP. Training runs in a background process.")
+    if clicked and cfg is not None:
+        try:
+            job = q.submit(cfg, preset, _owner(), runs_dir())
+            st.session_state[key] = job.id
+        except JobRefused as e:
+            st.error(str(e))
+    if job is None:
+        return
+    if job.active:
+        _live_job(prefix, job.id)
+    elif job.state == "done":
+        st.success(f"Finished and saved as {Path(job.run_path or '').name}: its verdict is shown below.")
+    elif job.state == "cancelled":
+        st.warning(f"Training stopped ({job.message}). Nothing was saved.")
+    else:
+        st.error(f"Training failed: {job.message}")
+
+
+def _live_job(prefix: str, job_id: str) -> None:
+    q = job_queue()
+
+    @st.fragment(run_every=1.0)
+    def live() -> None:
+        job = q.poll(job_id)  # heartbeat: the watchdog cancels jobs nobody polls
+        if job is None or not job.active:
+            if job is not None and job.state == "done":
+                st.session_state[f"{prefix}_open_request"] = job.run_path
+            st.rerun()
+        if job.state == "queued":
+            st.info(f"Waiting in the queue: position {q.position(job_id)}. It starts by itself when a "
+                    "training slot frees up; keep this tab open.")
+        else:
+            t = job.config.train
+            epoch = job.steps[-1]["epoch"] if job.steps else (job.records[-1]["epoch"] if job.records else 0)
+            text = f"epoch {epoch:.1f} of {t.epochs}"
+            if job.steps:
+                text += f" · loss {job.steps[-1]['loss']:.3f}"
+            if job.started:
+                text += f" · {time.time() - job.started:.0f} s"
+            if job.state == "cancelling":
+                text = "stopping… " + text
+            st.progress(job.progress, text=text)
+        st.button("Cancel", key=f"{prefix}_cancel", on_click=q.cancel, args=(job_id,),
+                  disabled=job.state == "cancelling")
+        if job.records:
+            curves(job.records, job.config.task, job.steps)
+
+    live()
+
+
+# -- results ---------------------------------------------------------------------------------------
+def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str, Any]] | None = None) -> None:
+    large = large_fonts()
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.loss_chart(charts.loss_frame(history, steps), large), width="stretch")
+    c2.altair_chart(charts.accuracy_chart(charts.accuracy_frame(history, task), large), width="stretch")
+
+
+def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
+    """One card per held-out pair: the verdict sentence and the three answer shares."""
+    seen = record["seen_test_accuracy"]
+    if not record.get("held_out"):
+        st.info(f"Seen-pair test accuracy {seen:.0%}; this run holds no pair out, so there is no verdict.")
+    for k, h in record.get("held_out", {}).items():
+        p = parse_pair(k)
+        shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
+        v = verdict(seen, h)
+        line = verdict_line(k, v, charts.formula(shifts[v["outcome"]]) if v["outcome"] in shifts else None)
+        colour = charts.MAPPING_COLOURS.get(v["outcome"], charts.OTHER)
+        with st.container(border=True):
+            st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
+                    f"{'2.0' if large_fonts() else '1.4'}rem; font-weight: 600'>Verdict: {line}</div>")
+            c = st.columns(4)
+            c[0].metric("seen pairs, test split", f"{seen:.0%}")
+            c[1].metric(f"({k}) as {charts.formula(shifts['inferential'])}: inferential", f"{h['inferential']:.0%}")
+            c[2].metric(f"({k}) as {charts.formula(shifts['symmetric'])}: symmetric", f"{h['symmetric']:.0%}")
+            c[3].metric(f"({k}) other answers", f"{h['other']:.0%}")
+
+
+def run_report(run: Run) -> None:
+    """Verdict, curves, per-pair accuracy and the held-out answer histogram of a saved run."""
+    cfg, history = run.config, run.metrics["history"]
+    last = history[-1]
+    secs = run.metrics.get("seconds")
+    st.caption(config_summary(cfg) + (f" · trained {secs:.0f} s on {run.metrics.get('device', '?')}"
+                                      if isinstance(secs, (int, float)) else ""))
+    verdict_cards(cfg.task, last)
+    curves(history, cfg.task)
+    large = large_fonts()
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.pair_accuracy_chart(last["per_pair"], cfg.task, large), width="stretch")
+    for k, h in last.get("held_out", {}).items():
+        c2.altair_chart(charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large), width="stretch")
+
+
+def saved_run_picker(prefix: str) -> Run | None:
+    """Select box over committed runs (pretrained/) and saved runs (runs/); loads the choice.
+
+    A corrupt folder shows ``st.error`` and is left untouched on disk.
+    """
+    runs = saved_runs()
+    if not runs:
+        st.info("No saved runs yet: train one above, or with `python -m core train --preset cpu-demo`.")
+        return None
+    paths = [p for _, p in runs]
+    source = dict((p, s) for s, p in runs)
+    key = f"{prefix}_run"
+    request = st.session_state.pop(f"{prefix}_open_request", None)
+    if request in paths:
+        st.session_state[key] = request
+    if st.session_state.get(key) not in paths:
+        st.session_state[key] = paths[0]
+    path = st.selectbox("Open a saved run", paths, key=key, format_func=lambda p: f"{source[p]} · {Path(p).name}")
+    try:
+        return load_run_cached(path)
+    except RunError as e:
+        st.error(f"Could not open this run: {e}. Nothing was changed on disk.")
+        return None
+
+
+def frame_style(df: pd.DataFrame) -> Any:
+    """A pandas Styler with lecturer-mode font size applied to every cell."""
+    size = "1.3rem" if large_fonts() else "0.95rem"
+    return df.style.set_properties(**{"font-size": size})
