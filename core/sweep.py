@@ -619,7 +619,7 @@ def run_sweep(
 def _save_result(run_dir: Path, cfg: RunConfig, res: dict[str, Any], *, half: bool, overwrite: bool,
                  keep: bool) -> None:
     model = build_model(cfg)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in res["state"].items()})
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in res["state"].items()})
     save_run(run_dir, cfg, model, res["metrics"], device=res["metrics"]["device"], overwrite=overwrite, half=half)
     if not keep:
         (run_dir / "weights.safetensors").unlink()
