@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, RunError, ValueError, KeyError) as e:
+    except (CLIError, RunError, ValueError, KeyError, TypeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         sys.stderr.write(f"error: {msg}\n")
         return 2

@@ -11,6 +11,7 @@ Composite Functions by Reasoning or Memorizing", NeurIPS 2024, §3 and appendix 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,12 +71,18 @@ class TaskConfig:
     split_noise: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "operations", tuple((int(a), int(s)) for a, s in self.operations))
-        object.__setattr__(self, "held_out", _pairs(self.held_out))
-        object.__setattr__(
-            self, "overrides", tuple((int(a), int(b), int(s)) for a, b, s in self.overrides)
-        )
-        self._validate()
+        with _type_errors_as_value_errors("TaskConfig"):
+            object.__setattr__(self, "operations", tuple((int(a), int(s)) for a, s in self.operations))
+            object.__setattr__(self, "held_out", _pairs(self.held_out))
+            object.__setattr__(
+                self, "overrides", tuple((int(a), int(b), int(s)) for a, b, s in self.overrides)
+            )
+            for name in ("item_min", "item_max", "seq_len"):
+                object.__setattr__(self, name, _int(name, getattr(self, name)))
+            if self.split_modulus is not None:
+                object.__setattr__(self, "split_modulus", _int("split_modulus", self.split_modulus))
+            object.__setattr__(self, "split_noise", bool(self.split_noise))
+            self._validate()
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -178,7 +185,8 @@ class TaskConfig:
             raise ValueError(f"the largest target {hi} would need an unreasonably large vocabulary")
         m = self.modulus
         n_items = self.item_max - self.item_min + 1
-        for p in range(self.n_key_positions):
+        positions = range(self.seq_len) if self.split_noise else range(self.n_key_positions)
+        for p in positions:
             r = p % m
             n_test = sum(1 for x in range(self.item_min, self.item_max + 1) if x % m == r)
             if n_test == 0 or n_test == n_items:
@@ -230,6 +238,10 @@ class ModelConfig:
     n_ctx: int | None = None
 
     def __post_init__(self) -> None:
+        with _type_errors_as_value_errors("ModelConfig"):
+            self._validate()
+
+    def _validate(self) -> None:
         for name in ("n_layers", "d_model", "d_ff", "d_head", "n_heads"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -309,7 +321,14 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        with _type_errors_as_value_errors("TrainConfig"):
+            self._validate()
+
+    def _validate(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        for name in ("lr_start", "lr_peak", "lr_end", "warmup_epochs", "decay_epochs", "weight_decay", "eps",
+                     "grad_clip"):
+            object.__setattr__(self, name, _float(name, getattr(self, name)))
         for name in ("n_train", "epochs", "batch_size", "eval_every", "n_eval_per_pair"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -360,6 +379,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        unknown = set(d) - {"task", "model", "train"}
+        if unknown:
+            raise ValueError(f"unknown config sections: {sorted(unknown)} (expected task, model, train)")
         return cls(
             task=TaskConfig.from_dict(d.get("task", {})),
             model=ModelConfig.from_dict(d.get("model", {})),
@@ -396,7 +418,30 @@ class RunConfig:
         return self.sequence_flops * self.train.sequences_seen
 
 
+@contextmanager
+def _type_errors_as_value_errors(what: str):
+    """A value of the wrong type (``item_min="abc"``) is bad input: report it as ValueError."""
+    try:
+        yield
+    except TypeError as e:
+        raise ValueError(f"{what}: a setting has the wrong type ({e})") from None
+
+
+def _int(name: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+        raise ValueError(f"{name} must be an integer, got {v!r}")
+    return int(v)
+
+
+def _float(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{name} must be a number, got {v!r}")
+    return float(v)
+
+
 def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:

@@ -144,8 +144,6 @@ def test_eval_of_corrupt_run_exits_2(trained, tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "weights" in lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a --set value of the wrong type raises TypeError, which "
-                                       "cli.main does not catch, so the user sees a traceback")
 @pytest.mark.parametrize("setting", ["task.item_min=abc", "model.gamma=null", "task.held_out=5"])
 def test_wrong_type_set_value_exits_2(tmp_path, capsys, setting):
     try:

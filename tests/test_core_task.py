@@ -162,8 +162,6 @@ def test_split_noise_option():
     assert not rule[noise_mask(b)].all()
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: with split_noise, a noise position whose residue has no item "
-                                       "in the split gets the padding token 0 instead of an error")
 def test_split_noise_never_emits_out_of_range_noise():
     # key positions 0..2 have residues 0..2 (items 20, 21, 22 cover them), but noise positions 3, 4
     # need test items ≡ 3, 4 (mod 5): there are none. Either the config or generate must refuse.
