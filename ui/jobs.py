@@ -111,9 +111,9 @@ def cli_command(cfg: RunConfig, preset: str) -> str:
         else:
             parts += ["--set", "task.held_out=[]"]
     if t.operations != b.operations:
-        parts += ["--set", "task.operations=" + json.dumps([list(o) for o in t.operations])]
+        parts += ["--set", "task.operations=" + json.dumps([list(o) for o in t.operations], separators=(",", ":"))]
     if t.overrides != b.overrides:
-        parts += ["--set", "task.overrides=" + json.dumps([list(o) for o in t.overrides])]
+        parts += ["--set", "task.overrides=" + json.dumps([list(o) for o in t.overrides], separators=(",", ":"))]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -239,6 +239,7 @@ class JobQueue:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._waiting: list[str] = []
+        self._exiting: list[tuple[Any, float]] = []
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -279,7 +280,9 @@ class JobQueue:
             if job is None:
                 return None
             job.last_seen = time.monotonic()
-            self._drain(job)
+            if job.state in ("running", "cancelling"):
+                self._drain(job)
+                self._reap(job, job.last_seen)
             return job.snapshot()
 
     def touch(self, job_id: str) -> None:
@@ -301,8 +304,7 @@ class JobQueue:
     def counts(self) -> tuple[int, int]:
         """(running, waiting) jobs."""
         with self._lock:
-            running = sum(1 for j in self._jobs.values() if j.state in ("running", "cancelling"))
-            return running, len(self._waiting)
+            return self._running(time.monotonic()), len(self._waiting)
 
     # -- control ---------------------------------------------------------------------------
     def cancel(self, job_id: str, reason: str = "cancelled by the user") -> None:
@@ -330,11 +332,19 @@ class JobQueue:
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
+            end = time.monotonic() + self.stop_grace
             for job in self._jobs.values():
-                if job._proc is not None and job._proc.is_alive():
-                    job._proc.terminate()
-                    job._proc.join(timeout=2)
+                if job._proc is not None:
+                    job._proc.join(timeout=max(end - time.monotonic(), 0.1))  # let it stop by itself
+                    if job._proc.is_alive():
+                        job._proc.terminate()
+                        job._proc.join(timeout=2)
                 self._reap(job, time.monotonic() + 1e9)
+            for proc, _ in self._exiting:
+                proc.join(timeout=2)
+                if proc.is_alive():
+                    proc.kill()
+            self._exiting = []
 
     # -- scheduler (always under the lock) ---------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -358,7 +368,7 @@ class JobQueue:
                 self._reap(job, now)
             elif job.state in TERMINAL and job.finished and time.time() - job.finished > self.keep_finished:
                 del self._jobs[job.id]
-        running = sum(1 for j in self._jobs.values() if j.state in ("running", "cancelling"))
+        running = self._running(now)
         while self._waiting and running < self.max_jobs:
             self._start(self._jobs[self._waiting.pop(0)])
             running += 1
@@ -401,7 +411,8 @@ class JobQueue:
         proc = job._proc
         if proc is None:
             return
-        if proc.is_alive():
+        alive = proc.is_alive()
+        if alive and job._result is None:
             if job.state == "cancelling" and job._cancel_at is not None:
                 late = now - job._cancel_at
                 if late > self.stop_grace + 2:
@@ -409,16 +420,32 @@ class JobQueue:
                 elif late > self.stop_grace:
                     proc.terminate()
             return
-        proc.join(timeout=0.1)
-        self._drain(job)
-        if job.state == "cancelling" or job._result == "cancelled":
-            self._finish(job, "cancelled", job.message or "cancelled")
-        elif job._result == "done":
+        if alive:  # the child has reported (run saved, or stopped) and is only exiting now
+            self._exiting.append((proc, now))
+        else:
+            proc.join(timeout=0.1)
+            self._drain(job)
+        if job._result == "done":
             self._finish(job, "done", None)
+        elif job.state == "cancelling" or job._result == "cancelled":
+            self._finish(job, "cancelled", job.message or "cancelled")
         elif job._result == "failed":
             self._finish(job, "failed", job.message)
         else:
             self._finish(job, "failed", f"the training process exited unexpectedly (exit code {proc.exitcode})")
+
+    def _running(self, now: float) -> int:
+        """Jobs holding a training slot: running, stopping, or reported but not yet exited."""
+        still = []
+        for proc, since in self._exiting:
+            if proc.is_alive():
+                if now - since > 10:
+                    proc.kill()
+                still.append((proc, since))
+            else:
+                proc.join(timeout=0.1)
+        self._exiting = still
+        return len(still) + sum(1 for j in self._jobs.values() if j.state in ("running", "cancelling"))
 
     def _cancel(self, job: Job, reason: str, now: float) -> None:
         if job.state == "queued":

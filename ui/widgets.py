@@ -52,8 +52,13 @@ def _ensure_app_navigation() -> None:
     Streamlit starts an app that has a ``pages/`` folder in its old directory mode until some
     session calls ``st.navigation``; a first visit straight to a page then runs the page
     alone (no ``set_page_config``, an extra "app" entry in the menu). Switching the flag and
-    rerunning makes this and every later run go through ``app.py``.
+    rerunning once per process makes this and every later run go through ``app.py``. (Once
+    only: AppTest resets the flag before every run, and a rerun would drop a button click.)
     """
+    global _NAVIGATION_CHECKED
+    if _NAVIGATION_CHECKED:
+        return
+    _NAVIGATION_CHECKED = True
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a Streamlit without this internal: nothing to fix
@@ -61,6 +66,9 @@ def _ensure_app_navigation() -> None:
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+_NAVIGATION_CHECKED = False
 
 
 def sidebar() -> bool:

@@ -1,0 +1,75 @@
+"""AppTest checks of the puzzle page (pages/1_The_puzzle.py), reached through app.py."""
+from __future__ import annotations
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def at(app_env):
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_app_opens_on_the_puzzle(at):
+    assert at.title[0].value.startswith("The puzzle")
+    grid = at.table[0].value  # the 4x4 grid of anchor pairs, with targets and roles
+    assert grid.shape == (4, 4)
+    assert grid.loc["first 4 (x-8)", "then 3 (x-2)"].startswith("? · held out (x-10 or x-6)")
+    assert grid.loc["first 3 (x-2)", "then 4 (x-8)"] == "x-6 · overridden"
+    assert grid.loc["first 1 (x+5)", "then 2 (x+1)"] == "x+6 · inferential"
+    assert "x-10: inferential" in texts(at) and "x-6: symmetric" in texts(at)
+    examples = at.dataframe[0].value
+    assert len(examples) == 8 and (examples["split (x mod m = p?)"] == "train").all()
+    assert not at.error
+
+
+def test_changing_an_operation_changes_the_answers(at):
+    at.number_input(key="puzzle_op_4").set_value(-9).run()
+    assert not at.exception and not at.error
+    assert "x-11: inferential" in texts(at)  # (4,3) now composes to -9 - 2
+    assert at.table[0].value.loc["first 4 (x-9)", "then 4 (x-9)"] == "x-18 · inferential"
+
+
+def test_impossible_settings_show_core_errors(at):
+    at.multiselect(key="puzzle_held").select("3,4").run()  # (3,4) is also the overridden pair
+    assert not at.exception
+    assert any("both held out and overridden" in e.value for e in at.error)
+    assert not at.table  # nothing is drawn from an impossible task
+    at.multiselect(key="puzzle_held").unselect("3,4").run()
+    assert not at.error and at.table
+    at.number_input(key="puzzle_op_4").set_value(-40).run()  # 20 - 40 - 2 < 0: negative targets
+    assert not at.exception
+    assert any("smallest target" in e.value for e in at.error)
+
+
+def test_task_is_shared_with_the_train_page(at):
+    at.selectbox(key="puzzle_ovr_pair").set_value("none").run()
+    at.multiselect(key="puzzle_held").select("3,4").run()  # the appendix-E variant
+    assert not at.error
+    at.switch_page("pages/2_Train.py").run()
+    assert not at.exception
+    assert "held out (4,3), (3,4)" in texts(at)
+    assert at.multiselect(key="train_held").value == ["4,3", "3,4"]
+
+
+def test_sequence_builder_and_new_examples(at):
+    first = at.dataframe[0].value.copy()
+    at.button(key="puzzle_new").click().run()
+    assert not at.dataframe[0].value.equals(first)
+    at.radio(key="puzzle_split").set_value("test").run()
+    assert (at.dataframe[0].value["split (x mod m = p?)"] == "test").all()
+    own = at.dataframe[1].value
+    assert own.loc[0, "pos 2"] == 80 and own.loc[0, "target"] == "? (70 or 74)"  # key 80, pair (4,3)
+    at.number_input(key="puzzle_key").set_value(5).run()  # below the item range 20..99
+    assert not at.exception
+    assert any("outside the item range" in e.value for e in at.error)

@@ -1,0 +1,116 @@
+"""AppTest checks of the Train page (pages/2_Train.py): controls, refusals, saved runs and a
+real background training of the ``tiny`` preset. Runs live in tmp folders (conftest ``app_env``)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+torch.set_num_threads(1)
+
+
+def open_train(app_env) -> AppTest:
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/2_Train.py").run()
+    assert not at.exception
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def verdicts(at) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
+def test_smoke_without_any_saved_run(app_env):
+    at = open_train(app_env)
+    assert at.title[0].value.startswith("Train")
+    assert any("No saved runs yet" in i.value for i in at.info)
+    assert "**cpu-demo** · γ = 0.5 · 2 layers" in texts(at)
+    assert not at.error
+
+
+def test_gamma_depth_and_preset_change_the_config(app_env):
+    at = open_train(app_env)
+    at.slider(key="train_gamma").set_value(0.8).run()
+    at.slider(key="train_depth").set_value(4).run()
+    assert "γ = 0.8 · 4 layers" in texts(at)
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    assert at.slider(key="train_depth").value == 1 and at.number_input(key="train_epochs").value == 2
+    assert "**tiny** · γ = 0.8 · 1 layers · d_model 16" in texts(at)
+    assert not at.exception and not at.error
+
+
+def test_a_committed_run_is_shown_before_anything_is_trained(app_env, make_run):
+    make_run(app_env.pretrained, "demo_g0.8", inferential=0.97, symmetric=0.01)
+    at = open_train(app_env)
+    assert at.selectbox(key="train_run").value.endswith("demo_g0.8")
+    assert "answers (4,3) like x-10 on 97% of keys: inferential" in verdicts(at)
+    assert len(at.get("vega_lite_chart")) == 4  # loss, accuracy, per-pair grid, answer histogram
+
+
+def test_selecting_a_saved_run_shows_its_verdict(app_env, make_run):
+    make_run(app_env.pretrained, "a_inferential", inferential=0.97, symmetric=0.01)
+    sym = make_run(app_env.runs, "b_symmetric", inferential=0.0, symmetric=0.98)
+    at = open_train(app_env)
+    at.selectbox(key="train_run").set_value(str(sym)).run()
+    assert not at.exception
+    assert "answers (4,3) like x-6 on 98% of keys: symmetric" in verdicts(at)
+    assert "inferential" not in verdicts(at).split(":")[-1]
+
+
+def test_a_corrupt_run_gives_an_error_and_is_kept(app_env, make_run):
+    make_run(app_env.pretrained, "good")
+    bad = app_env.runs / "broken"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    at = open_train(app_env)
+    at.selectbox(key="train_run").set_value(str(bad)).run()
+    assert not at.exception
+    assert any("corrupt" in e.value for e in at.error)
+    assert (bad / "config.json").read_text() == "{not json"  # never deleted or repaired
+
+
+def test_impossible_task_disables_training(app_env):
+    at = open_train(app_env)
+    at.number_input(key="train_op_3").set_value(-30).run()  # 20 - 30 - 8 < 0
+    assert not at.exception
+    assert any("smallest target" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+
+
+def test_too_large_and_paper_jobs_are_refused(app_env):
+    at = open_train(app_env)
+    at.number_input(key="train_epochs").set_value(1000).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    msg = "\n".join(e.value for e in at.error)
+    assert "FLOP" in msg and "python -m core train --preset cpu-demo" in msg and "--epochs 1000" in msg
+    from ui.loaders import job_queue
+    assert job_queue().counts() == (0, 0)
+    if not torch.cuda.is_available():
+        at.selectbox(key="train_preset").set_value("paper").run()
+        at.button(key="train_start").click().run()
+        assert any("no GPU" in e.value for e in at.error)
+
+
+def test_training_runs_in_the_background_and_opens_the_result(app_env):
+    at = open_train(app_env)
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.slider(key="train_gamma").set_value(0.7).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    end = time.monotonic() + 120
+    while not at.success and time.monotonic() < end:
+        time.sleep(0.5)
+        at.run()  # what the 1 s fragment does in a browser: poll, and rerun the page when done
+        assert not at.exception
+    assert at.success and "tiny_L1_g0.7_s0" in at.success[0].value
+    assert (app_env.runs / "tiny_L1_g0.7_s0" / "weights.safetensors").exists()
+    assert at.selectbox(key="train_run").value.endswith("tiny_L1_g0.7_s0")  # the new run is opened
+    assert "not fitted" in verdicts(at)  # tiny is too small to learn the task, and says so
