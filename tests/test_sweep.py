@@ -173,7 +173,7 @@ def test_interrupted_sweep_resumes_without_recomputing_or_losing(tmp_path):
 def test_killed_cli_sweep_loses_only_the_run_in_flight(tmp_path):
     out = tmp_path / "sw"
     cmd = [sys.executable, "-m", "core", "sweep", "--preset", "tiny", "--grid", "model.gamma=0.5,0.6,0.7,0.8",
-           "--set", "train.epochs=6", "--out", str(out), "--workers", "1", "--quiet"]
+           "--set", "train.epochs=30", "--out", str(out), "--workers", "1", "--quiet"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -186,7 +186,7 @@ def test_killed_cli_sweep_loses_only_the_run_in_flight(tmp_path):
     finally:
         proc.wait(timeout=30)
     first = _mtimes(out)
-    assert 1 <= len(first) <= 4
+    assert 1 <= len(first) < 4  # killed mid-sweep
     # no half-written run folder: everything visible is complete (temporary folders are hidden)
     visible = [p for p in (out / "runs").iterdir() if not p.name.startswith(".")]
     assert sorted(p.name for p in visible) == sorted(first)
