@@ -1,0 +1,30 @@
+"""Inside the model: every mechanism figure of [INIT] (SPEC.md §5, Fig. 3–5 and 10–13), computed
+live from any saved run, two runs side by side under the same controls."""
+import streamlit as st
+
+from ui import probe_views as pv
+
+try:  # the shared sidebar (lecturer-mode toggle) lives in ui.widgets when that module exists
+    from ui.widgets import sidebar
+except ImportError:  # pragma: no cover - the page still works without it
+    sidebar = None
+if sidebar is not None:
+    sidebar()
+
+st.title("Inside the model: why one model reasons and another memorizes")
+st.markdown(
+    "Two models can both answer every seen anchor pair correctly and still disagree on the held-out pair (4,3). "
+    "These views open them up with the paper's own tools: where attention moves information, which "
+    "intermediate results the vectors carry, and how simple the learned weights are. By default the committed "
+    "run with the **smallest γ** (largest initialization, expected to memorize) sits next to the one with the "
+    "**largest γ** (smallest initialization, expected to reason). Every number is computed live from the "
+    "weights; each chart has a PNG button in its toolbar (hover it) and CSV / spec downloads below it.")
+
+paths = pv.pick_runs()
+if paths:
+    large = pv.large_fonts()
+    tabs = st.tabs(pv.VIEW_NAMES, key="inside_view", on_change="rerun")
+    for tab, render in zip(tabs, pv.VIEWS):
+        if tab.open:
+            with tab:
+                render(paths, large)

@@ -1,0 +1,170 @@
+"""Cached data for the "Inside the model" page: run discovery, loading and every probe.
+
+Runs are loaded with ``st.cache_resource`` keyed by (path, modification stamp), so a run
+folder replaced on disk is read afresh. Every analysis of ``core.probes`` sits behind
+``st.cache_data`` keyed by the same stamp plus its (hashable) parameters; the model is passed
+as ``_model`` so it is never hashed. Values are numpy arrays and plain dicts.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from core import probes
+from core.config import Pair
+from core.runs import Run, list_runs, load_run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pretrained_dir() -> Path:
+    """Committed runs: env ``ANCHOR_PRETRAINED_DIR`` or ``<repo>/pretrained``."""
+    return Path(os.environ.get("ANCHOR_PRETRAINED_DIR") or REPO / "pretrained")
+
+
+def runs_dir() -> Path:
+    """Runs trained in the app or with the CLI: env ``ANCHOR_RUNS_DIR`` or ``<repo>/runs``."""
+    return Path(os.environ.get("ANCHOR_RUNS_DIR") or REPO / "runs")
+
+
+def available_runs() -> list[str]:
+    """Paths (strings) of every run folder: committed ``pretrained/`` first, then ``runs/``."""
+    return [str(p) for p in list_runs(pretrained_dir())] + [str(p) for p in list_runs(runs_dir())]
+
+
+_GAMMA = re.compile(r"_g([0-9.]+)")
+
+
+def gamma_of(path: str) -> float | None:
+    """γ read from a run's config (falls back to the ``_g0.5`` part of its name)."""
+    try:
+        import json
+        return float(json.loads((Path(path) / "config.json").read_text())["model"]["gamma"])
+    except (OSError, ValueError, KeyError, TypeError):
+        m = _GAMMA.search(Path(path).name)
+        return float(m.group(1).rstrip(".")) if m else None
+
+
+def default_pair_of_runs(paths: list[str]) -> tuple[str | None, str | None]:
+    """The committed small-γ and large-γ runs to compare by default.
+
+    Among committed runs with the same name apart from the γ part (e.g. ``cpu-demo_L2_g0.5_s0``
+    and ``cpu-demo_L2_g0.8_s0``), the smallest and largest γ; else the smallest and largest γ
+    of all runs; ``(path, None)`` when only one γ exists.
+    """
+    if not paths:
+        return None, None
+    with_g = [(gamma_of(p), p) for p in paths]
+    with_g = [(g, p) for g, p in with_g if g is not None]
+    if not with_g:
+        return paths[0], None
+    committed = [(g, p) for g, p in with_g if Path(p).parent == pretrained_dir()]
+    if len({g for g, _ in committed}) < 2:  # fewer than two committed γ: take every saved run
+        committed = with_g
+    families: dict[str, list[tuple[float, str]]] = {}
+    for g, p in committed:
+        families.setdefault(_GAMMA.sub("_g*", Path(p).name), []).append((g, p))
+    best = max(families.values(), key=lambda fam: (len({g for g, _ in fam}) >= 2, "cpu-demo" in fam[0][1], len(fam)))
+    if len({g for g, _ in best}) < 2:
+        best = committed
+    lo, hi = min(best), max(best)
+    return lo[1], (hi[1] if hi[0] != lo[0] else None)
+
+
+def stamp(path: str) -> float:
+    """Latest modification time of the folder's files (0 when unreadable)."""
+    p = Path(path)
+    try:
+        return max((f.stat().st_mtime for f in p.iterdir()), default=p.stat().st_mtime)
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load(path: str, stamp_: float) -> Run:
+    return load_run(path)
+
+
+def load(path: str) -> Run:
+    """``core.runs.load_run`` behind ``st.cache_resource``. Raises ``RunError`` (not cached)."""
+    return _load(path, stamp(path))
+
+
+def run_label(path: str) -> str:
+    """``"cpu-demo_L2_g0.5_s0 (γ 0.5)"``."""
+    g = gamma_of(path)
+    return f"{Path(path).name}" + (f" (γ {g:g})" if g is not None else "")
+
+
+# -- cached probes: key = (path, stamp, parameters) --------------------------------------------
+def _run(path: str) -> Run:
+    return load(path)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sequence(path: str, stamp_: float, tokens: tuple[int, ...]) -> dict[str, Any]:
+    run = _run(path)
+    sp = probes.sequence_probe(run.model, run.config.task, np.asarray(tokens))
+    return {**sp, "flow": probes.information_flow(sp["attn"], sp["key_pos"])}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def mean_flow(path: str, stamp_: float, pair: Pair) -> dict[str, dict[str, float]]:
+    run = _run(path)
+    return probes.mean_flow(run.model, run.config.task, pair)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def fused(path: str, stamp_: float, n: int, seed: int, layer: int) -> dict[str, np.ndarray]:
+    run = _run(path)
+    d = probes.fused_representations(run.model, run.config.task, n=n, seed=seed, layer=layer)
+    d["ratio"] = probes.fused_symmetric_ratio(d["X"], d["a1"], d["a2"])
+    return d
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def fused_projection(path: str, stamp_: float, n: int, seed: int, layer: int, method: str) -> np.ndarray:
+    d = fused(path, stamp_, n, seed, layer)
+    return probes.project_2d(d["X"], method, seed=seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def same_output(path: str, stamp_: float, comparisons: tuple, keys: tuple[int, ...], n_draws: int) -> dict[str, Any]:
+    run = _run(path)
+    return probes.same_output_similarity(run.model, run.config.task, comparisons, keys, n_draws=n_draws)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def single_anchor(path: str, stamp_: float, comparisons: tuple, keys: tuple[int, ...], n_draws: int) -> dict[str, Any]:
+    run = _run(path)
+    return probes.single_anchor_similarity(run.model, run.config.task, comparisons, keys, n_draws=n_draws)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def condensation(path: str, stamp_: float, weight: str, threshold: float) -> dict[str, Any]:
+    run = _run(path)
+    return probes.condensation(run.model.weight(weight), threshold)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def embedding(path: str, stamp_: float, method: str) -> dict[str, Any]:
+    run = _run(path)
+    d = probes.embedding_structure(run.model, run.config.task)
+    d["xy"] = d["pca"] if method == "pca" else probes.project_2d(d["E"], method, perplexity=15.0)
+    d["eigen"] = probes.embedding_spectrum_from(d["E"])
+    return d
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def spectra(path: str, stamp_: float) -> dict[str, np.ndarray]:
+    run = _run(path)
+    return probes.singular_values(run.model)
+
+
+def weight_names(path: str) -> list[str]:
+    return probes.weight_names(load(path).model)

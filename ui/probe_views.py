@@ -1,0 +1,513 @@
+"""The seven views of the "Inside the model" page, one ``render_*`` function each.
+
+Each view draws its controls once (page-namespaced keys ``inside_*``), then one column per
+chosen run, so two runs are compared under the same, synchronised settings. Every chart
+comes with a CSV of its data and its Vega-Lite spec (and an SVG when ``vl-convert-python``
+is installed); Streamlit's own chart toolbar adds "Download as PNG". Each view opens with
+two or three sentences of guidance and closes with a reading of the computed numbers
+against the paper's direction, saying plainly when a run does not show it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import probes
+from core.config import parse_pair, pair_key
+from core.runs import Run, RunError
+from core.verdict import verdict
+
+from . import probe_charts as pc
+from . import probe_data as pdata
+
+VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
+              "Embeddings", "Spectra", "Over training"]
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+def large_fonts() -> bool:
+    return bool(st.session_state.get("large_fonts", False))
+
+
+def _svg_available() -> bool:
+    try:
+        import vl_convert  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = True) -> None:
+    """Draw ``chart`` (as wide as its column unless ``stretch`` is False, for faceted charts)
+    and offer its data (CSV), its spec (Vega-Lite JSON) and, when vl-convert is installed,
+    an SVG. Files are built only when clicked."""
+    st.altair_chart(chart, width="stretch" if stretch else "content", key=f"{key}_chart")
+    row = st.container(horizontal=True, gap="small")
+    row.download_button("CSV", lambda: frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
+                        key=f"{key}_csv", on_click="ignore", help="the data drawn in this chart", type="tertiary",
+                        icon=":material/download:")
+    row.download_button("Vega-Lite", lambda: chart.to_json(), file_name=f"{name}.vl.json",
+                        mime="application/json", key=f"{key}_vl", on_click="ignore", type="tertiary",
+                        icon=":material/download:",
+                        help="the chart's spec: open it in any Vega-Lite editor to export SVG/PNG")
+    if _svg_available():
+        def svg() -> str:
+            import vl_convert as vlc
+            return vlc.vegalite_to_svg(chart.to_json())
+        row.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"{key}_svg",
+                            on_click="ignore", type="tertiary", icon=":material/download:")
+
+
+def _load(path: str) -> Run | None:
+    try:
+        return pdata.load(path)
+    except RunError as e:
+        st.error(f"cannot load {path}: {e}")
+        return None
+
+
+def held_out_verdict(run: Run) -> tuple[str, str] | None:
+    """``(pair_key, outcome)`` of the first held-out pair from the run's last evaluation."""
+    last = run.metrics["history"][-1]
+    for k, h in last.get("held_out", {}).items():
+        return k, verdict(last["seen_test_accuracy"], h)["outcome"]
+    return None
+
+
+def run_header(path: str, run: Run) -> None:
+    v = held_out_verdict(run)
+    extra = f" · ({v[0]}) answered **{v[1]}**" if v else ""
+    st.markdown(f"**{pdata.run_label(path)}**{extra}")
+
+
+def columns_for(paths: list[str]) -> list[Any]:
+    return list(st.columns(len(paths))) if len(paths) > 1 else [st.container()]
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+def compare_sentence(values: dict[str, float], what: str, higher_expected_for: str) -> str:
+    """A sentence that checks the paper's direction across two runs.
+
+    ``higher_expected_for`` is ``"larger γ"`` or ``"smaller γ"``: which run the paper
+    expects to have the larger value.
+    """
+    if len(values) != 2:
+        return ""
+    (pa, va), (pb, vb) = values.items()
+    ga, gb = pdata.gamma_of(pa), pdata.gamma_of(pb)
+    if ga is None or gb is None or ga == gb or any(v is None or math.isnan(v) for v in (va, vb)):
+        return f"{what}: {_fmt(va)} vs {_fmt(vb)}."
+    (g_lo, v_lo), (g_hi, v_hi) = sorted([(ga, va), (gb, vb)])
+    expect_hi = higher_expected_for == "larger γ"
+    agrees = (v_hi > v_lo) if expect_hi else (v_lo > v_hi)
+    verdict_ = ("as in the paper" if agrees else
+                "**opposite to the paper**: these runs do not show its contrast here")
+    return (f"{what}: γ {g_lo:g} → {_fmt(v_lo)}, γ {g_hi:g} → {_fmt(v_hi)}; the paper expects the "
+            f"{higher_expected_for} run to be higher — {verdict_}.")
+
+
+def guidance(text: str) -> None:
+    st.info(text, icon=":material/lightbulb:")
+
+
+# -- view 1: attention and information flow --------------------------------------------------
+def _sequence_controls(run: Run) -> np.ndarray | None:
+    task = run.config.task
+    c1, c2, c3, c4 = st.columns(4)
+    key = c1.number_input("key item x", task.item_min, task.item_max, min(99, task.item_max), key="inside_key")
+    pairs = [pair_key(p) for p in task.pairs]
+    dp = pair_key(probes.default_pair(task))
+    pair = c2.selectbox("anchor pair", pairs, index=pairs.index(dp), key="inside_pair", format_func=lambda k: f"({k})")
+    kp = c3.slider("key position", 0, task.seq_len - 3, min(probes.DEFAULT_KEY_POS, task.seq_len - 3),
+                   key="inside_keypos")
+    seed = c4.number_input("noise seed", 0, 10_000, 0, key="inside_noise")
+    typed = st.text_input("…or type a whole sequence (overrides the controls above)", key="inside_typed",
+                          placeholder="e.g. 57 33 80 1 2 64 91 22 45")
+    try:
+        if typed.strip():
+            return probes.parse_sequence(task, typed)
+        return probes.default_sequence(task, int(key), parse_pair(pair), int(kp), int(seed))
+    except ValueError as e:
+        st.error(str(e))
+        return None
+
+
+def _routes(named: dict[str, dict[str, float]]) -> tuple[float, float]:
+    """(inferential route, symmetric route) strength: the weaker edge of each two-step route."""
+    L = str(len(named))
+    inf = min(named["1"]["key_to_anchors"], named[L]["anchors_to_last"])
+    sym = min(named["1"]["anchors_to_last"], named[L]["key_to_last"])
+    return inf, sym
+
+
+def render_flow(paths: list[str], large: bool) -> None:
+    guidance("Read the flow diagram left to right: each line carries attention from a token (left) to a token one "
+             "layer up (right), as thick as its weight. [INIT] Fig. 3: the **symmetric** solution (larger "
+             "initialization) merges the two anchors into the last token in layer 1 and brings the key there in "
+             "layer 2 (vermillion edges); the **inferential** one (small initialization) copies the key into both "
+             "anchor positions in layer 1 and carries them to the last token in layer 2 (blue edges).")
+    runs = [(p, r) for p in paths if (r := _load(p)) is not None]
+    if not runs:
+        return
+    tokens = _sequence_controls(runs[0][1])
+    if tokens is None:
+        return
+    for col, (path, run) in zip(columns_for(paths), runs):
+        with col:
+            run_header(path, run)
+            try:
+                d = pdata.sequence(path, pdata.stamp(path), tuple(int(t) for t in tokens))
+            except ValueError as e:
+                st.error(f"this sequence does not fit this run's task: {e}")
+                continue
+            pred = d["prediction"]
+            kind = ("the inferential target" if pred == d["inferential"] else "the symmetric target"
+                    if pred == d["symmetric"] else "neither target")
+            st.markdown(f"Sequence `{' '.join(map(str, d['tokens']))}` · key {d['key']}, pair {d['pair']} · "
+                        f"inferential target **{d['inferential']}**, symmetric **{d['symmetric']}** · "
+                        f"the model predicts **{pred}**: {kind}.")
+            chart, frame = pc.flow_diagram(d["flow"], d["tokens"], large)
+            show(chart, frame, f"flow_{pdata.run_label(path)}", f"inside_flow_{path}")
+            chart, frame = pc.prediction_bars(d["top"], d["inferential"], d["symmetric"], d["p_inferential"],
+                                              d["p_symmetric"], large)
+            show(chart, frame, f"prediction_{pdata.run_label(path)}", f"inside_pred_{path}")
+            mean = pdata.mean_flow(path, pdata.stamp(path), tuple(d["pair"]))
+            inf1, sym1 = _routes(d["flow"]["named"])
+            infm, symm = _routes(mean)
+            st.markdown(f"Route strength (weaker edge of the two steps) — this sequence: inferential "
+                        f"**{inf1:.2f}**, symmetric **{sym1:.2f}**; mean over 256 random {d['pair']} sequences: "
+                        f"inferential **{infm:.2f}**, symmetric **{symm:.2f}**.")
+            v = held_out_verdict(run)
+            shown = "inferential" if infm > symm else "symmetric"
+            if v and v[1] in ("inferential", "symmetric"):
+                agree = "matches" if v[1] == shown else "**does not match**"
+                st.markdown(f"Its attention follows the **{shown}** mechanism, which {agree} its answers on "
+                            f"({v[0]}) ({v[1]}).")
+            with st.expander("Heaviest paths and attention heatmaps"):
+                st.dataframe(pd.DataFrame(d["flow"]["paths"])[["label", "weight"]], hide_index=True)
+                compact = len(paths) > 1
+                chart, frame = pc.attention_heatmaps(d["attn"], d["tokens"], d["roles"], large,
+                                                     columns=1 if compact else None,
+                                                     size=(300 if large else 230) if compact else None)
+                show(chart, frame, f"attention_{pdata.run_label(path)}", f"inside_attn_{path}", stretch=False)
+
+
+# -- view 2: fused representations -----------------------------------------------------------
+def render_fused(paths: list[str], large: bool) -> None:
+    guidance("Each point is the last token's vector after layer 1's attention, X_ao(1), for one sequence, coloured "
+             "by its anchor pair: (a,b) dark and (b,a) light in the same hue. [INIT] Fig. 3b: in the **symmetric** "
+             "solution the two shades fall on top of each other — layer 1 has fused the anchors into an "
+             "order-free summary, so (4,3) looks like (3,4) and gets its answer.")
+    c1, c2, c3 = st.columns(3)
+    method = c1.radio("projection", ["pca", "tsne"], horizontal=True, key="inside_fused_method",
+                      format_func=lambda m: {"pca": "PCA (fast)", "tsne": "t-SNE (slow the first time)"}[m])
+    n = c2.select_slider("sequences", [1000, 2000, 5000, 10000], 2000, key="inside_fused_n")
+    layer = c3.number_input("layer", 1, 6, 1, key="inside_fused_layer") - 1
+    ratios = {}
+    for col, path in zip(columns_for(paths), paths):
+        with col:
+            run = _load(path)
+            if run is None:
+                continue
+            run_header(path, run)
+            if layer >= run.config.model.n_layers:
+                st.warning(f"this run has only {run.config.model.n_layers} layers")
+                continue
+            s = pdata.stamp(path)
+            with st.spinner("projecting (t-SNE takes a while the first time, then it is cached)…"):
+                d = pdata.fused(path, s, n, 0, layer)
+                xy = pdata.fused_projection(path, s, n, 0, layer, method)
+            chart, frame = pc.pair_scatter(xy, d["a1"], d["a2"], list(run.config.task.anchors),
+                                           f"X_ao({layer + 1}) at the last token, {method.upper()}", large)
+            show(chart, frame, f"fused_{pdata.run_label(path)}", f"inside_fused_{path}")
+            ratios[path] = d["ratio"]
+            st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
+                        f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
+                        f"{d['X'].shape[1]}-d space; below 1 = fused).")
+    line = compare_sentence(ratios, "Symmetric-pair distance ratio", "larger γ")
+    if line:
+        st.markdown(line)
+
+
+# -- view 3: same-output similarity ----------------------------------------------------------
+def _pair_select(label: str, options: list[str], default: str, key: str, col: Any) -> tuple[int, int]:
+    return parse_pair(col.selectbox(label, options, index=options.index(default) if default in options else 0,
+                                    key=key, format_func=lambda k: f"({k})"))
+
+
+def render_similarity(paths: list[str], large: bool) -> None:
+    guidance("Each cell compares two vectors by cosine similarity; boxed cells are those whose answers coincide. "
+             "Top: the last token's vector after layer 2's attention, v(x; a1, a2), boxed where the inferential "
+             "targets are equal. Bottom: the value vector at the first anchor, u(x; a), boxed where the "
+             "single-anchor results g(x; a) are equal. [INIT] Fig. 4: for the **inferential** solution the boxed "
+             "cells stand out (equal results → nearly parallel vectors: the model computes intermediate values); "
+             "for the **symmetric** one they do not.")
+    run0 = _load(paths[0])
+    if run0 is None:
+        return
+    task = run0.config.task
+    opts = [pair_key(p) for p in task.pairs]
+    anchors = [str(a) for a in task.anchors]
+    lo, hi = st.slider("key range", task.item_min, task.item_max,
+                       (max(30, task.item_min), min(40, task.item_max)), key="inside_sim_keys")
+    cols = st.columns(4)
+    (la, lb), (ua, ub) = probes.DEFAULT_V_PAIRS
+    A = _pair_select("below: pair of x1", opts, pair_key(la), "inside_sim_la", cols[0])
+    B = _pair_select("below: pair of x2", opts, pair_key(lb), "inside_sim_lb", cols[1])
+    C = _pair_select("above: pair of x1", opts, pair_key(ua), "inside_sim_ua", cols[2])
+    D = _pair_select("above: pair of x2", opts, pair_key(ub), "inside_sim_ub", cols[3])
+    cols = st.columns(4)
+    (ula, ulb), (uua, uub) = probes.DEFAULT_U_ANCHORS
+    ua_ = [int(cols[i].selectbox(lbl, anchors, index=anchors.index(str(d)) if str(d) in anchors else 0,
+                                 key=f"inside_sim_u{i}"))
+           for i, (lbl, d) in enumerate([("u below: anchor of x1", ula), ("u below: anchor of x2", ulb),
+                                         ("u above: anchor of x1", uua), ("u above: anchor of x2", uub)])]
+    keys = tuple(range(lo, hi + 1))
+    diffs: dict[str, float] = {}
+    for col, path in zip(columns_for(paths), paths):
+        with col:
+            run = _load(path)
+            if run is None:
+                continue
+            run_header(path, run)
+            s = pdata.stamp(path)
+            try:
+                v = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8)
+                u = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8)
+            except ValueError as e:
+                st.error(str(e))
+                continue
+            chart, frame = pc.similarity_triangles(
+                v["keys"], v["blocks"][0], v["blocks"][1], f"v(x1; {A[0]},{A[1]}) vs v(x2; {B[0]},{B[1]})",
+                f"v(x1; {C[0]},{C[1]}) vs v(x2; {D[0]},{D[1]})", large)
+            show(chart, frame, f"same_output_{pdata.run_label(path)}", f"inside_simv_{path}")
+            sv = v["summary"]
+            st.markdown(f"Boxed minus other cells: **{_fmt(sv['difference'])}** (boxed {_fmt(sv['equal_mean'])}, "
+                        f"others {_fmt(sv['unequal_mean'])}).")
+            chart, frame = pc.similarity_triangles(
+                u["keys"], u["blocks"][0], u["blocks"][1], f"u(x1; {ua_[0]}) vs u(x2; {ua_[1]})",
+                f"u(x1; {ua_[2]}) vs u(x2; {ua_[3]})", large)
+            show(chart, frame, f"single_anchor_{pdata.run_label(path)}", f"inside_simu_{path}")
+            su = u["summary"]
+            st.markdown(f"Boxed minus other cells: **{_fmt(su['difference'])}** (boxed {_fmt(su['equal_mean'])}, "
+                        f"others {_fmt(su['unequal_mean'])}).")
+            diffs[path] = sv["difference"]
+    line = compare_sentence(diffs, "Same-output similarity (boxed − other, v)", "larger γ")
+    if line:
+        st.markdown(line)
+    st.caption("Each cell averages 8 contexts (noise items and key position shared by the two sequences of a cell, "
+               "so only key and pair differ). Post-LayerNorm vectors share a large common part, so absolute cosines "
+               "can all be high; compare boxed cells with their neighbours.")
+
+
+# -- view 4: condensation --------------------------------------------------------------------
+def render_condensation(paths: list[str], large: bool) -> None:
+    guidance("Each row and column is one neuron of the chosen weight; the colour is the cosine similarity of two "
+             "neurons' input-weight vectors, and neurons are reordered so that groups above the threshold sit "
+             "together (outlined). [INIT] Fig. 5a,b: with **small initialization** W_Q(1) condenses into a few "
+             "blocks of near-parallel neurons (a low-complexity solution); with larger initialization there are "
+             "no such blocks.")
+    run0 = _load(paths[0])
+    if run0 is None:
+        return
+    names = probes.weight_names(run0.model)
+    c1, c2 = st.columns(2)
+    weight = c1.selectbox("weight", names, index=0, key="inside_cond_weight", format_func=probes.weight_label)
+    thr = c2.slider("group threshold (cosine)", 0.5, 0.95, probes.CONDENSATION_THRESHOLD, 0.05, key="inside_cond_thr")
+    shares: dict[str, float] = {}
+    for col, path in zip(columns_for(paths), paths):
+        with col:
+            run = _load(path)
+            if run is None:
+                continue
+            run_header(path, run)
+            if weight not in probes.weight_names(run.model):
+                st.warning(f"this run has no {probes.weight_label(weight)}")
+                continue
+            c = pdata.condensation(path, pdata.stamp(path), weight, float(thr))
+            chart, frame = pc.condensation_heatmap(c, probes.weight_label(weight), large)
+            show(chart, frame, f"condensation_{weight}_{pdata.run_label(path)}", f"inside_cond_{path}")
+            m1, m2, m3 = st.columns(3)
+            m1.metric("groups (≥ 2 neurons)", c["n_groups"])
+            m2.metric("neurons in groups", f"{c['share_in_groups']:.0%}")
+            m3.metric("in the 3 largest", f"{c['top3_group_share']:.0%}")
+            shares[path] = c["share_in_groups"]
+            with st.expander("every weight of this run"):
+                rows = []
+                for nm in probes.weight_names(run.model):
+                    cc = pdata.condensation(path, pdata.stamp(path), nm, float(thr))
+                    rows.append({"weight": probes.weight_label(nm), "neurons": cc["n_neurons"],
+                                 "groups": cc["n_groups"], "share in groups": round(cc["share_in_groups"], 3)})
+                st.dataframe(pd.DataFrame(rows), hide_index=True)
+    line = compare_sentence(shares, f"Share of {probes.weight_label(weight)} neurons in groups", "larger γ")
+    if line:
+        st.markdown(line)
+
+
+# -- view 5: embeddings ----------------------------------------------------------------------
+def render_embeddings(paths: list[str], large: bool) -> None:
+    guidance("Each point is the embedding of one item token (20…99), coloured by its value; a thin line joins "
+             "consecutive values. [INIT] Fig. 5c,d: with **small initialization** the tokens line up in value "
+             "order (with steps along two directions), so nearby numbers get nearby vectors; with larger "
+             "initialization there is no order. The number is |Spearman| between a token's value and its position "
+             "along the first principal component (1 = perfectly ordered).")
+    method = st.radio("projection", ["pca", "tsne"], horizontal=True, key="inside_emb_method",
+                      format_func=lambda m: {"pca": "PCA (fast)", "tsne": "t-SNE"}[m])
+    orders: dict[str, float] = {}
+    for col, path in zip(columns_for(paths), paths):
+        with col:
+            run = _load(path)
+            if run is None:
+                continue
+            run_header(path, run)
+            with st.spinner("projecting…"):
+                d = pdata.embedding(path, pdata.stamp(path), method)
+            sub = (f"order |ρ| {d['order']:.2f}; PC1+PC2 hold {d['explained'].sum():.0%} of the variance")
+            chart, frame = pc.embedding_scatter(d["xy"], d["tokens"], f"token embeddings, {method.upper()}", sub, large)
+            show(chart, frame, f"embeddings_{pdata.run_label(path)}", f"inside_emb_{path}")
+            m1, m2 = st.columns(2)
+            m1.metric("order along PC1 (|Spearman|)", f"{d['order']:.2f}")
+            m2.metric("top-2 eigenvalue share", f"{probes.top_eigen_share(d['eigen'], 2):.0%}")
+            orders[path] = d["order"]
+    line = compare_sentence(orders, "Embedding order", "larger γ")
+    if line:
+        st.markdown(line)
+
+
+# -- view 6: spectra -------------------------------------------------------------------------
+def render_spectra(paths: list[str], large: bool) -> None:
+    guidance("Left: eigenvalues of the covariance of the item embeddings, largest first (log scale). Below: the "
+             "singular values of every linear layer. [INIT] Fig. 12a and 13: with **small initialization** a few "
+             "eigenvalues / singular values dominate and the rest fall away steeply (low effective rank); with "
+             "larger initialization the spectrum is flat.")
+    others = [p for p in pdata.available_runs() if p not in paths]
+    extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=pdata.run_label)
+    norm = st.toggle("divide each curve by its largest value", value=True, key="inside_spec_norm")
+    curves, svs, shares = {}, {}, {}
+    for path in paths + extra:
+        run = _load(path)
+        if run is None:
+            continue
+        d = pdata.embedding(path, pdata.stamp(path), "pca")
+        ev = d["eigen"]
+        curves[pdata.run_label(path)] = ev / ev[0] if norm and ev[0] > 0 else ev
+        shares[path] = probes.top_eigen_share(ev, 2)
+        sv = pdata.spectra(path, pdata.stamp(path))
+        svs[pdata.run_label(path)] = {k: (v / v[0] if norm and v[0] > 0 else v) for k, v in sv.items()}
+    if not curves:
+        return
+    top = st.slider("eigenvalues shown", 4, 64, 32, key="inside_spec_top")
+    chart, frame = pc.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=top,
+                                     y_title="eigenvalue / largest" if norm else "eigenvalue")
+    show(chart, frame, "embedding_spectrum", "inside_spec_eig")
+    st.markdown(" · ".join(f"{pdata.run_label(p)}: top-2 share **{s:.0%}**" for p, s in shares.items()))
+    line = compare_sentence({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
+    if line:
+        st.markdown(line)
+    labels = {n: probes.weight_label(n) for r in svs.values() for n in r}
+    chart, frame = pc.singular_value_grid(svs, labels, large, columns=2 if large else 3)
+    show(chart, frame, "singular_values", "inside_spec_sv", stretch=False)
+
+
+# -- view 7: over training -------------------------------------------------------------------
+def snapshot_frames(history: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Long frames of the snapshot numbers and held-out accuracies over epochs."""
+    snaps = probes.snapshots(history)
+    eig = [{"epoch": e, "eigenvalue": f"λ{i + 1}", "value": v} for e, s in snaps
+           for i, v in enumerate(s.get("embed_eigen_top", [])) if v > 0]
+    cond = []
+    for e, s in snaps:
+        c = s.get("wq1_condensation", {})
+        cond += [{"epoch": e, "measure": "share of neurons in groups", "value": c.get("share_in_groups")},
+                 {"epoch": e, "measure": "embedding order |ρ|", "value": s.get("embedding_order")}]
+    acc = []
+    for r in history:
+        for k, h in r.get("held_out", {}).items():
+            acc += [{"epoch": r["epoch"], "series": f"({k}) {m}", "accuracy": h[m]} for m in ("inferential", "symmetric")]
+        acc.append({"epoch": r["epoch"], "series": "seen pairs", "accuracy": r.get("seen_test_accuracy")})
+    return {"eigen": pd.DataFrame(eig, columns=["epoch", "eigenvalue", "value"]),
+            "condensation": pd.DataFrame(cond, columns=["epoch", "measure", "value"]).dropna(),
+            "accuracy": pd.DataFrame(acc, columns=["epoch", "series", "accuracy"]).dropna()}
+
+
+def render_training(paths: list[str], large: bool) -> None:
+    guidance("The trainer stores a few cheap numbers at every evaluation: the top eigenvalues of the embedding "
+             "covariance, W_Q(1)'s condensation and the embedding order. Scrub the slider through training. "
+             "[INIT] Fig. 12b: with **small initialization** the eigenvalues grow one at a time — the model adds "
+             "one direction of complexity after another — while the held-out pair is learned by composition.")
+    runs = [(p, r) for p in paths if (r := _load(p)) is not None]
+    epochs = sorted({e for _, r in runs for e, _ in probes.snapshots(r.metrics["history"])})
+    if not epochs:
+        for p, _ in runs:
+            st.warning(f"{pdata.run_label(p)} has no training snapshots (it was trained before the trainer "
+                       "recorded them); train it again to see this view.")
+        return
+    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="inside_train_epoch")
+    for col, (path, run) in zip(columns_for(paths), runs):
+        with col:
+            run_header(path, run)
+            snaps = probes.snapshots(run.metrics["history"])
+            if not snaps:
+                st.warning("This run has no training snapshots (trained before the trainer recorded them).")
+                continue
+            e_here, s = max(((e, s) for e, s in snaps if e <= epoch), default=snaps[0], key=lambda x: x[0])
+            fr = snapshot_frames(run.metrics["history"])
+            name = pdata.run_label(path)
+            st.altair_chart(pc.snapshot_lines(fr["eigen"], "value", "eigenvalue", "Top embedding eigenvalues",
+                                              e_here, log=True, large=large, y_title="eigenvalue"),
+                            width="stretch", key=f"inside_tr_eig_{path}")
+            _csv(fr["eigen"], f"snapshot_eigen_{name}", f"inside_tr_eig_csv_{path}")
+            st.altair_chart(pc.snapshot_lines(fr["condensation"], "value", "measure", "Complexity measures", e_here,
+                                              large=large, y_title="value"),
+                            width="stretch", key=f"inside_tr_cond_{path}")
+            _csv(fr["condensation"], f"snapshot_condensation_{name}", f"inside_tr_cond_csv_{path}")
+            st.altair_chart(pc.snapshot_lines(fr["accuracy"], "accuracy", "series", "Accuracy", e_here,
+                                              large=large, y_title="accuracy"),
+                            width="stretch", key=f"inside_tr_acc_{path}")
+            _csv(fr["accuracy"], f"accuracy_{name}", f"inside_tr_acc_csv_{path}")
+            chart, frame = pc.eigen_bars(s.get("embed_eigen_top", []), f"Eigenvalues at epoch {e_here}", large)
+            show(chart, frame, f"eigen_epoch{e_here}_{name}", f"inside_tr_bar_{path}")
+            c = s.get("wq1_condensation", {})
+            m1, m2 = st.columns(2)
+            m1.metric(f"W_Q(1) groups at epoch {e_here}", c.get("n_groups", "n/a"))
+            m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
+
+
+def _csv(frame: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button("CSV", lambda: frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
+                       key=key, on_click="ignore", type="tertiary", icon=":material/download:")
+
+
+VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, render_similarity, render_condensation,
+                                                   render_embeddings, render_spectra, render_training]
+
+
+# -- run picker ------------------------------------------------------------------------------
+def pick_runs() -> list[str]:
+    """Choose one run, or two to compare (default: the committed smallest- and largest-γ runs)."""
+    paths = pdata.available_runs()
+    if not paths:
+        st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
+        return []
+    lo, hi = pdata.default_pair_of_runs(paths)
+    c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
+    a = c1.selectbox("run", paths, index=paths.index(lo) if lo in paths else 0, key="inside_run_a",
+                     format_func=pdata.run_label)
+    compare = c2.toggle("compare", value=hi is not None, key="inside_compare",
+                        help="show a second run side by side, with the same controls")
+    if not compare:
+        return [a]
+    rest = [p for p in paths if p != a]
+    if not rest:
+        st.caption("Only one run exists: nothing to compare with yet.")
+        return [a]
+    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key="inside_run_b",
+                     format_func=pdata.run_label)
+    return [a, b]
