@@ -1,0 +1,184 @@
+"""AppTest of the "Inside the model" page and its chart builders.
+
+The page reads runs made here (tiny 2-layer models, γ 0.3 and 0.9, with training snapshots,
+plus one without), never the committed ones, so the tests do not change when
+``pretrained/`` does. One run has a W_Q(1) built to condense: two directions with cosine 0.8,
+so the number of groups depends on the threshold slider (1 group at 0.7, 2 at 0.9).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core import probes
+from core.config import pair_key
+from core.presets import get_preset
+from core.runs import save_run
+from core.train import build_model
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Inside_the_model.py")
+torch.set_num_threads(1)
+
+
+def _history(cfg, model, snapshots: bool) -> list[dict]:
+    held = {pair_key(p): {"inferential": 0.5, "symmetric": 0.1, "other": 0.4, "offsets": {}} for p in cfg.task.held_out}
+    out = []
+    for epoch in range(3):
+        rec = {"epoch": epoch, "seen_test_accuracy": 0.3 * epoch, "held_out": held,
+               "per_pair": {pair_key(p): 0.3 * epoch for p in cfg.task.pairs}}
+        if snapshots:
+            with torch.no_grad():  # make the snapshots differ from epoch to epoch
+                model.W_E.mul_(1.0 + 0.5 * epoch)
+            rec["snapshot"] = probes.training_snapshot(model, cfg.task)
+        out.append(rec)
+    return out
+
+
+def _run(folder: Path, name: str, gamma: float, snapshots: bool = True, condensed: bool = False) -> Path:
+    cfg = get_preset("tiny").replace(**{"model.n_layers": 2, "model.gamma": gamma})
+    model = build_model(cfg, torch.Generator().manual_seed(0))
+    if condensed:
+        d, h = cfg.model.d_model, cfg.model.d_head
+        u = torch.zeros(d)
+        u[0] = 1.0
+        v = torch.zeros(d)
+        v[0], v[1] = 0.8, 0.6  # cos(u, v) = 0.8
+        cols = torch.stack([u if j % 2 == 0 else v for j in range(h)], dim=1)  # [d_model, d_head]
+        with torch.no_grad():
+            model.blocks[0].attn.W_Q[0] = cols
+    return save_run(folder / name, cfg, model, {"history": _history(cfg, model, snapshots)})
+
+
+@pytest.fixture
+def runs_env(tmp_path, monkeypatch):
+    import streamlit as st
+
+    pre, mine = tmp_path / "pretrained", tmp_path / "runs"
+    small = _run(pre, "tiny_L2_g0.3_s0", 0.3)
+    large = _run(pre, "tiny_L2_g0.9_s0", 0.9, condensed=True)
+    old = _run(mine, "old_L2_g0.5_s0", 0.5, snapshots=False)
+    monkeypatch.setenv("ANCHOR_PRETRAINED_DIR", str(pre))
+    monkeypatch.setenv("ANCHOR_RUNS_DIR", str(mine))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield {"small": str(small), "large": str(large), "old": str(old)}
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _app(view: str | None = None, **state):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    if view:
+        at.session_state["inside_view"] = view
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def _text(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [f"{m.label}: {m.value}" for m in at.metric]
+                     + [w.value for w in at.warning] + [e.value for e in at.error])
+
+
+def test_defaults_compare_smallest_and_largest_gamma(runs_env):
+    at = _app()
+    assert not at.exception
+    assert at.selectbox(key="inside_run_a").value == runs_env["small"]
+    assert at.selectbox(key="inside_run_b").value == runs_env["large"]
+    text = _text(at)
+    assert "tiny_L2_g0.3_s0 (γ 0.3)" in text and "tiny_L2_g0.9_s0 (γ 0.9)" in text
+    assert text.count("the model predicts") == 2
+    assert "key 99, pair (4, 3)" in text and "inferential target **89**, symmetric **93**" in text
+
+
+def test_changing_the_key_and_typing_a_sequence(runs_env):
+    at = _app()
+    at.number_input(key="inside_key").set_value(50).run()
+    assert "key 50, pair (4, 3)" in _text(at) and "inferential target **40**" in _text(at)
+    at.text_input(key="inside_typed").set_value("57 33 80 1 2 64 91 22 45").run()
+    assert "key 80, pair (1, 2)" in _text(at) and "inferential target **86**" in _text(at)
+    at.text_input(key="inside_typed").set_value("57 33 80 1 64 2 91 22 45").run()
+    assert not at.exception and any("adjacent" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("view, expect", [
+    ("Fused vectors", "Symmetric-pair distance ratio"),
+    ("Same-output similarity", "Boxed minus other cells"),
+    ("Condensation", "groups (≥ 2 neurons)"),
+    ("Embeddings", "order along PC1"),
+    ("Spectra", "top-2 share"),
+    ("Over training", "W_Q(1) groups at epoch"),
+])
+def test_every_view_renders(runs_env, view, expect):
+    at = _app(view)
+    assert not at.exception, at.exception
+    assert expect in _text(at)
+    assert len(at.get("vega_lite_chart")) >= 2  # one chart per run at least
+
+
+def test_condensation_threshold_slider(runs_env):
+    at = _app("Condensation", inside_compare=False, inside_run_a=runs_env["large"])
+    assert [m.value for m in at.metric][:2] == ["1", "100%"]
+    at.slider(key="inside_cond_thr").set_value(0.9).run()
+    assert [m.value for m in at.metric][:2] == ["2", "100%"]
+
+
+def test_over_training_slider_and_runs_without_snapshots(runs_env):
+    at = _app("Over training")
+    assert "W_Q(1) groups at epoch 2" in _text(at)  # the last snapshot first
+    at.select_slider(key="inside_train_epoch").set_value(1).run()
+    assert "W_Q(1) groups at epoch 1" in _text(at) and "W_Q(1) groups at epoch 2" not in _text(at)
+    at = _app("Over training", inside_run_a=runs_env["old"], inside_compare=False)
+    assert any("no training snapshots" in w.value for w in at.warning)
+
+
+def test_single_run_and_large_fonts(runs_env):
+    at = _app(inside_compare=False)
+    assert _text(at).count("the model predicts") == 1
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["config"]["axis"]["labelFontSize"] == 11
+    at = _app(inside_compare=False, large_fonts=True)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["config"]["axis"]["labelFontSize"] == 18
+
+
+# -- chart builders: big data must not hit altair's MaxRowsError ------------------------------
+def test_big_charts_serialise():
+    from ui import probe_charts as pc
+
+    rng = np.random.default_rng(0)
+    c = probes.condensation(rng.standard_normal((64, 128)))
+    chart, frame = pc.condensation_heatmap(c, "W", False)
+    assert len(frame) == 128 * 128
+    chart.to_dict()
+    xy = rng.standard_normal((10_000, 2))
+    a1, a2 = rng.integers(1, 5, 10_000), rng.integers(1, 5, 10_000)
+    chart, frame = pc.pair_scatter(xy, a1, a2, [1, 2, 3, 4], "t", True)
+    assert len(frame) == 10_000
+    chart.to_dict()
+
+
+def test_pair_palette_pairs_share_a_hue():
+    from ui import probe_charts as pc
+
+    labels, colours, shapes = pc.pair_palette([1, 2, 3, 4])
+    assert len(labels) == 16 == len(set(labels))
+    c = dict(zip(labels, colours))
+    assert c["(3,4)"] == pc.OKABE_ITO[5] and c["(4,3)"] == pc._lighten(pc.OKABE_ITO[5])
+    assert len(set(colours)) == 16
+
+
+def test_flow_routes():
+    from ui import probe_charts as pc
+
+    assert pc.flow_route(1, 2, "key", "anchor 1") == "inferential route"
+    assert pc.flow_route(2, 2, "anchor 2", "last") == "inferential route"
+    assert pc.flow_route(1, 2, "anchor 1", "last") == "symmetric route"
+    assert pc.flow_route(2, 2, "key", "last") == "symmetric route"
+    assert pc.flow_route(1, 2, "noise 0", "last") == "other"
