@@ -281,8 +281,10 @@ class SweepSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepSpec":
+        """A spec from JSON: a spec object, or a published ``<name>.json`` holding ``{"spec": ...}``."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            d = json.loads(Path(path).read_text())
+            return cls.from_dict(d["spec"] if isinstance(d, dict) and "spec" in d else d)
         except FileNotFoundError:
             raise ValueError(f"sweep spec file {path} does not exist") from None
         except json.JSONDecodeError as e:

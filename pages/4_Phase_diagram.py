@@ -1,0 +1,50 @@
+"""Phase diagram: depth × γ (Fig. 2a,b) and learning rate × weight decay (Fig. 14), from the
+committed sweeps in pretrained/ (SPEC.md §4–5). Click a cell to open its runs."""
+import streamlit as st
+
+from ui import phase_charts as pc
+from ui import phase_data as pdat
+from ui import phase_views as pv
+from ui.widgets import sidebar
+
+large = sidebar()
+st.title("Phase diagram: which initializations reason, which memorize?")
+st.markdown(
+    "Each cell is a grid point of depth and initialization rate γ, trained with several seeds. Colour is the "
+    "accuracy on the **unseen pair (4,3)** under the *symmetric* mapping (it copied (3,4): memorizing) and under "
+    "the *inferential* mapping (it composed the anchors: reasoning). **Hatched, faded** cells did not fit the "
+    "seen pairs (test accuracy below 90 %), as the paper shades them. Notice where the colour moves from one "
+    "panel to the other as γ grows, and how often the seeds of one cell disagree.")
+
+picked = pv.pick_table()
+if picked is not None:
+    name, df, meta = picked
+    cfg = pdat.config_of(meta)
+    x, y = meta["columns"]["axes"][:2]
+    if not meta["columns"]["best_over"]:
+        st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")
+    view = st.radio("Reduction", list(pdat.VIEWS), key="phase_view", horizontal=True,
+                    format_func=pdat.VIEWS.get)
+    cell_df = pdat.cells(df, meta, view)
+    selected = pv.apply_click(cell_df)
+    chart = pc.heatmap(pdat.long_frame(cell_df, meta, cfg), x, y, selected, large, by_seed=view == "seed")
+    st.altair_chart(chart, on_select="rerun", key="phase_chart", selection_mode="cell")
+    st.caption(f"{len(df)} runs · {cfg.model.d_model}-wide model, {cfg.train.n_train:,} sequences × "
+               f"{cfg.train.epochs} epochs · hover a cell for its numbers; click it (double-click clears).")
+    st.altair_chart(pc.outcome_dots(pdat.run_frame(df, meta), x, y, large))
+
+    st.subheader("Compared with the paper")
+    paper_cells = pdat.cells(df, meta, "paper")
+    st.markdown("\n".join(f"- {s}" for s in pdat.comparison(paper_cells, meta, cfg)))
+    st.caption(pdat.time_note(df, meta))
+
+    st.subheader("One cell")
+    cell = pv.cell_select(cell_df, [x, y])
+    if cell is not None:
+        pv.cell_panel(cell, df, meta, large)
+        pv.recompute_panel(name, cell, df, meta)
+    with st.expander("Recompute the whole diagram (command line)"):
+        st.markdown("A full diagram is too long for the shared server queue. This command recomputes it with "
+                    "the same configuration, skips runs already finished in its output folder, and republishes "
+                    "the table here:")
+        st.code(pv.whole_diagram_command(name, meta), language="bash")

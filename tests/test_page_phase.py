@@ -1,0 +1,120 @@
+"""AppTest checks of the Phase diagram page (pages/4_Phase_diagram.py) on a hand-made grid.
+
+The grid is made of untrained ``tiny`` run folders whose metrics say what the test needs
+(conftest ``make_run``), published with ``core.sweep.copy_to`` exactly as the committed grid
+is, into a temporary pretrained/ folder: the tests never need the committed grid.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.sweep import SweepSpec, copy_to
+
+torch.set_num_threads(1)
+
+
+def outcome_for(depth: int, gamma: float, seed: int) -> tuple[float, float, float]:
+    """(seen, inferential, symmetric) of a made-up phase diagram: symmetric at small γ,
+    inferential at large γ, deep models with the smallest γ unfit; seed 2 disagrees at γ 0.8."""
+    if depth >= 2 and gamma <= 0.5:
+        return 0.4, 0.0, 0.0
+    if gamma <= 0.5 or (gamma == 0.8 and seed == 2):
+        return 0.99, 0.02, 0.95
+    return 0.99, 0.93, 0.01
+
+
+def fake_grid(make_run, work: Path, dest: Path, depths=(1, 2), gammas=(0.5, 0.8, 1.0), seeds=(0, 1, 2),
+              name: str = "phase_tiny") -> Path:
+    spec = SweepSpec(name=name, preset="tiny", grid=(("model.n_layers", tuple(depths)),
+                                                     ("model.gamma", tuple(gammas)), ("train.seed", tuple(seeds))))
+    out = work / name
+    (out / "runs").mkdir(parents=True)
+    (out / "sweep.json").write_text(json.dumps({**spec.to_dict(), "base": spec.base_config.to_dict()}))
+    for p in spec.points():
+        L, g, s = p.get("model.n_layers"), p.get("model.gamma"), p.get("train.seed")
+        seen, inf, sym = outcome_for(L, g, s)
+        make_run(out / "runs", p.run_id, inferential=inf, symmetric=sym, seen=seen,
+                 **{"model.n_layers": L, "model.gamma": g, "train.seed": s})
+    return copy_to(out, dest, name=name)
+
+
+def open_page(app_env) -> AppTest:
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/4_Phase_diagram.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def md(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_message_without_a_committed_grid(app_env):
+    at = open_page(app_env)
+    assert any("No committed phase diagram" in i.value and "--spec phase" in i.value for i in at.info)
+    assert not at.error
+
+
+@pytest.fixture
+def grid(app_env, make_run, tmp_path):
+    fake_grid(make_run, tmp_path / "sweeps", app_env.pretrained)
+    return app_env
+
+
+def test_heatmaps_views_and_honest_text(grid):
+    at = open_page(grid)
+    assert not at.error
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2  # heatmaps + outcome dots
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["facet"]["column"]["field"] == "panel" and "viridis" in charts[0].proto.spec
+    text = md(at)
+    # computed from the table: 2 symmetric cells (depth 1, γ 0.5 and 0.8 is 2-1 symmetric? no: 0.8 is inferential
+    # by the paper rule mean), the deep small-γ corner unfit
+    assert "as in the paper" in text and "below 90 %" in text and "runs disagree" in text
+    assert "GPU-hours" in "\n".join(c.value for c in at.caption)
+    for view in ("mean", "seed"):
+        at.radio(key="phase_view").set_value(view).run()
+        assert not at.exception
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["facet"]["row"]["field"] == "seed"  # per-seed small multiples
+
+
+def test_selecting_a_cell_opens_its_run(grid):
+    at = open_page(grid)
+    box = at.selectbox(key="phase_cell")
+    assert box.value is None and "selected_run" not in at.session_state
+    assert "γ 1 · depth 1" in box.options
+    box.set_value("L1_g1").run()
+    assert not at.exception and not at.error
+    path = at.session_state["selected_run"]
+    assert Path(path) == grid.pretrained / "phase_tiny" / "L1_g1_s0"
+    assert (Path(path) / "weights.safetensors").exists()
+    # the cell's runs table lists its three seeds, and the result card says inferential
+    frames = [d.value for d in at.dataframe]
+    assert sorted(frames[0]["seed"]) == [0, 1, 2]
+    assert any("inferential" in h.proto.body for h in at.get("html"))
+    assert at.button(key="phase_recompute").disabled is False
+
+
+def test_recompute_a_cell_queues_jobs(grid, monkeypatch):
+    submitted = []
+
+    class FakeJob:
+        def __init__(self, i):
+            self.id, self.active, self.state, self.progress, self.message, self.run_path = f"j{i}", True, "queued", 0.0, None, None
+
+    from ui import jobs
+    monkeypatch.setattr(jobs.JobQueue, "submit",
+                        lambda self, cfg, preset, owner, runs_dir: submitted.append(cfg) or FakeJob(len(submitted)))
+    at = open_page(grid)
+    at.selectbox(key="phase_cell").set_value("L2_g0.8").run()
+    at.button(key="phase_recompute").click().run()
+    assert not at.exception
+    assert [(c.model.n_layers, c.model.gamma, c.train.seed) for c in submitted] == [(2, 0.8, s) for s in (0, 1, 2)]

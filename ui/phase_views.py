@@ -1,0 +1,186 @@
+"""Streamlit pieces of the Phase diagram page: choosing a diagram and a view, the cell
+selection (chart click or select box), the selected cell's runs and result card, and the
+'Recompute this cell' action, which queues one training job per run of the cell on the
+shared job queue (``ui.jobs``): training never runs in the script thread.
+
+Opening a cell sets ``st.session_state["selected_run"]`` to the path of one of its run
+folders; the Train and Inside-the-model pages read that key.
+"""
+from __future__ import annotations
+
+import shlex
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.runs import RunError
+from core.sweep import run_row
+
+from . import phase_data as pdat
+from .jobs import JobRefused
+from .loaders import job_queue, load_run_cached, pretrained_dir, runs_dir
+
+RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential", "symmetric", "other",
+               "outcome", "seconds", "run"]
+
+
+def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
+    """Radio over the committed diagrams; a clear message (and the command) when there is none."""
+    folder = pretrained_dir()
+    names = pdat.find_tables(folder)
+    if not names:
+        st.info(f"No committed phase diagram in {folder} yet. Make one (about 1–2 hours on two cores) with\n\n"
+                "`python -m core sweep --spec phase --preset cpu-demo --workers 2 --half --copy-to pretrained/`"
+                "\n\nand the Appendix E diagram with `--spec appendix-e`. See docs/sweeps.md.")
+        return None
+    name = st.radio("Diagram", names, key="phase_table", horizontal=True,
+                    format_func=lambda n: f"{pdat.KINDS[pdat.kind_of(n)]} · {n.split('_', 1)[-1]}")
+    try:
+        df, meta = pdat.load_table(folder, name)
+    except (OSError, ValueError) as e:
+        st.error(f"Could not read {name}.csv: {e}")
+        return None
+    return name, df, meta
+
+
+def apply_click(cell_df: pd.DataFrame) -> str | None:
+    """Turn a new click on the chart (its state under the widget key) into the selected cell.
+
+    Runs before the chart is drawn, so the chosen cell is outlined in the same rerun. A click
+    only counts when it changed, so the select box can still move the choice afterwards.
+    """
+    ids = set(cell_df["cell"])
+    clicked = None
+    try:
+        points = st.session_state["phase_chart"]["selection"]["cell"] or []
+        clicked = points[0].get("cell") if points else None
+    except (KeyError, TypeError, AttributeError, IndexError):
+        pass
+    if clicked and clicked != st.session_state.get("_phase_last_click") and clicked in ids:
+        st.session_state["phase_cell"] = clicked
+    st.session_state["_phase_last_click"] = clicked
+    if st.session_state.get("phase_cell") not in ids:
+        st.session_state["phase_cell"] = None
+    return st.session_state["phase_cell"]
+
+
+def cell_select(cell_df: pd.DataFrame, axes: list[str | None]) -> str | None:
+    """Select box over the cells, bound to the same state as chart clicks."""
+    ids = list(dict.fromkeys(cell_df["cell"]))
+    labels = dict(zip(cell_df["cell"], (pdat.cell_label(r, axes) for _, r in cell_df.iterrows())))
+    return st.selectbox("Open a cell (or click one in the chart)", [None, *ids], key="phase_cell",
+                        format_func=lambda c: "choose a cell…" if c is None else labels.get(c, c))
+
+
+def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -> None:
+    """The cell's runs, a run to open (sets ``selected_run``) and that run's result card."""
+    folder = pretrained_dir()
+    runs = df[df["cell"] == cell]
+    cols = [c for c in RUN_COLUMNS if c in runs] + [c for c in meta["columns"]["panels"] if c in runs and c not in RUN_COLUMNS]
+    st.dataframe(runs[cols].reset_index(drop=True).round(3), hide_index=True, width="stretch")
+    openable = [r for r in runs["run"].dropna() if r and (folder / r / "config.json").exists()]
+    if not openable:
+        st.caption("No weights were committed for this cell's runs (only for the first seed of each cell); "
+                   "recompute it below to get them.")
+        return
+    run_rel = st.selectbox("Run to open", openable, key="phase_run", format_func=lambda r: Path(r).name)
+    path = str(folder / run_rel)
+    st.session_state["selected_run"] = path
+    links = [("pages/2_Train.py", "Train page: result card"), ("pages/3_Inside_the_model.py", "Inside the model")]
+    cols_ = st.columns(len(links))
+    for col, (page, label) in zip(cols_, links):
+        if (Path(__file__).resolve().parents[1] / page).exists():
+            col.page_link(page, label=f"Open in {label}", icon=":material/arrow_forward:")
+    try:
+        run = load_run_cached(path)
+    except RunError as e:
+        st.error(f"Could not open this run: {e}")
+        return
+    from . import widgets  # the Train page's result card, reused as is
+    with st.expander(f"Result card of {Path(path).name}", expanded=True):
+        widgets.run_report(run)
+
+
+def _owner() -> str:
+    return st.session_state.setdefault("_owner", uuid.uuid4().hex)  # same key as the Train page's jobs
+
+
+def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """'Recompute this cell': one queued job per run of the cell, live progress, then the comparison."""
+    spec = pdat.spec_of(meta)
+    if spec is None:
+        st.caption("This table carries no sweep spec, so its cells cannot be recomputed here.")
+        return
+    points = [p for p in spec.points() if p.cell_id == cell]
+    key = f"phase_jobs::{name}::{cell}"
+    q = job_queue()
+    jobs: list[tuple[str, str]] = st.session_state.get(key, [])
+    active = any((j := q.get(jid)) is not None and j.active for _, jid in jobs)
+    secs = df.loc[df["cell"] == cell, "seconds"].sum()
+    c1, c2 = st.columns([1, 3])
+    clicked = c1.button("Recompute this cell", key="phase_recompute", disabled=active or not points)
+    c2.caption(f"Queues {len(points)} training jobs (about {secs / 60:.0f} min of training in the committed table)."
+               " They run one after another in background processes and save into your runs folder; keep"
+               " this page open while they run.")
+    if clicked:
+        submitted: list[tuple[str, str]] = []
+        try:
+            for p in points:
+                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
+        except JobRefused as e:
+            for _, jid in submitted:
+                q.cancel(jid, "refused together with the rest of the cell")
+            st.error(str(e))
+            submitted = []
+        st.session_state[key] = jobs = submitted
+    if jobs:
+        _live(key, jobs, points, spec, df)
+
+
+def _live(key: str, jobs: list[tuple[str, str]], points: list, spec: Any, df: pd.DataFrame) -> None:
+    q = job_queue()
+
+    @st.fragment(run_every=1.0)
+    def live() -> None:
+        snaps = [(rid, q.poll(jid)) for rid, jid in jobs]  # poll = heartbeat for the watchdog
+        snaps = [(rid, j) for rid, j in snaps if j is not None]
+        if not snaps:
+            return
+        done = sum(j.progress for _, j in snaps) / len(snaps)
+        states = ", ".join(f"{sum(1 for _, j in snaps if j.state == s)} {s}" for s in
+                           ("done", "running", "queued", "cancelled", "failed") if any(j.state == s for _, j in snaps))
+        st.progress(done, text=f"recomputing {len(snaps)} runs: {states}")
+        if any(j.active for _, j in snaps):
+            st.button("Cancel", key="phase_cancel", on_click=lambda: [q.cancel(jid) for _, jid in jobs])
+            return
+        by_id = {p.run_id: p for p in points}
+        rows = []
+        for rid, j in snaps:
+            if j.state != "done" or not j.run_path:
+                rows.append({"run": rid, "recomputed": j.state, "message": j.message})
+                continue
+            new = run_row(Path(j.run_path), spec, by_id[rid])
+            old = df[df["run_id"] == rid]
+            rows.append({"run": rid, "saved as": Path(j.run_path).name,
+                         "seen (committed → now)": _pair(old, "seen_test_accuracy", new),
+                         "inferential": _pair(old, "inferential", new), "symmetric": _pair(old, "symmetric", new),
+                         "outcome now": new["outcome"], "seconds now": round(new["seconds"] or 0, 1)})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    live()
+
+
+def _pair(old: pd.DataFrame, col: str, new: dict[str, Any]) -> str:
+    before = f"{old[col].iloc[0]:.2f}" if len(old) else "–"
+    return f"{before} → {new[col]:.2f}"
+
+
+def whole_diagram_command(name: str, meta: dict[str, Any]) -> str:
+    """The CLI command that recomputes the whole diagram exactly (same base config), resumably."""
+    json_path = pretrained_dir() / f"{name}.json"
+    return " ".join(shlex.quote(a) for a in [
+        "python", "-m", "core", "sweep", "--spec", str(json_path), "--out", f"sweeps/{name}", "--workers", "2",
+        "--half", "--copy-to", "pretrained/"])
