@@ -47,7 +47,7 @@ st.caption("The paper's finding: small initialization (large γ) gives the infer
            "initialization (small γ) the symmetric one. Try it on the Train page.")
 
 st.subheader("Example sequences")
-c1, c2, _ = st.columns([2, 1, 3])
+c1, c2, _ = st.columns([2, 2, 2], vertical_alignment="bottom")
 split = c1.radio("Split", ["train", "test"], horizontal=True, key="puzzle_split",
                  help="train: key x at position p only if x mod m ≠ p; test: only if x mod m = p")
 if c2.button("New examples", key="puzzle_new"):
@@ -55,7 +55,7 @@ if c2.button("New examples", key="puzzle_new"):
 batch = example_batch(json.dumps(task.to_dict()), split, 8, st.session_state.get("puzzle_seed", 0))
 st.caption("Yellow: the key item x. Coloured pairs: the two anchors, in the colour of their pair's role. "
            "Every other token is noise; the model must answer at the last position.")
-st.dataframe(tables.sequence_table(task, batch, large), hide_index=True)
+st.table(tables.sequence_table(task, batch, large))
 
 st.subheader("Build your own sequence")
 c1, c2, c3 = st.columns(3)
@@ -70,4 +70,4 @@ except ValueError as e:
     st.error(f"Cannot build this sequence: {e}")
 else:
     one = {"tokens": seq[None].numpy(), "key": [int(key)], "key_pos": [int(pos)], "a1": [a1], "a2": [a2]}
-    st.dataframe(tables.sequence_table(task, one, large), hide_index=True)
+    st.table(tables.sequence_table(task, one, large))

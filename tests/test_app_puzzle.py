@@ -28,7 +28,7 @@ def test_app_opens_on_the_puzzle(at):
     assert grid.loc["first 3 (x-2)", "then 4 (x-8)"] == "x-6 · overridden"
     assert grid.loc["first 1 (x+5)", "then 2 (x+1)"] == "x+6 · inferential"
     assert "x-10: inferential" in texts(at) and "x-6: symmetric" in texts(at)
-    examples = at.dataframe[0].value
+    examples = at.table[1].value
     assert len(examples) == 8 and (examples["split (x mod m = p?)"] == "train").all()
     assert not at.error
 
@@ -63,12 +63,12 @@ def test_task_is_shared_with_the_train_page(at):
 
 
 def test_sequence_builder_and_new_examples(at):
-    first = at.dataframe[0].value.copy()
+    first = at.table[1].value.copy()
     at.button(key="puzzle_new").click().run()
-    assert not at.dataframe[0].value.equals(first)
+    assert not at.table[1].value.equals(first)
     at.radio(key="puzzle_split").set_value("test").run()
-    assert (at.dataframe[0].value["split (x mod m = p?)"] == "test").all()
-    own = at.dataframe[1].value
+    assert (at.table[1].value["split (x mod m = p?)"] == "test").all()
+    own = at.table[2].value
     assert own.loc[0, "pos 2"] == 80 and own.loc[0, "target"] == "? (70 or 74)"  # key 80, pair (4,3)
     at.number_input(key="puzzle_key").set_value(5).run()  # below the item range 20..99
     assert not at.exception

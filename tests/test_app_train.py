@@ -44,6 +44,9 @@ def test_gamma_depth_and_preset_change_the_config(app_env):
     assert at.slider(key="train_depth").value == 1 and at.number_input(key="train_epochs").value == 2
     assert "**tiny** · γ = 0.8 · 1 layers · d_model 16" in texts(at)
     assert not at.exception and not at.error
+    at.switch_page("pages/1_The_puzzle.py").run()
+    at.switch_page("pages/2_Train.py").run()
+    assert "**tiny** · γ = 0.8 · 1 layers" in texts(at)  # the settings survive a visit elsewhere
 
 
 def test_a_committed_run_is_shown_before_anything_is_trained(app_env, make_run):

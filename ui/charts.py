@@ -143,7 +143,7 @@ def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large:
         rows.append({"answer": formula(o), "share": share, "kind": kind, "offset": o})
     df = pd.DataFrame(rows, columns=["answer", "share", "kind", "offset"])
     kinds = ["inferential", "symmetric", "other"]
-    chart = alt.Chart(df, title=f"What the model answers for ({pair}) (final evaluation)").mark_bar().encode(
+    chart = alt.Chart(df, title=f"Answers for ({pair}), final evaluation").mark_bar().encode(
         x=alt.X("answer:N", sort=alt.SortField("offset"), title="answer (key x plus offset)",
                 axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", title="share of keys", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),

@@ -76,4 +76,4 @@ def sequence_frame(task: TaskConfig, batch: dict[str, np.ndarray]) -> tuple[pd.D
 def sequence_table(task: TaskConfig, batch: dict[str, np.ndarray], large: bool = False) -> Any:
     """Styler of ``sequence_frame``: key item yellow, anchors in their pair's role colour."""
     df, css = sequence_frame(task, batch)
-    return df.style.apply(lambda _: css, axis=None).set_properties(**_font(large))
+    return df.style.apply(lambda _: css, axis=None).set_properties(**_font(large)).hide(axis="index")

@@ -86,8 +86,10 @@ def sidebar() -> bool:
     if job_id:
         job_queue().touch(job_id)
     if large_fonts():
-        st.html("<style>.stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer td,"
-                " .stMainBlockContainer th {font-size: 1.3rem !important;}</style>")
+        st.html("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMarkdownContainer'] li,"
+                " [data-testid='stCaptionContainer'] p, [data-testid='stWidgetLabel'] p, table td, table th"
+                " {font-size: 1.3rem !important; line-height: 1.5}"
+                " [data-testid='stMetricValue'] [data-testid='stMarkdownContainer'] p {font-size: 3rem !important;}</style>")
     return large_fonts()
 
 
@@ -180,16 +182,18 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
     st.session_state.setdefault(f"{prefix}_depth", base.model.n_layers)
     st.session_state.setdefault(f"{prefix}_epochs", base.train.epochs)
     c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1, 1])
-    preset = c1.selectbox("Preset", names, key=f"{prefix}_preset", on_change=_preset_changed, args=(prefix,))
+    keep = {"persist_state": "session"}  # settings survive a visit to another page
+    preset = c1.selectbox("Preset", names, key=f"{prefix}_preset", on_change=_preset_changed, args=(prefix,), **keep)
     c1.caption(DESCRIPTIONS.get(preset, ""))
     gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", 0.1, 1.5, 0.5, 0.05,
-                      key=f"{prefix}_gamma", help="larger γ = smaller initial weights")
-    depth = c3.slider("Depth (layers)", 1, 6, key=f"{prefix}_depth")
-    seed = c4.number_input("Seed", 0, 1_000_000, 0, step=1, key=f"{prefix}_seed")
-    epochs = c5.number_input("Epochs", 1, 100_000, step=1, key=f"{prefix}_epochs")
+                      key=f"{prefix}_gamma", help="larger γ = smaller initial weights", **keep)
+    depth = c3.slider("Depth (layers)", 1, 6, key=f"{prefix}_depth", **keep)
+    seed = c4.number_input("Seed", 0, 1_000_000, 0, step=1, key=f"{prefix}_seed", **keep)
+    epochs = c5.number_input("Epochs", 1, 100_000, step=1, key=f"{prefix}_epochs", **keep)
     with st.expander("Task: anchor operations, held-out and overridden pairs"):
         task = task_editor(prefix)
     if task is None:
+        st.error("The task settings are impossible, so nothing can be trained: open 'Task' above for the reason.")
         return preset, None
     base = get_preset(preset)
     scale = int(epochs) / base.train.epochs  # keep the schedule's shape, as the CLI does
@@ -235,6 +239,7 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
             st.session_state[key] = job.id
         except JobRefused as e:
             st.error(str(e))
+            return  # the refusal replaces the previous job's status
     if job is None:
         return
     if job.active:
@@ -341,7 +346,8 @@ def saved_run_picker(prefix: str) -> Run | None:
         st.session_state[key] = request
     if st.session_state.get(key) not in paths:
         st.session_state[key] = paths[0]
-    path = st.selectbox("Open a saved run", paths, key=key, format_func=lambda p: f"{source[p]} · {Path(p).name}")
+    path = st.selectbox("Open a saved run", paths, key=key, format_func=lambda p: f"{source[p]} · {Path(p).name}",
+                        persist_state="session")
     try:
         return load_run_cached(path)
     except RunError as e:

@@ -1,0 +1,151 @@
+"""End to end in a real browser: ``streamlit run app.py`` driven by Debian's Chromium.
+
+Opens the app, goes to the Train page, starts a ``tiny`` training and cancels it, trains
+another to the end, reopens it from the saved-run list, and saves screenshots of every step
+(to $ANCHOR_SCREENSHOT_DIR, or a tmp folder). Skipped when /usr/bin/chromium is missing.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+LONG = 60_000  # ms: generous, the machine may be busy
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: the browser test needs Debian's chromium package")
+    pytest.importorskip("playwright.sync_api", reason="the browser test needs the playwright package")
+    port = free_port()
+    runs = tmp_path / "runs"
+    env = {**os.environ, "ANCHOR_RUNS_DIR": str(runs), "ANCHOR_MAX_JOBS": "1", "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        end = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > end:
+                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
+            time.sleep(0.3)
+        yield url, runs
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_train_cancel_finish_reopen(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, runs = server
+    shots = Path(os.environ.get("ANCHOR_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.set_default_timeout(LONG)
+        expect.set_options(timeout=LONG)
+
+        def shot(name: str) -> None:
+            page.wait_for_timeout(1500)  # let charts finish drawing
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+        def choose(label: str, option: str) -> None:
+            page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+            page.get_by_role("option", name=option).click()
+
+        def set_epochs(n: int) -> None:
+            box = page.get_by_label("Epochs")
+            box.fill(str(n))
+            box.press("Enter")
+            expect(page.get_by_text(f"× {n} epochs").first).to_be_visible()
+
+        page.goto(url)
+        expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
+        expect(page.get_by_text("x-6 · overridden")).to_be_visible()
+        shot("1_puzzle")
+
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Train", exact=True).click()
+        expect(page.get_by_role("heading", name="Train a model: which solution does it find?")).to_be_visible()
+        expect(page.get_by_text("Open a saved run").first).to_be_visible()
+        shot("2_train_opened")
+
+        # a long tiny job, cancelled while it runs
+        choose("Preset", "tiny")
+        expect(page.get_by_text("Seconds-long smoke test")).to_be_visible()
+        expect(page.get_by_label("Epochs")).to_have_value("2")  # the preset's epochs arrived from the server
+        set_epochs(2000)
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
+        expect(page.get_by_text("Accuracy during training")).to_have_count(2)  # live curves + the saved run's
+        shot("3_training_live")
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("Nothing was saved")).to_be_visible()
+        assert not runs.exists() or not any(runs.iterdir())
+        shot("4_cancelled")
+
+        # a short tiny job, trained to the end; its result opens below
+        set_epochs(2)
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text("Finished and saved as tiny_L1_g0.5_s0")).to_be_visible()
+        expect(page.get_by_text("Verdict: not fitted")).to_be_visible()
+        assert (runs / "tiny_L1_g0.5_s0" / "metrics.json").exists()
+        shot("5_finished")
+
+        # reopen it after visiting another page
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("The puzzle", exact=True).click()
+        expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Train", exact=True).click()
+        choose("Open a saved run", "your runs · tiny_L1_g0.5_s0")
+        expect(page.get_by_text("Verdict: not fitted")).to_be_visible()
+        expect(page.get_by_text("Training loss")).to_be_visible()
+        shot("6_reopened")
+
+        # lecturer mode, kept across pages
+        page.get_by_text("Large fonts (projector)").click()
+        page.wait_for_timeout(1000)
+        shot("7_large_fonts")
+
+        # the paper preset is refused here, with the command for a GPU machine
+        choose("Preset", "paper")
+        expect(page.get_by_label("Epochs")).to_have_value("210")
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_text("python -m core train --preset paper").first).to_be_visible()
+        shot("8_paper_refused")
+
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("The puzzle", exact=True).click()
+        expect(page.get_by_text("x-6 · overridden")).to_be_visible()
+        shot("9_puzzle_large_fonts")
+        browser.close()
+    assert {f.stem for f in shots.glob("*.png")} >= {"1_puzzle", "4_cancelled", "6_reopened", "7_large_fonts"}
