@@ -10,16 +10,15 @@ from ui.widgets import sidebar
 large = sidebar()
 st.title("Phase diagram: which initializations reason, which memorize?")
 st.markdown(
-    "Each cell is a grid point of depth and initialization rate γ, trained with several seeds. Colour is the "
-    "accuracy on the **unseen pair (4,3)** under the *symmetric* mapping (it copied (3,4): memorizing) and under "
-    "the *inferential* mapping (it composed the anchors: reasoning). **Hatched, faded** cells did not fit the "
-    "seen pairs (test accuracy below 90 %), as the paper shades them. Notice where the colour moves from one "
-    "panel to the other as γ grows, and how often the seeds of one cell disagree.")
+    "The paper's central figure: sweep the settings, train every cell with several seeds, and colour each cell "
+    "by how the model answers the held-out pair. **Hatched, faded** cells did not fit the seen pairs (test "
+    "accuracy below 90 %), as the paper shades them. Click a cell to open its runs.")
 
 picked = pv.pick_table()
 if picked is not None:
     name, df, meta = picked
     cfg = pdat.config_of(meta)
+    st.markdown(pdat.INTRO[pdat.kind_of(name)])
     x, y = meta["columns"]["axes"][:2]
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")

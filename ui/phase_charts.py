@@ -22,12 +22,13 @@ CELL_W, CELL_H = 46, 34
 
 def _axis(field: str, kind: str, large: bool) -> dict[str, Any]:
     values_sort = "descending" if kind == "y" else "ascending"
+    fmt = {"seed": "d", "lr": "~e"}.get(field, "~g")  # 2.5e-4 rather than 0.00025: short labels
     return dict(field=field, type="ordinal", sort=values_sort, title=AXIS_TITLES.get(field, field),
-                axis=alt.Axis(labelAngle=0, format="~g" if field != "seed" else "d"))
+                axis=alt.Axis(labelAngle=0, format=fmt))
 
 
 def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, large: bool = False,
-            by_seed: bool = False) -> alt.FacetChart:
+            by_seed: bool = False) -> Any:
     """Faceted heatmap: one panel per ``panel`` value (columns), one row per seed with ``by_seed``.
 
     ``frame``: ``long_frame`` output (``value``, ``std``, ``seen``, ``fitted``, ``cell``, axes).
@@ -67,10 +68,10 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
                                    header=alt.Header(labelFontWeight="bold", labelFontSize=f["title"])))
     if by_seed:
         facet["row"] = alt.Row("seed:O", title="seed")
-    return layered.facet(**facet)
+    return charts.style(layered.facet(**facet), large)
 
 
-def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False) -> alt.Chart:
+def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False) -> Any:
     """Each run's verdict as a dot in its cell, side by side: seed-to-seed variation at a glance."""
     scale = 1.35 if large else 1.0
     colours = [charts.INFERENTIAL, charts.SYMMETRIC, charts.OTHER, "#FFFFFF"]
@@ -80,7 +81,7 @@ def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False)
     tooltip += [alt.Tooltip("seed:O"), alt.Tooltip("lr:Q", format="g"), alt.Tooltip("outcome:N"),
                 alt.Tooltip("seen_test_accuracy:Q", title="seen", format=".2f"),
                 alt.Tooltip("inferential:Q", format=".2f"), alt.Tooltip("symmetric:Q", format=".2f")]
-    return alt.Chart(runs).mark_point(filled=True, size=90 * scale, stroke="black", strokeWidth=0.8).encode(
+    chart = alt.Chart(runs).mark_point(filled=True, size=90 * scale, stroke="black", strokeWidth=0.8).encode(
         x=alt.X(**_axis(x, "x", large)),
         xOffset=alt.XOffset("slot:O"),
         y=alt.Y(**_axis(y, "y", large)) if y else alt.Y(value=CELL_H * scale / 2),
@@ -89,3 +90,4 @@ def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False)
         tooltip=tooltip,
     ).properties(width=alt.Step(CELL_W * scale), height=alt.Step(CELL_H * scale) if y else CELL_H * scale,
                  title="Each run's verdict (one dot per seed and learning rate)")
+    return charts.style(chart, large)

@@ -24,6 +24,17 @@ from core.task import pair_target
 from core.verdict import FIT_THRESHOLD
 
 KINDS = {"phase": "Depth × γ (Fig. 2a,b)", "appendix-e": "Learning rate × weight decay (Appendix E, Fig. 14)"}
+INTRO = {
+    "phase": "Each cell is a depth and an initialization rate γ, trained with several seeds. Colour is the accuracy "
+             "on the **unseen pair (4,3)** under the *symmetric* mapping (it copied (3,4): memorizing) and under the "
+             "*inferential* mapping (it composed the anchors: reasoning). Notice where the colour moves from one "
+             "panel to the other as γ grows, and how often the seeds of one cell disagree.",
+    "appendix-e": "A 3-layer model at γ = 0.5, with **both (3,4) and (4,3) unseen** and no overridden pair, trained "
+                  "at each peak learning rate and weight decay. Inferential accuracy on the two unseen pairs says "
+                  "whether the single-anchor operations were learned. The paper finds that larger learning rates "
+                  "and weight decay push the model toward inference; notice whether the colour brightens toward "
+                  "the top right.",
+}
 VIEWS = {
     "paper": "Paper's rule: best over learning rates, mean over seeds",
     "mean": "Mean over all runs",
