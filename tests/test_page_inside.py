@@ -112,7 +112,7 @@ def test_changing_the_key_and_typing_a_sequence(runs_env):
     ("Same-output similarity", "Boxed minus other cells"),
     ("Condensation", "groups (≥ 2 neurons)"),
     ("Embeddings", "order along PC1"),
-    ("Spectra", "top-2 share"),
+    ("Spectra", "top-2 eigenvalue share"),
     ("Over training", "W_Q(1) groups at epoch"),
 ])
 def test_every_view_renders(runs_env, view, expect):
@@ -182,3 +182,19 @@ def test_flow_routes():
     assert pc.flow_route(1, 2, "anchor 1", "last") == "symmetric route"
     assert pc.flow_route(2, 2, "key", "last") == "symmetric route"
     assert pc.flow_route(1, 2, "noise 0", "last") == "other"
+
+
+def test_reading_says_when_a_run_does_not_show_the_paper():
+    from types import SimpleNamespace
+
+    from ui.probe_views import reading
+
+    def run(inf: float, sym: float, seen: float = 0.99):
+        rec = {"seen_test_accuracy": seen, "held_out": {"4,3": {"inferential": inf, "symmetric": sym, "other": 0.0}}}
+        return SimpleNamespace(metrics={"history": [rec]})
+
+    assert "which is what this run found" in reading(run(0.0, 1.0), "condensation", 0.06)
+    assert "does not show the paper's link" in reading(run(1.0, 0.0), "condensation", 0.06)
+    assert "which is what this run found" in reading(run(1.0, 0.0), "order", 0.95)
+    assert "fusing (a,b) with (b,a)" in reading(run(0.0, 1.0), "fused", 0.08)
+    assert "nothing to check it against" in reading(run(0.5, 0.1, seen=0.5), "eigen", 0.4)

@@ -113,6 +113,43 @@ def compare_sentence(values: dict[str, float], what: str, higher_expected_for: s
             f"{higher_expected_for} run to be higher — {verdict_}.")
 
 
+# (label, threshold, reading when ≥ threshold, reading when below, solution the paper pairs with "≥")
+EXPECT = {
+    "condensation": ("W_Q(1) condensation (share of neurons in groups)", 0.5, "condensed", "not condensed",
+                     "inferential"),
+    "order": ("embedding order", 0.9, "in value order", "not in value order", "inferential"),
+    "eigen": ("top-2 eigenvalue share", 0.3, "dominated by a few eigenvalues", "flat", "inferential"),
+    "fused": ("symmetric-pair distance ratio", 0.5, "keeping (a,b) and (b,a) apart", "fusing (a,b) with (b,a)",
+              "inferential"),
+    "same_output": ("same-output similarity", 0.1, "boxed cells standing out", "boxed cells not standing out",
+                    "inferential"),
+}
+
+
+def reading(run: Run, kind: str, value: float | None) -> str:
+    """One run's number against the paper: is the picture the one its (4,3) answers predict?
+
+    The thresholds in ``EXPECT`` are our rough cut between the two pictures of [INIT] (not
+    the paper's), so the sentence says what the number looks like and whether that fits the
+    run's own solution; with no clear solution there is nothing to check.
+    """
+    label, thr, hi, lo, hi_solution = EXPECT[kind]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{label}: n/a."
+    looks = hi if value >= thr else lo
+    picture = hi_solution if value >= thr else ("symmetric" if hi_solution == "inferential" else "inferential")
+    v = held_out_verdict(run)
+    if not v or v[1] not in ("inferential", "symmetric"):
+        tail = (f"this run has no clear solution on ({v[0]}) yet ({v[1]}), so there is nothing to check it against"
+                if v else "this run has no held-out pair to check it against")
+    elif v[1] == picture:
+        tail = f"the paper's picture for a **{v[1]}** solution, which is what this run found"
+    else:
+        tail = (f"the paper's picture for an **{picture}** solution, but this run answers ({v[0]}) **{v[1]}**: "
+                "it does not show the paper's link here")
+    return f"{label} {_fmt(value)}: {looks} — {tail}."
+
+
 def guidance(text: str) -> None:
     st.info(text, icon=":material/lightbulb:")
 
@@ -175,6 +212,8 @@ def render_flow(paths: list[str], large: bool) -> None:
                         f"the model predicts **{pred}**: {kind}.")
             chart, frame = pc.flow_diagram(d["flow"], d["tokens"], large)
             show(chart, frame, f"flow_{pdata.run_label(path)}", f"inside_flow_{path}")
+            st.markdown("Heaviest paths to the last token: " + " · ".join(
+                f"{q['label']} **{q['weight']:.2f}**" for q in d["flow"]["paths"][:3]))
             chart, frame = pc.prediction_bars(d["top"], d["inferential"], d["symmetric"], d["p_inferential"],
                                               d["p_symmetric"], large)
             show(chart, frame, f"prediction_{pdata.run_label(path)}", f"inside_pred_{path}")
@@ -186,10 +225,16 @@ def render_flow(paths: list[str], large: bool) -> None:
                         f"inferential **{infm:.2f}**, symmetric **{symm:.2f}**.")
             v = held_out_verdict(run)
             shown = "inferential" if infm > symm else "symmetric"
-            if v and v[1] in ("inferential", "symmetric"):
+            if max(infm, symm) < 0.3:
+                st.markdown("Neither route carries much weight on average (both below 0.3): this run does not "
+                            "show either mechanism of Fig. 3 clearly.")
+            elif v and v[1] in ("inferential", "symmetric"):
                 agree = "matches" if v[1] == shown else "**does not match**"
                 st.markdown(f"Its attention follows the **{shown}** mechanism, which {agree} its answers on "
                             f"({v[0]}) ({v[1]}).")
+            else:
+                st.markdown(f"Its attention leans to the **{shown}** mechanism; its answers on the held-out pair "
+                            f"have no clear solution yet ({v[1] if v else 'no held-out pair'}).")
             with st.expander("Heaviest paths and attention heatmaps"):
                 st.dataframe(pd.DataFrame(d["flow"]["paths"])[["label", "weight"]], hide_index=True)
                 compact = len(paths) > 1
@@ -231,6 +276,7 @@ def render_fused(paths: list[str], large: bool) -> None:
             st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
                         f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
                         f"{d['X'].shape[1]}-d space; below 1 = fused).")
+            st.markdown(reading(run, "fused", d["ratio"]))
     line = compare_sentence(ratios, "Symmetric-pair distance ratio", "larger γ")
     if line:
         st.markdown(line)
@@ -291,6 +337,7 @@ def render_similarity(paths: list[str], large: bool) -> None:
             sv = v["summary"]
             st.markdown(f"Boxed minus other cells: **{_fmt(sv['difference'])}** (boxed {_fmt(sv['equal_mean'])}, "
                         f"others {_fmt(sv['unequal_mean'])}).")
+            st.markdown(reading(run, "same_output", sv["difference"]))
             chart, frame = pc.similarity_triangles(
                 u["keys"], u["blocks"][0], u["blocks"][1], f"u(x1; {ua_[0]}) vs u(x2; {ua_[1]})",
                 f"u(x1; {ua_[2]}) vs u(x2; {ua_[3]})", large)
@@ -339,6 +386,8 @@ def render_condensation(paths: list[str], large: bool) -> None:
             m2.metric("neurons in groups", f"{c['share_in_groups']:.0%}")
             m3.metric("in the 3 largest", f"{c['top3_group_share']:.0%}")
             shares[path] = c["share_in_groups"]
+            if weight == "W_Q.0":
+                st.markdown(reading(run, "condensation", c["share_in_groups"]))
             with st.expander("every weight of this run"):
                 rows = []
                 for nm in probes.weight_names(run.model):
@@ -376,6 +425,7 @@ def render_embeddings(paths: list[str], large: bool) -> None:
             m1.metric("order along PC1 (|Spearman|)", f"{d['order']:.2f}")
             m2.metric("top-2 eigenvalue share", f"{probes.top_eigen_share(d['eigen'], 2):.0%}")
             orders[path] = d["order"]
+            st.markdown(reading(run, "order", d["order"]))
     line = compare_sentence(orders, "Embedding order", "larger γ")
     if line:
         st.markdown(line)
@@ -407,7 +457,8 @@ def render_spectra(paths: list[str], large: bool) -> None:
     chart, frame = pc.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=top,
                                      y_title="eigenvalue / largest" if norm else "eigenvalue")
     show(chart, frame, "embedding_spectrum", "inside_spec_eig")
-    st.markdown(" · ".join(f"{pdata.run_label(p)}: top-2 share **{s:.0%}**" for p, s in shares.items()))
+    for p, share in shares.items():
+        st.markdown(f"{pdata.run_label(p)}: " + reading(_load(p), "eigen", share))
     line = compare_sentence({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
     if line:
         st.markdown(line)
