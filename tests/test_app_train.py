@@ -117,3 +117,19 @@ def test_training_runs_in_the_background_and_opens_the_result(app_env):
     assert (app_env.runs / "tiny_L1_g0.7_s0" / "weights.safetensors").exists()
     assert at.selectbox(key="train_run").value.endswith("tiny_L1_g0.7_s0")  # the new run is opened
     assert "not fitted" in verdicts(at)  # tiny is too small to learn the task, and says so
+
+
+def test_a_running_job_shows_and_stays_alive_on_other_pages(app_env):
+    at = open_train(app_env)
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="train_epochs").set_value(5000).run()
+    at.button(key="train_start").click().run()
+    assert at.button(key="train_cancel")  # the live panel
+    at.switch_page("pages/1_The_puzzle.py").run()
+    assert not at.exception
+    assert any("Training tiny_L1_g0.5_s0_e5000" in p.proto.text for p in at.get("progress"))
+    from ui.loaders import job_queue
+    q = job_queue()
+    (job,) = [j for j in q.touch_owner(at.session_state["_owner"])]
+    assert job.active
+    q.cancel(job.id)

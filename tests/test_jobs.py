@@ -114,11 +114,22 @@ def test_watchdog_cancels_jobs_nobody_polls(tmp_path):
     try:
         running = q.submit(LONG, "tiny", "closed-tab", tmp_path)
         waiting = q.submit(TINY, "tiny", "closed-tab", tmp_path)
+        watched = q.submit(LONG, "tiny", "open-tab", tmp_path)
         assert q.get(waiting.id).state == "queued"
-        # nobody calls poll/touch (get() is not a heartbeat)
-        wait_for(lambda: not q.get(running.id).active and not q.get(waiting.id).active, 30, "the watchdog")
+
+        def orphans_gone():
+            q.touch_owner("open-tab")  # the other session's sidebar fragment keeps its job alive
+            return not q.get(running.id).active and not q.get(waiting.id).active
+
+        # nobody polls the closed tab's jobs (get() is not a heartbeat)
+        wait_for(orphans_gone, 30, "the watchdog")
         for job in (q.get(running.id), q.get(waiting.id)):
             assert job.state == "cancelled" and "nobody watched" in job.message
+        end = time.monotonic() + 2 * q.orphan_timeout
+        while time.monotonic() < end:
+            assert q.get(watched.id).active
+            q.touch_owner("open-tab")
+            time.sleep(0.1)
         assert list(tmp_path.iterdir()) == []
     finally:
         q.shutdown()

@@ -290,6 +290,16 @@ class JobQueue:
             if job_id in self._jobs:
                 self._jobs[job_id].last_seen = time.monotonic()
 
+    def touch_owner(self, owner: str) -> list[Job]:
+        """Heartbeat for every active job of ``owner``; returns snapshots of all of its jobs."""
+        now = time.monotonic()
+        with self._lock:
+            mine = [j for j in self._jobs.values() if j.owner == owner]
+            for j in mine:
+                if j.active:
+                    j.last_seen = now
+            return [j.snapshot() for j in mine]
+
     def get(self, job_id: str) -> Job | None:
         """Snapshot without a heartbeat."""
         with self._lock:

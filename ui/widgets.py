@@ -41,6 +41,16 @@ def _copy_state(widget_key: str, state_key: str) -> None:
     st.session_state[state_key] = st.session_state[widget_key]
 
 
+@st.fragment(run_every=2.0)
+def _sidebar_jobs() -> None:
+    """This session's background trainings, on every page; polling it is their heartbeat, so
+    they keep running while the user reads another page and stop when the tab is closed."""
+    jobs = [j for j in job_queue().touch_owner(_owner()) if j.active or j.finished and time.time() - j.finished < 30]
+    for j in jobs:
+        label = {"queued": "waiting", "cancelling": "stopping"}.get(j.state, j.state)
+        st.progress(j.progress, text=f"Training {j.name}: {label}")
+
+
 def large_fonts() -> bool:
     """Whether lecturer mode (large fonts) is on; chart builders take this as ``large``."""
     return bool(st.session_state.get("large_fonts", False))
@@ -74,17 +84,19 @@ _NAVIGATION_CHECKED = False
 def sidebar() -> bool:
     """The sidebar every page shows: the lecturer-mode toggle. Returns ``large_fonts()``.
 
-    Call it first on every page: it also routes deep links through ``app.py`` and keeps
-    this session's training job alive (heartbeat) while the user reads another page.
+    Call it first on every page: it also routes deep links through ``app.py`` and, while this
+    session has background trainings, shows them in the sidebar with a polling fragment that
+    is their heartbeat, so they keep running while the user reads another page.
     """
     _ensure_app_navigation()
     wkey = "_large_fonts_toggle"
     st.session_state[wkey] = large_fonts()
     st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_copy_state, args=(wkey, "large_fonts"),
                       help="Bigger chart and text fonts for teaching from a projector.")
-    job_id = st.session_state.get("train_job")
-    if job_id:
-        job_queue().touch(job_id)
+    q = job_queue()
+    if any(j.active for j in q.touch_owner(_owner())):
+        with st.sidebar:
+            _sidebar_jobs()
     if large_fonts():
         st.html("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMarkdownContainer'] li,"
                 " [data-testid='stCaptionContainer'] p, [data-testid='stWidgetLabel'] p, table td, table th"
