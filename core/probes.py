@@ -399,7 +399,11 @@ def _vectors(model: AnchorTransformer, task: TaskConfig, keys: list[int], pair: 
     return act[np.arange(D), :, pos + 1]
 
 
-def _sim_block(task: TaskConfig, vecs_a: np.ndarray, vecs_b: np.ndarray, ta: np.ndarray, tb: np.ndarray) -> dict[str, Any]:
+def _sim_block(task: TaskConfig, vecs_a: np.ndarray, vecs_b: np.ndarray, ta: np.ndarray, tb: np.ndarray,
+               centre: bool = False) -> dict[str, Any]:
+    if centre:  # remove what every vector of this comparison shares, per context
+        mean = np.concatenate([vecs_a, vecs_b], axis=1).mean(axis=1, keepdims=True)
+        vecs_a, vecs_b = vecs_a - mean, vecs_b - mean
     sim = _cos(vecs_a, vecs_b).mean(axis=0)  # mean over draws of [K, K]
     return {"sim": sim, "equal": ta[:, None] == tb[None, :]}
 
@@ -417,7 +421,7 @@ def equal_minus_unequal(blocks: Sequence[dict[str, Any]]) -> dict[str, float]:
 def same_output_similarity(model: AnchorTransformer, task: TaskConfig,
                            comparisons: Sequence[tuple[Pair, Pair]] = DEFAULT_V_PAIRS,
                            keys: Sequence[int] = DEFAULT_SIM_KEYS, n_draws: int = 8, seed: int = 0,
-                           layer: int | None = None) -> dict[str, Any]:
+                           layer: int | None = None, centre: bool = False) -> dict[str, Any]:
     """Cosine similarity of last-position X_ao vectors v(x; a1, a2) ([INIT] Fig. 4a,b).
 
     For each comparison (pair A, pair B): ``sim[i, j]`` = cos(v(keys[i]; A), v(keys[j]; B)),
@@ -428,6 +432,9 @@ def same_output_similarity(model: AnchorTransformer, task: TaskConfig,
 
     Args:
         layer: 0-based block whose X_ao is read; default the last (X_ao(2) for two layers).
+        centre: subtract, per context, the mean of all vectors of a comparison before the
+            cosine (post-LayerNorm vectors share a large common part that makes every raw
+            cosine high). Off by default, as in the paper.
 
     Returns:
         ``{"keys": [K], "blocks": [{"pairs": (A, B), "sim": [K, K], "equal": [K, K] bool}],
@@ -451,14 +458,14 @@ def same_output_similarity(model: AnchorTransformer, task: TaskConfig,
                 cache[P] = _vectors(model, task, keys, P, pos, noise, hook, "last")
         ta = np.array([pair_target(task, x, A, "inferential") for x in k])
         tb = np.array([pair_target(task, x, B, "inferential") for x in k])
-        blocks.append({"pairs": (tuple(A), tuple(B)), **_sim_block(task, cache[A], cache[B], ta, tb)})
+        blocks.append({"pairs": (tuple(A), tuple(B)), **_sim_block(task, cache[A], cache[B], ta, tb, centre)})
     return {"keys": keys, "blocks": blocks, "summary": equal_minus_unequal(blocks)}
 
 
 def single_anchor_similarity(model: AnchorTransformer, task: TaskConfig,
                              comparisons: Sequence[tuple[int, int]] = DEFAULT_U_ANCHORS,
                              keys: Sequence[int] = DEFAULT_SIM_KEYS, n_draws: int = 8, seed: int = 0,
-                             layer: int | None = None) -> dict[str, Any]:
+                             layer: int | None = None, centre: bool = False) -> dict[str, Any]:
     """Cosine similarity of u(x; a) = V(layer) at the first anchor's position ([INIT] Fig. 4c).
 
     Causal attention means the first anchor's position never sees the second anchor, so u
@@ -467,7 +474,7 @@ def single_anchor_similarity(model: AnchorTransformer, task: TaskConfig,
     fall in the lower and upper triangle for keys 30..40.
 
     Returns:
-        As ``same_output_similarity``, each block with ``"anchors": (a, b)``.
+        As ``same_output_similarity`` (``centre`` likewise), each block with ``"anchors": (a, b)``.
 
     Raises:
         ValueError: keys outside the item range, or an unknown anchor.
@@ -486,7 +493,7 @@ def single_anchor_similarity(model: AnchorTransformer, task: TaskConfig,
                 cache[x] = _vectors(model, task, keys, (x, x), pos, noise, hook, "first_anchor")
         ta = np.array([single_anchor(task, x, a) for x in keys])
         tb = np.array([single_anchor(task, x, b) for x in keys])
-        blocks.append({"anchors": (a, b), **_sim_block(task, cache[a], cache[b], ta, tb)})
+        blocks.append({"anchors": (a, b), **_sim_block(task, cache[a], cache[b], ta, tb, centre)})
     return {"keys": keys, "blocks": blocks, "summary": equal_minus_unequal(blocks)}
 
 
@@ -726,6 +733,8 @@ def probe_summary(model: AnchorTransformer, task: TaskConfig, threshold: float =
     fused = fused_representations(model, task, n=2000, seed=seed)
     so = same_output_similarity(model, task, seed=seed)
     sa = single_anchor_similarity(model, task, seed=seed)
+    so_c = same_output_similarity(model, task, seed=seed, centre=True)
+    sa_c = single_anchor_similarity(model, task, seed=seed, centre=True)
     emb = embedding_structure(model, task)
     ev = embedding_spectrum_from(emb["E"])
     sv = singular_values(model)
@@ -744,6 +753,8 @@ def probe_summary(model: AnchorTransformer, task: TaskConfig, threshold: float =
         "single_anchor_similarity": sa["summary"]["difference"],
         "single_anchor_similarity_detail": {**sa["summary"],
                                             "comparisons": [list(b["anchors"]) for b in sa["blocks"]]},
+        "same_output_similarity_centred": so_c["summary"]["difference"],
+        "single_anchor_similarity_centred": sa_c["summary"]["difference"],
         "fused_symmetric_ratio": fused_symmetric_ratio(fused["X"], fused["a1"], fused["a2"]),
         "flow": {
             "sequence": sp["tokens"], "key_pos": sp["key_pos"], "pair": list(sp["pair"]),

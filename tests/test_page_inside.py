@@ -198,3 +198,10 @@ def test_reading_says_when_a_run_does_not_show_the_paper():
     assert "which is what this run found" in reading(run(1.0, 0.0), "order", 0.95)
     assert "fusing (a,b) with (b,a)" in reading(run(0.0, 1.0), "fused", 0.08)
     assert "nothing to check it against" in reading(run(0.5, 0.1, seen=0.5), "eigen", 0.4)
+
+
+def test_centring_toggle(runs_env):
+    at = _app("Same-output similarity")
+    assert "; centred: " in _text(at)
+    at.toggle(key="inside_sim_centre").set_value(True).run()
+    assert not at.exception and "; raw: " in _text(at) and "v, centred" in _text(at)

@@ -201,6 +201,18 @@ def test_same_output_similarity_shapes_and_masks(model):
         probes.same_output_similarity(model, TASK, keys=[10, 11])
 
 
+def test_centring_removes_a_shared_component():
+    rng = np.random.default_rng(0)
+    common = 50.0 * rng.standard_normal(16)
+    a = common + rng.standard_normal((1, 4, 16))  # [draws, keys, d]
+    b = common + rng.standard_normal((1, 4, 16))
+    t = np.arange(4)
+    raw = probes._sim_block(TASK, a, b, t, t)["sim"]
+    centred = probes._sim_block(TASK, a, b, t, t, centre=True)["sim"]
+    assert raw.min() > 0.9  # everything looks parallel
+    assert np.abs(centred).mean() < 0.6
+
+
 def test_equal_minus_unequal_by_construction():
     sim = np.array([[1.0, 0.0], [0.0, 1.0]])
     out = probes.equal_minus_unequal([{"sim": sim, "equal": np.eye(2, dtype=bool)}])

@@ -134,15 +134,19 @@ def fused_projection(path: str, stamp_: float, n: int, seed: int, layer: int, me
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def same_output(path: str, stamp_: float, comparisons: tuple, keys: tuple[int, ...], n_draws: int) -> dict[str, Any]:
+def same_output(path: str, stamp_: float, comparisons: tuple, keys: tuple[int, ...], n_draws: int,
+                centre: bool = False) -> dict[str, Any]:
     run = _run(path)
-    return probes.same_output_similarity(run.model, run.config.task, comparisons, keys, n_draws=n_draws)
+    return probes.same_output_similarity(run.model, run.config.task, comparisons, keys, n_draws=n_draws,
+                                         centre=centre)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def single_anchor(path: str, stamp_: float, comparisons: tuple, keys: tuple[int, ...], n_draws: int) -> dict[str, Any]:
+def single_anchor(path: str, stamp_: float, comparisons: tuple, keys: tuple[int, ...], n_draws: int,
+                  centre: bool = False) -> dict[str, Any]:
     run = _run(path)
-    return probes.single_anchor_similarity(run.model, run.config.task, comparisons, keys, n_draws=n_draws)
+    return probes.single_anchor_similarity(run.model, run.config.task, comparisons, keys, n_draws=n_draws,
+                                           centre=centre)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -315,6 +315,11 @@ def render_similarity(paths: list[str], large: bool) -> None:
                                  key=f"inside_sim_u{i}"))
            for i, (lbl, d) in enumerate([("u below: anchor of x1", ula), ("u below: anchor of x2", ulb),
                                          ("u above: anchor of x1", uua), ("u above: anchor of x2", uub)])]
+    centre = st.toggle("centre the vectors (remove the part every vector shares)", value=False,
+                       key="inside_sim_centre",
+                       help="Post-LayerNorm vectors share a large common component that makes every raw cosine "
+                            "high. Off: the paper's raw cosine. On: subtract, per context, the mean vector of the "
+                            "comparison first.")
     keys = tuple(range(lo, hi + 1))
     diffs: dict[str, float] = {}
     for col, path in zip(columns_for(paths), paths):
@@ -325,8 +330,11 @@ def render_similarity(paths: list[str], large: bool) -> None:
             run_header(path, run)
             s = pdata.stamp(path)
             try:
-                v = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8)
-                u = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8)
+                v = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, centre)
+                u = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8, centre)
+                v_alt = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, not centre)["summary"]
+                u_alt = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8,
+                                            not centre)["summary"]
             except ValueError as e:
                 st.error(str(e))
                 continue
@@ -335,8 +343,9 @@ def render_similarity(paths: list[str], large: bool) -> None:
                 f"v(x1; {C[0]},{C[1]}) vs v(x2; {D[0]},{D[1]})", large)
             show(chart, frame, f"same_output_{pdata.run_label(path)}", f"inside_simv_{path}")
             sv = v["summary"]
+            other = "raw" if centre else "centred"
             st.markdown(f"Boxed minus other cells: **{_fmt(sv['difference'])}** (boxed {_fmt(sv['equal_mean'])}, "
-                        f"others {_fmt(sv['unequal_mean'])}).")
+                        f"others {_fmt(sv['unequal_mean'])}; {other}: {_fmt(v_alt['difference'])}).")
             st.markdown(reading(run, "same_output", sv["difference"]))
             chart, frame = pc.similarity_triangles(
                 u["keys"], u["blocks"][0], u["blocks"][1], f"u(x1; {ua_[0]}) vs u(x2; {ua_[1]})",
@@ -344,14 +353,15 @@ def render_similarity(paths: list[str], large: bool) -> None:
             show(chart, frame, f"single_anchor_{pdata.run_label(path)}", f"inside_simu_{path}")
             su = u["summary"]
             st.markdown(f"Boxed minus other cells: **{_fmt(su['difference'])}** (boxed {_fmt(su['equal_mean'])}, "
-                        f"others {_fmt(su['unequal_mean'])}).")
+                        f"others {_fmt(su['unequal_mean'])}; {other}: {_fmt(u_alt['difference'])}).")
             diffs[path] = sv["difference"]
-    line = compare_sentence(diffs, "Same-output similarity (boxed − other, v)", "larger γ")
+    line = compare_sentence(diffs, f"Same-output similarity (boxed − other, v, {'centred' if centre else 'raw'})",
+                            "larger γ")
     if line:
         st.markdown(line)
     st.caption("Each cell averages 8 contexts (noise items and key position shared by the two sequences of a cell, "
-               "so only key and pair differ). Post-LayerNorm vectors share a large common part, so absolute cosines "
-               "can all be high; compare boxed cells with their neighbours.")
+               "so only key and pair differ). Post-LayerNorm vectors share a large common part, so raw cosines can "
+               "all be high; compare boxed cells with their neighbours, or centre the vectors.")
 
 
 # -- view 4: condensation --------------------------------------------------------------------
