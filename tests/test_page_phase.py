@@ -118,3 +118,34 @@ def test_recompute_a_cell_queues_jobs(grid, monkeypatch):
     at.button(key="phase_recompute").click().run()
     assert not at.exception
     assert [(c.model.n_layers, c.model.gamma, c.train.seed) for c in submitted] == [(2, 0.8, s) for s in (0, 1, 2)]
+
+
+def test_recompute_a_cell_trains_it_in_the_background(grid):
+    """The real queue: three tiny runs train in child processes; the page then compares them."""
+    from ui.loaders import job_queue
+
+    at = open_page(grid)
+    at.selectbox(key="phase_cell").set_value("L1_g1").run()
+    at.button(key="phase_recompute").click().run()
+    assert not at.exception
+    jobs = at.session_state["phase_jobs::phase_tiny::L1_g1"]
+    assert [rid for rid, _ in jobs] == ["L1_g1_s0", "L1_g1_s1", "L1_g1_s2"]
+    assert at.button(key="phase_recompute").disabled  # no second submission while they run
+    q = job_queue()
+    for _, jid in jobs:
+        assert q.wait(jid, timeout=180).state == "done"
+    at.run()
+    table = at.dataframe[-1].value
+    assert list(table["run"]) == ["L1_g1_s0", "L1_g1_s1", "L1_g1_s2"]
+    assert all(v.startswith("0.93 → ") for v in table["inferential"])  # committed (made up) → recomputed
+    assert len(list(grid.runs.iterdir())) == 3  # saved as the user's runs
+
+
+def test_recompute_refused_by_the_server_cap_says_why(grid, monkeypatch):
+    monkeypatch.setenv("ANCHOR_MAX_FLOPS", "1")  # every job is over the cap
+    at = open_page(grid)
+    at.selectbox(key="phase_cell").set_value("L1_g1").run()
+    at.button(key="phase_recompute").click().run()
+    assert not at.exception
+    assert any("FLOP" in e.value for e in at.error)
+    assert at.session_state["phase_jobs::phase_tiny::L1_g1"] == []

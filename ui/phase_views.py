@@ -121,23 +121,31 @@ def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]
     active = any((j := q.get(jid)) is not None and j.active for _, jid in jobs)
     secs = df.loc[df["cell"] == cell, "seconds"].sum()
     c1, c2 = st.columns([1, 3])
-    clicked = c1.button("Recompute this cell", key="phase_recompute", disabled=active or not points)
+    # Submitting in the click callback, before the rerun, disables the button in the same rerun.
+    c1.button("Recompute this cell", key="phase_recompute", disabled=active or not points,
+              on_click=_submit, args=(key, spec, points))
     c2.caption(f"Queues {len(points)} training jobs (about {secs / 60:.0f} min of training in the committed table)."
                " They run one after another in background processes and save into your runs folder; keep"
                " this page open while they run.")
-    if clicked:
-        submitted: list[tuple[str, str]] = []
-        try:
-            for p in points:
-                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
-        except JobRefused as e:
-            for _, jid in submitted:
-                q.cancel(jid, "refused together with the rest of the cell")
-            st.error(str(e))
-            submitted = []
-        st.session_state[key] = jobs = submitted
+    refused = st.session_state.pop(f"{key}::refused", None)
+    if refused:
+        st.error(refused)
     if jobs:
         _live(key, jobs, points, spec, df)
+
+
+def _submit(key: str, spec: Any, points: list) -> None:
+    q = job_queue()
+    submitted: list[tuple[str, str]] = []
+    try:
+        for p in points:
+            submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
+    except JobRefused as e:
+        for _, jid in submitted:
+            q.cancel(jid, "refused together with the rest of the cell")
+        st.session_state[f"{key}::refused"] = str(e)
+        submitted = []
+    st.session_state[key] = submitted
 
 
 def _live(key: str, jobs: list[tuple[str, str]], points: list, spec: Any, df: pd.DataFrame) -> None:
