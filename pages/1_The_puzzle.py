@@ -23,6 +23,7 @@ st.markdown(
 with st.expander("Change the rules (the Train page uses the same task)"):
     task = widgets.task_editor("puzzle")
 if task is None:
+    st.error("These rules are impossible (the reason is under 'Change the rules'); restore the paper's task there.")
     st.stop()
 
 st.subheader("The sixteen anchor pairs")

@@ -79,6 +79,24 @@ def test_a_corrupt_run_gives_an_error_and_is_kept(app_env, make_run):
     assert (bad / "config.json").read_text() == "{not json"  # never deleted or repaired
 
 
+def test_unusual_runs_render_or_explain(app_env, make_run):
+    import json
+    two = make_run(app_env.pretrained, "a_appendix_e", inferential=0.8, symmetric=0.05,
+                   **{"task.held_out": ((4, 3), (3, 4)), "task.overrides": ()})
+    none = make_run(app_env.pretrained, "b_no_held_out", **{"task.held_out": ()})
+    odd = make_run(app_env.runs, "c_old_metrics")
+    (odd / "metrics.json").write_text(json.dumps({"history": [{"epoch": 0}]}))
+    at = open_train(app_env)
+    assert at.selectbox(key="train_run").value == str(two)
+    assert not at.exception
+    assert "answers (4,3) like x-10 on 80% of keys: leaning inferential" in verdicts(at)
+    assert "answers (3,4) like x-10 on 80% of keys" in verdicts(at)
+    at.selectbox(key="train_run").set_value(str(none)).run()
+    assert not at.exception and any("no verdict" in i.value for i in at.info)
+    at.selectbox(key="train_run").set_value(str(odd)).run()
+    assert not at.exception and any("incomplete" in e.value for e in at.error)
+
+
 def test_impossible_task_disables_training(app_env):
     at = open_train(app_env)
     at.number_input(key="train_op_3").set_value(-30).run()  # 20 - 30 - 8 < 0

@@ -326,7 +326,17 @@ def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
 
 
 def run_report(run: Run) -> None:
-    """Verdict, curves, per-pair accuracy and the held-out answer histogram of a saved run."""
+    """Verdict, curves, per-pair accuracy and the held-out answer histogram of a saved run.
+
+    A metrics.json without the fields ``core.train.train`` records shows ``st.error``."""
+    try:
+        _run_report(run)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        st.error(f"The metrics of {run.name} are incomplete or from another format ({type(e).__name__}: {e});"
+                 " the run cannot be shown. Nothing was changed on disk.")
+
+
+def _run_report(run: Run) -> None:
     cfg, history = run.config, run.metrics["history"]
     last = history[-1]
     secs = run.metrics.get("seconds")
