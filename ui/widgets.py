@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from core.config import RunConfig, TaskConfig, pair_key, parse_pair
@@ -275,7 +274,7 @@ def _live_job(prefix: str, job_id: str) -> None:
                 st.session_state[f"{prefix}_open_request"] = job.run_path
             st.rerun()
         if job.state == "queued":
-            st.info(f"Waiting in the queue: position {q.position(job_id)}. It starts by itself when a "
+            st.info(f"Waiting in the queue: position {q.position(job_id) or 1}. It starts by itself when a "
                     "training slot frees up; keep this tab open.")
         else:
             t = job.config.train
@@ -376,8 +375,3 @@ def saved_run_picker(prefix: str) -> Run | None:
         st.error(f"Could not open this run: {e}. Nothing was changed on disk.")
         return None
 
-
-def frame_style(df: pd.DataFrame) -> Any:
-    """A pandas Styler with lecturer-mode font size applied to every cell."""
-    size = "1.3rem" if large_fonts() else "0.95rem"
-    return df.style.set_properties(**{"font-size": size})
