@@ -205,3 +205,12 @@ def test_centring_toggle(runs_env):
     assert "; centred: " in _text(at)
     at.toggle(key="inside_sim_centre").set_value(True).run()
     assert not at.exception and "; raw: " in _text(at) and "v, centred" in _text(at)
+
+
+def test_tsne_projection_of_a_subset(runs_env):
+    at = _app("Fused vectors", inside_compare=False, inside_fused_n=1000)
+    at.radio(key="inside_fused_method").set_value("tsne").run()
+    at.select_slider(key="inside_fused_tsne_n").set_value(500).run()
+    assert not at.exception
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert "TSNE, 500 sequences" in json.dumps(spec["title"])

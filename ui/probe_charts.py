@@ -347,7 +347,7 @@ def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[
                         legend=alt.Legend(orient="bottom", direction="vertical")),
         strokeDash=alt.StrokeDash("run:N", legend=None),
         tooltip=["run", "weight", "index", alt.Tooltip("singular_value:Q", format=".4g")],
-    ).properties(width=f["size"] * 0.6, height=f["size"] * 0.45).facet(
+    ).properties(width=f["size"] * 0.75, height=f["size"] * 0.5).facet(
         facet=alt.Facet("weight:N", sort=order, title=None), columns=columns).resolve_scale(x="independent")
     return style(chart, large), frame
 

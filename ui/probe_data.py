@@ -127,10 +127,20 @@ def fused(path: str, stamp_: float, n: int, seed: int, layer: int) -> dict[str, 
     return d
 
 
+def subsample(n_total: int, n_max: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``n_max`` of ``n_total`` points (all when it fits), seeded."""
+    if n_total <= n_max:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, n_max, replace=False))
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
-def fused_projection(path: str, stamp_: float, n: int, seed: int, layer: int, method: str) -> np.ndarray:
+def fused_projection(path: str, stamp_: float, n: int, seed: int, layer: int, method: str,
+                     n_max: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy [m, 2], indices [m])``: the projection of at most ``n_max`` of the fused vectors."""
     d = fused(path, stamp_, n, seed, layer)
-    return probes.project_2d(d["X"], method, seed=seed)
+    idx = subsample(len(d["X"]), n_max, seed)
+    return probes.project_2d(d["X"][idx], method, seed=seed), idx
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
