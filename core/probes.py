@@ -157,8 +157,16 @@ def sequence_probe(model: AnchorTransformer, task: TaskConfig, tokens: Sequence[
         ``p_inferential``, ``p_symmetric`` (probabilities of the two targets).
 
     Raises:
-        ValueError: as ``describe_sequence``.
+        ValueError: as ``describe_sequence``, or a token that is neither an anchor nor an item
+            of ``task`` (e.g. a sequence made for another run's task).
     """
+    anchors = set(task.anchors)
+    bad = [int(t) for t in np.asarray(tokens) if int(t) not in anchors and not task.item_min <= int(t) <= task.item_max]
+    if bad:
+        raise ValueError(f"tokens {bad} are neither anchors {sorted(anchors)} nor items {task.item_min}..{task.item_max}"
+                         " of this run's task")
+    if len(tokens) > model.n_ctx:
+        raise ValueError(f"the sequence has {len(tokens)} tokens; this model takes at most {model.n_ctx}")
     info = describe_sequence(task, tokens)
     t = torch.as_tensor(np.asarray(tokens, dtype=np.int64))[None]
     attn, logits = attention_patterns(model, t)

@@ -214,3 +214,16 @@ def test_tsne_projection_of_a_subset(runs_env):
     assert not at.exception
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert "TSNE, 500 sequences" in json.dumps(spec["title"])
+
+
+def test_compare_with_a_run_of_another_task(runs_env, tmp_path):
+    import streamlit as st
+
+    cfg = get_preset("tiny").replace(**{"model.n_layers": 2, "task.item_max": 60})
+    other = save_run(Path(runs_env["old"]).parent / "narrow_L2_g0.5_s0", cfg,
+                     build_model(cfg, torch.Generator().manual_seed(0)), {"history": _history(cfg, None, False)})
+    st.cache_data.clear()
+    at = _app(inside_run_b=str(other))
+    assert not at.exception
+    assert any("does not fit this run's task" in e.value for e in at.error)
+    assert _text(at).count("the model predicts") == 1  # the first run still draws

@@ -151,6 +151,24 @@ def test_sequence_parsing_and_description():
             probes.parse_sequence(TASK, bad)
 
 
+def test_sequence_probe_rejects_tokens_of_another_task(model):
+    small = TaskConfig(item_min=20, item_max=60)
+    with pytest.raises(ValueError, match="neither anchors"):
+        probes.sequence_probe(model, small, probes.default_sequence(TASK))  # key 99 is no item of `small`
+
+
+def test_attention_heatmap_picks_a_head():
+    from ui import probe_charts as pc
+
+    attn = np.zeros((1, 2, 3, 3))
+    attn[0, 0] = np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None]
+    attn[0, 1] = np.eye(3)
+    _, mean = pc.attention_heatmaps(attn, [5, 1, 2], ["key", "anchor 1", "anchor 2"])
+    _, h2 = pc.attention_heatmaps(attn, [5, 1, 2], ["key", "anchor 1", "anchor 2"], head=1)
+    assert h2["weight"].tolist() == [1, 0, 1, 0, 0, 1]
+    assert mean["weight"].iloc[0] == pytest.approx(1.0) and mean["weight"].iloc[1] == pytest.approx(0.25)
+
+
 def test_mean_flow_has_every_layer(model):
     mf = probes.mean_flow(model, TASK, n=32)
     assert set(mf) == {"1", "2"}

@@ -235,13 +235,19 @@ def render_flow(paths: list[str], large: bool) -> None:
             else:
                 st.markdown(f"Its attention leans to the **{shown}** mechanism; its answers on the held-out pair "
                             f"have no clear solution yet ({v[1] if v else 'no held-out pair'}).")
-            with st.expander("Heaviest paths and attention heatmaps"):
-                st.dataframe(pd.DataFrame(d["flow"]["paths"])[["label", "weight"]], hide_index=True)
+            with st.expander("Attention heatmaps of every layer, and the heaviest paths"):
+                n_heads = d["attn"].shape[1]
+                head = None
+                if n_heads > 1:
+                    choice = st.selectbox("head", ["mean of heads"] + [f"head {h + 1}" for h in range(n_heads)],
+                                          key=f"inside_head_{path}")
+                    head = None if choice == "mean of heads" else int(choice.split()[1]) - 1
                 compact = len(paths) > 1
-                chart, frame = pc.attention_heatmaps(d["attn"], d["tokens"], d["roles"], large,
+                chart, frame = pc.attention_heatmaps(d["attn"], d["tokens"], d["roles"], large, head=head,
                                                      columns=1 if compact else None,
                                                      size=(300 if large else 230) if compact else None)
                 show(chart, frame, f"attention_{pdata.run_label(path)}", f"inside_attn_{path}", stretch=False)
+                st.dataframe(pd.DataFrame(d["flow"]["paths"])[["label", "weight"]], hide_index=True)
 
 
 # -- view 2: fused representations -----------------------------------------------------------
