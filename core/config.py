@@ -72,7 +72,8 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         with _type_errors_as_value_errors("TaskConfig"):
-            object.__setattr__(self, "operations", tuple((int(a), int(s)) for a, s in self.operations))
+            ops = self.operations.items() if isinstance(self.operations, dict) else self.operations
+            object.__setattr__(self, "operations", tuple((int(a), int(s)) for a, s in ops))
             object.__setattr__(self, "held_out", _pairs(self.held_out))
             object.__setattr__(
                 self, "overrides", tuple((int(a), int(b), int(s)) for a, b, s in self.overrides)

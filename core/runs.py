@@ -84,6 +84,7 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
                 "seed": config.train.seed}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
         (tmp / "metrics.json").write_text(json.dumps(metrics))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; other users of the app must read it
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -120,6 +121,10 @@ def load_metrics(path: str | Path) -> dict[str, Any]:
         raise RunError(f"{path}/metrics.json is corrupt: {e}") from None
     if not isinstance(metrics, dict) or not metrics.get("history"):
         raise RunError(f"{path}/metrics.json has no training history")
+    last = metrics["history"][-1]
+    missing = [k for k in ("seen_test_accuracy", "per_pair", "held_out") if not isinstance(last, dict) or k not in last]
+    if missing:
+        raise RunError(f"{path}/metrics.json is incomplete: the last record lacks {missing}")
     return metrics
 
 

@@ -237,6 +237,8 @@ def train(
                 on_progress({"event": "step", "step": step, "total_steps": tc.total_steps,
                              "epoch": epoch + (i + 1) / tc.steps_per_epoch, "loss": loss.item(), "lr": lr})
         spent += time.perf_counter() - t0
+        if should_stop is not None and should_stop():
+            raise Cancelled(history)
         if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
             record(epoch + 1, step, (loss_sum / tc.steps_per_epoch).item())
     return history
