@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import sys
 import tempfile
@@ -47,17 +48,14 @@ def grid_spec(args: argparse.Namespace) -> SweepSpec:
                      fixed=(("train.n_train", args.n_train), ("train.epochs", args.epochs)))
 
 
-def timed_sweep(spec: SweepSpec, **kw) -> tuple[float, float]:
-    """(wall seconds of the whole sweep, sum of the runs' own wall seconds)."""
+def timed_sweep(spec: SweepSpec, **kw) -> tuple[float, float, float]:
+    """(wall seconds of the whole sweep, sum of the runs' own wall seconds, sum of their CPU seconds)."""
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        done: list[float] = []
         run_sweep(spec, Path(d) / "sw", on_event=lambda e: None, **kw)
         wall = time.perf_counter() - t0
-        import json
-        for m in (Path(d) / "sw" / "runs").glob("*/metrics.json"):
-            done.append(json.loads(m.read_text())["wall_seconds"])
-    return wall, sum(done)
+        metrics = [json.loads(m.read_text()) for m in (Path(d) / "sw" / "runs").glob("*/metrics.json")]
+    return wall, sum(m["wall_seconds"] for m in metrics), sum(m["cpu_seconds"] for m in metrics)
 
 
 def vmap_step(k: int, steps: int) -> tuple[float, float]:
@@ -121,24 +119,22 @@ def main() -> None:
     default_threads = torch.get_num_threads()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}")
     print(f"grid: {n} runs of the cpu-demo model, {args.n_train} sequences × {args.epochs} epochs each\n")
-    rows = []
-    wall, own = timed_sweep(spec, workers=1, threads=None)
-    rows.append((f"sequential, {default_threads} torch threads", wall, own))
+    rows = [(f"sequential, {default_threads} torch threads", *timed_sweep(spec, workers=1, threads=None))]
     torch.set_num_threads(default_threads)
-    wall, own = timed_sweep(spec, workers=1, threads=1)
-    rows.append(("sequential, 1 torch thread", wall, own))
+    rows.append(("sequential, 1 torch thread", *timed_sweep(spec, workers=1, threads=1)))
     torch.set_num_threads(default_threads)
-    wall, own = timed_sweep(spec, workers=args.workers, threads=1)
-    rows.append((f"local pool, {args.workers} processes × 1 thread", wall, own))
+    rows.append((f"local pool, {args.workers} processes × 1 thread", *timed_sweep(spec, workers=args.workers, threads=1)))
     if args.ray:
-        wall, own = timed_sweep(spec, backend="ray", workers=args.workers, threads=1)
-        rows.append((f"ray (local), {args.workers} CPUs × 1 thread", wall, own))
-    base = rows[0][1]
-    print(f"{'backend':<42} {'wall s':>7} {'runs own s':>11} {'speed-up vs row 1':>18}")
-    for name, wall, own in rows:
-        print(f"{name:<42} {wall:7.1f} {own:11.1f} {base / wall:17.2f}x")
+        rows.append((f"ray (local), {args.workers} CPUs × 1 thread",
+                     *timed_sweep(spec, backend="ray", workers=args.workers, threads=1)))
+    base, seq1 = rows[0][1], rows[1][1]
+    print(f"{'backend':<42} {'wall s':>7} {'runs own s':>11} {'runs CPU s':>11} {'vs row 1':>9} {'vs row 2':>9}")
+    for name, wall, own, cpu in rows:
+        print(f"{name:<42} {wall:7.1f} {own:11.1f} {cpu:11.1f} {base / wall:8.2f}x {seq1 / wall:8.2f}x")
     print("('runs own s' sums each run's wall time inside its worker; the gap to 'wall s' is start-up:"
-          " spawning processes and importing torch, paid once per worker)\n")
+          " spawning processes and importing torch, paid once per worker. 'runs CPU s' is the CPU time"
+          " the runs used, all threads: equal CPU per run but less wall time means parallelism paid off;"
+          f" on {os.cpu_count()} idle cores the pool's ideal is {args.workers}x row 2.)\n")
 
     if args.vmap_steps:
         torch.set_num_threads(1)

@@ -355,7 +355,7 @@ def train_point(job: dict[str, Any], on_progress: Callable[[dict[str, Any]], Non
         job: ``{"run_id", "cell_id", "config": RunConfig dict, "threads": int | None}``.
 
     Returns:
-        ``{"run_id", "metrics": {"history", "seconds", "wall_seconds", "device", "threads"},
+        ``{"run_id", "metrics": {"history", "seconds", "wall_seconds", "cpu_seconds", "device", "threads"},
         "state": {name: numpy array}}``.
 
     Raises:
@@ -364,11 +364,13 @@ def train_point(job: dict[str, Any], on_progress: Callable[[dict[str, Any]], Non
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
     cfg = RunConfig.from_dict(job["config"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
     history = train(model, cfg, on_progress=on_progress, should_stop=should_stop)
     metrics = {"history": history, "seconds": history[-1]["seconds"],
                "wall_seconds": round(time.perf_counter() - t0, 3),
+               # CPU time of this process (all its threads): the run's cost on a machine shared with others
+               "cpu_seconds": round(time.process_time() - c0, 3),
                "device": str(resolve_device(cfg.train.device)), "threads": torch.get_num_threads(),
                "sweep": {"run_id": job["run_id"], "cell": job["cell_id"]}}
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
@@ -410,8 +412,9 @@ def _local(jobs: list[dict], workers: int, should_stop: Callable[[], bool] | Non
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker, initargs=(threads,))
     stopped = False
+    pending: dict[Any, dict] = {}
     try:
-        pending = {ex.submit(_safe_train_point, job): job for job in jobs}
+        pending.update({ex.submit(_safe_train_point, job): job for job in jobs})
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -667,6 +670,7 @@ def run_row(run_dir: Path, spec: SweepSpec, point: Point | None = None, rel_to: 
         row[f"outcome_{sfx}"] = h["verdict"]
     row["seconds"] = metrics.get("seconds")
     row["wall_seconds"] = metrics.get("wall_seconds", metrics.get("seconds"))
+    row["cpu_seconds"] = metrics.get("cpu_seconds")
     row["device"] = metrics.get("device", "")
     if point is not None:
         for k, v in point.values:
