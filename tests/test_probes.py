@@ -308,7 +308,9 @@ def test_probe_summary_keys(model):
 
 
 def test_probe_cli_json_and_errors(cfg, model, tmp_path, capsys):
-    run = save_run(tmp_path / "r", cfg, model, {"history": [{"epoch": 0, "snapshot": probes.training_snapshot(model)}]})
+    rec = {"epoch": 0, "seen_test_accuracy": 0.0, "per_pair": {}, "held_out": {},
+           "snapshot": probes.training_snapshot(model)}
+    run = save_run(tmp_path / "r", cfg, model, {"history": [rec]})
     assert main(["probe", str(run), "--json", "--threads", "1"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["run"] == str(run) and out["n_snapshots"] == 1 and out["gamma"] == cfg.model.gamma
