@@ -16,7 +16,8 @@ torch.set_num_threads(1)
 
 CFG = RunConfig(TaskConfig(), ModelConfig(n_layers=2, d_model=8, d_ff=12, d_head=3, n_heads=2, gamma=0.7),
                 TrainConfig(n_train=64, epochs=1, batch_size=32, warmup_epochs=0, decay_epochs=1, seed=5))
-METRICS = {"history": [{"epoch": 0, "seen_test_accuracy": 0.25}], "seconds": 1.5}
+METRICS = {"history": [{"epoch": 0, "seen_test_accuracy": 0.25, "per_pair": {"1,1": 0.25},
+                         "held_out": {"4,3": {"inferential": 0.1, "symmetric": 0.2, "other": 0.7}}}], "seconds": 1.5}
 TOKENS = generate(CFG.task, 32, "any", torch.Generator().manual_seed(0)).tokens
 
 
@@ -73,9 +74,9 @@ def test_save_refuses_to_overwrite(saved):
     with pytest.raises(RunError, match="already exists"):
         save_run(path, CFG, other, METRICS)
     assert torch.equal(load_run(path).model.W_E, model().W_E)  # untouched
-    save_run(path, CFG, other, {"history": [{"epoch": 3}]}, overwrite=True)
+    save_run(path, CFG, other, {"history": [{**METRICS["history"][0], "epoch": 3}]}, overwrite=True)
     run = load_run(path)
-    assert torch.equal(run.model.W_E, other.W_E) and run.final == {"epoch": 3}
+    assert torch.equal(run.model.W_E, other.W_E) and run.final["epoch"] == 3
     assert [p.name for p in path.parent.iterdir()] == ["runA"]  # no temporary leftovers
 
 
