@@ -283,7 +283,8 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
     boxes = alt.Chart(blocks).mark_rect(fill=None, stroke=BLACK, strokeWidth=2).encode(
         x=alt.X("s:Q", scale=sc), x2="e:Q", y=alt.Y("s:Q", scale=alt.Scale(domain=[n, 0], nice=False)), y2="e:Q",
         tooltip=["group:Q", "size:Q"])
-    sub = (f"{c['n_groups']} groups of ≥2 at cos > {c['threshold']:g}; "
+    noun = "group" if c["n_groups"] == 1 else "groups"
+    sub = (f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g}; "
            f"{c['share_in_groups']:.0%} of {n} neurons in groups, largest {c['largest_group_share']:.0%}")
     chart = alt.layer(rect, boxes, title=alt.TitleParams(title, subtitle=[sub], subtitleFontSize=f["label"] + 1)
                       ).properties(width=size, height=size)

@@ -531,29 +531,19 @@ def render_training(paths: list[str], large: bool) -> None:
             e_here, s = max(((e, s) for e, s in snaps if e <= epoch), default=snaps[0], key=lambda x: x[0])
             fr = snapshot_frames(run.metrics["history"])
             name = pdata.run_label(path)
-            st.altair_chart(pc.snapshot_lines(fr["eigen"], "value", "eigenvalue", "Top embedding eigenvalues",
-                                              e_here, log=True, large=large, y_title="eigenvalue"),
-                            width="stretch", key=f"inside_tr_eig_{path}")
-            _csv(fr["eigen"], f"snapshot_eigen_{name}", f"inside_tr_eig_csv_{path}")
-            st.altair_chart(pc.snapshot_lines(fr["condensation"], "value", "measure", "Complexity measures", e_here,
-                                              large=large, y_title="value"),
-                            width="stretch", key=f"inside_tr_cond_{path}")
-            _csv(fr["condensation"], f"snapshot_condensation_{name}", f"inside_tr_cond_csv_{path}")
-            st.altair_chart(pc.snapshot_lines(fr["accuracy"], "accuracy", "series", "Accuracy", e_here,
-                                              large=large, y_title="accuracy"),
-                            width="stretch", key=f"inside_tr_acc_{path}")
-            _csv(fr["accuracy"], f"accuracy_{name}", f"inside_tr_acc_csv_{path}")
+            for part, value, series, title, log, y_title in (
+                    ("eigen", "value", "eigenvalue", "Top embedding eigenvalues", True, "eigenvalue"),
+                    ("condensation", "value", "measure", "Complexity measures", False, "value"),
+                    ("accuracy", "accuracy", "series", "Accuracy", False, "accuracy")):
+                chart = pc.snapshot_lines(fr[part], value, series, title, e_here, log=log, large=large,
+                                          y_title=y_title)
+                show(chart, fr[part], f"snapshot_{part}_{name}", f"inside_tr_{part}_{path}")
             chart, frame = pc.eigen_bars(s.get("embed_eigen_top", []), f"Eigenvalues at epoch {e_here}", large)
             show(chart, frame, f"eigen_epoch{e_here}_{name}", f"inside_tr_bar_{path}")
             c = s.get("wq1_condensation", {})
             m1, m2 = st.columns(2)
             m1.metric(f"W_Q(1) groups at epoch {e_here}", c.get("n_groups", "n/a"))
             m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
-
-
-def _csv(frame: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button("CSV", lambda: frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
-                       key=key, on_click="ignore", type="tertiary", icon=":material/download:")
 
 
 VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, render_similarity, render_condensation,
