@@ -150,3 +150,15 @@ def test_a_running_job_shows_and_stays_alive_on_other_pages(app_env):
     (job,) = [j for j in q.touch_owner(at.session_state["_owner"])]
     assert job.active
     q.cancel(job.id)
+
+
+def test_a_grid_cell_selected_elsewhere_opens_on_the_train_page(app_env, make_run):
+    """Phase-diagram runs live one level down (pretrained/<grid>/<run>); selected_run opens one."""
+    make_run(app_env.pretrained, "a_first", inferential=0.97, symmetric=0.01)
+    cell = make_run(app_env.pretrained / "phase_demo", "L2_g0.5_s0", inferential=0.02, symmetric=0.95)
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=60)
+    at.run()
+    at.session_state["selected_run"] = str(cell)
+    at.switch_page("pages/2_Train.py").run()
+    assert at.selectbox(key="train_run").value == str(cell)
+    assert "answers (4,3) like x-6 on 95% of keys: symmetric" in verdicts(at)

@@ -36,7 +36,12 @@ def pretrained_dir() -> Path:
 
 def saved_runs() -> list[tuple[str, str]]:
     """``(source, path)`` for every run folder: committed ``pretrained`` runs first, then ``runs``."""
-    out = [("pretrained", str(p)) for p in list_runs(pretrained_dir())]
+    root = pretrained_dir()
+    out = [("pretrained", str(p)) for p in list_runs(root)]
+    # Committed sweep grids keep their runs one level down: pretrained/<grid>/<run-id>/.
+    if root.is_dir():
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and not (p / "config.json").exists()):
+            out += [(f"pretrained · {sub.name}", str(p)) for p in list_runs(sub)]
     return out + [("your runs", str(p)) for p in list_runs(runs_dir())]
 
 

@@ -363,6 +363,12 @@ def saved_run_picker(prefix: str) -> Run | None:
     source = dict((p, s) for s, p in runs)
     key = f"{prefix}_run"
     request = st.session_state.pop(f"{prefix}_open_request", None)
+    # A cell picked on the Phase diagram page (or elsewhere) opens here once.
+    selected = st.session_state.get("selected_run")
+    if selected and selected != st.session_state.get(f"{prefix}_applied_selected"):
+        st.session_state[f"{prefix}_applied_selected"] = selected
+        if request is None:
+            request = str(selected)
     if request in paths:
         st.session_state[key] = request
     if st.session_state.get(key) not in paths:
