@@ -203,7 +203,7 @@ def prediction_bars(top: list[tuple[int, float]], inferential: int, symmetric: i
     base = alt.Chart(frame).encode(
         y=alt.Y("token:N", sort=order, title="token"),
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1.15]), title="probability",
-                axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1.0])))
+                axis=alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1.0])))
     bars = base.mark_bar().encode(color=colour, tooltip=["token", alt.Tooltip("probability:Q", format=".3f"), "is"])
     text = base.mark_text(align="left", dx=3, fontSize=f["text"]).encode(text=alt.Text("probability:Q", format=".2f"))
     chart = alt.layer(bars, text, title="Prediction at the last position").properties(
