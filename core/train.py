@@ -131,7 +131,7 @@ def evaluate(model: AnchorTransformer, task: TaskConfig, evalset: EvalSet) -> di
     return {"seen_test_accuracy": sum(seen) / len(seen), "per_pair": per_pair, "held_out": held}
 
 
-def _snapshot_fn() -> Callable[[AnchorTransformer], dict[str, Any]] | None:
+def _snapshot_fn() -> Callable[[AnchorTransformer, TaskConfig], dict[str, Any]] | None:
     try:
         from .probes import training_snapshot
     except ImportError:  # probes are optional for training
@@ -169,7 +169,7 @@ def train(
         should_stop: polled every step; True raises ``Cancelled`` (history attached).
         on_eval: called after each evaluation with the model and the record; may add keys to
             the record.
-        snapshots: add ``rec["snapshot"] = core.probes.training_snapshot(model)`` (a few
+        snapshots: add ``rec["snapshot"] = core.probes.training_snapshot(model, task)`` (a few
             cheap probe numbers, [INIT] Fig. 12b) to every evaluation record.
 
     Returns:
@@ -202,7 +202,7 @@ def train(
                "train_loss": loss, "seconds": round(spent, 3)}
         rec.update(evaluate(model, task, evalset))
         if snapshot_fn is not None:
-            rec["snapshot"] = snapshot_fn(model)
+            rec["snapshot"] = snapshot_fn(model, task)
         if on_eval is not None:
             on_eval(model, rec)
         history.append(rec)
