@@ -6,76 +6,29 @@ another to the end, reopens it from the saved-run list, and saves screenshots of
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from _browser import open_page, require_browser, screenshot_dir, streamlit_server
+
 LONG = 60_000  # ms: generous, the machine may be busy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: the browser test needs Debian's chromium package")
-    pytest.importorskip("playwright.sync_api", reason="the browser test needs the playwright package")
-    port = free_port()
+    require_browser()
     runs = tmp_path / "runs"
-    env = {**os.environ, "ANCHOR_RUNS_DIR": str(runs), "ANCHOR_MAX_JOBS": "1", "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > end:
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
-            time.sleep(0.3)
+    with streamlit_server(tmp_path, {"ANCHOR_RUNS_DIR": str(runs), "ANCHOR_MAX_JOBS": "1"}) as url:
         yield url, runs
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_train_cancel_finish_reopen(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, runs = server
-    shots = Path(os.environ.get("ANCHOR_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 2200})
-        page.set_default_timeout(LONG)
-        expect.set_options(timeout=LONG)
+        browser, page = open_page(p, 1400, 2200, LONG)
 
         def shot(name: str) -> None:
             page.wait_for_timeout(1500)  # let charts finish drawing

@@ -9,81 +9,35 @@ Skipped when /usr/bin/chromium or playwright is missing.
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from _browser import open_page, require_browser, screenshot_dir, streamlit_server
 from test_page_inside import _run
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 LONG = 90_000  # ms: generous, the machine may be busy
 VIEWS = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation", "Embeddings", "Spectra",
          "Over training"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: the browser test needs Debian's chromium package")
-    pytest.importorskip("playwright.sync_api", reason="the browser test needs the playwright package")
+    require_browser()
     pre, mine = tmp_path / "pretrained", tmp_path / "runs"
     _run(pre, "tiny_L2_g0.3_s0", 0.3)
     _run(pre, "tiny_L2_g0.9_s0", 0.9, condensed=True)
     mine.mkdir()
-    port = free_port()
-    env = {**os.environ, "ANCHOR_PRETRAINED_DIR": str(pre), "ANCHOR_RUNS_DIR": str(mine), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > end:
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
-            time.sleep(0.3)
+    with streamlit_server(tmp_path, {"ANCHOR_PRETRAINED_DIR": str(pre), "ANCHOR_RUNS_DIR": str(mine)}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_every_view_draws_in_the_browser(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    shots = Path(os.environ.get("ANCHOR_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 3000})
-        page.set_default_timeout(LONG)
-        expect.set_options(timeout=LONG)
+        browser, page = open_page(p, 1500, 3000, LONG)
 
         def settle() -> None:
             page.wait_for_timeout(500)
