@@ -12,6 +12,8 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,33 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version(), "format": str(FORMAT_VERSION)}
 
 
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Fill a folder that appears at ``path`` whole or not at all.
+
+    Yields an empty temporary sibling of ``path`` (its parent is created). When the block
+    ends without an exception, the sibling (made readable by everyone, as other users of the
+    app must read it) replaces ``path`` as a whole, an existing folder included; when it
+    raises, ``path`` is left as it was. The temporary folder is always removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metrics: dict[str, Any],
              device: str = "cpu", overwrite: bool = False, half: bool = False) -> Path:
     """Write a run folder atomically.
@@ -74,9 +103,7 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
     path = Path(path)
     if path.exists() and not overwrite:
         raise RunError(f"run folder {path} already exists; choose another name (saved runs are never overwritten)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         state = {k: v.detach().to("cpu", torch.float16 if half else torch.float32).contiguous()
                  for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "weights.safetensors"), metadata={"format": str(FORMAT_VERSION)})
@@ -84,17 +111,6 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
                 "seed": config.train.seed}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
         (tmp / "metrics.json").write_text(json.dumps(metrics))
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; other users of the app must read it
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -35,7 +35,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -49,7 +48,7 @@ import torch
 
 from .config import RunConfig, pair_key, parse_pair
 from .presets import get_preset
-from .runs import RunError, load_config, load_metrics, load_run, save_run
+from .runs import RunError, atomic_dir, load_config, load_metrics, load_run, save_run
 from .train import Cancelled, build_model, resolve_device, train
 from .verdict import FIT_THRESHOLD, summarize, verdict
 
@@ -862,10 +861,8 @@ def copy_to(out: str | Path, dest: str | Path, name: str | None = None, weights:
     out, dest = Path(out), Path(dest)
     spec = load_spec(out)
     name = name or spec.name
-    dest.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dest))
-    final = dest / name
-    try:
+    rows = []
+    with atomic_dir(dest / name) as tmp:
         for p in spec.points():
             src = out / "runs" / p.run_id
             if not spec.keeps_weights(p, weights) or not (src / "weights.safetensors").exists() or not is_finished(src):
@@ -873,7 +870,6 @@ def copy_to(out: str | Path, dest: str | Path, name: str | None = None, weights:
             run = load_run(src)
             save_run(tmp / p.run_id, run.config, run.model, run.metrics,
                      device=run.metrics.get("device", "cpu"), half=half)
-        rows = []
         for p in spec.points():
             src = out / "runs" / p.run_id
             if not is_finished(src):
@@ -883,16 +879,6 @@ def copy_to(out: str | Path, dest: str | Path, name: str | None = None, weights:
             row["run"] = f"{name}/{p.run_id}" if published else ""
             row["has_weights"] = published
             rows.append(row)
-        if final.exists():
-            old = dest / f".{name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     cells = summarize_cells(rows, [column(k) for k in spec.cell_keys],
                             [column(k) for k in spec.best_over], [column(k) for k in spec.mean_over])
     write_csv(dest / f"{name}.csv", rows)

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
-from core.runs import RunError, list_runs, load_config, load_metrics, load_run, save_run
+from core.runs import RunError, atomic_dir, list_runs, load_config, load_metrics, load_run, save_run
 from core.task import generate
 from core.train import build_model
 
@@ -78,6 +78,23 @@ def test_save_refuses_to_overwrite(saved):
     run = load_run(path)
     assert torch.equal(run.model.W_E, other.W_E) and run.final["epoch"] == 3
     assert [p.name for p in path.parent.iterdir()] == ["runA"]  # no temporary leftovers
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
+    dest = tmp_path / "grids" / "g"
+    with atomic_dir(dest) as tmp:
+        (tmp / "a.txt").write_text("1")
+        assert not dest.exists()  # nothing visible while it is being written
+    assert [p.name for p in dest.iterdir()] == ["a.txt"] and dest.stat().st_mode & 0o055 == 0o055
+    with pytest.raises(OSError):
+        with atomic_dir(dest) as tmp:
+            (tmp / "b.txt").write_text("2")
+            raise OSError("disk full")
+    assert [p.name for p in dest.iterdir()] == ["a.txt"]  # a failed write leaves the old folder
+    with atomic_dir(dest) as tmp:
+        (tmp / "b.txt").write_text("2")
+    assert [p.name for p in dest.iterdir()] == ["b.txt"]  # replaced as a whole, not merged
+    assert [p.name for p in dest.parent.iterdir()] == ["g"]  # no temporary leftovers
 
 
 # -- corrupt folders ------------------------------------------------------------------------------
