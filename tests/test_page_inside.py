@@ -227,3 +227,18 @@ def test_compare_with_a_run_of_another_task(runs_env, tmp_path):
     assert not at.exception
     assert any("does not fit this run's task" in e.value for e in at.error)
     assert _text(at).count("the model predicts") == 1  # the first run still draws
+
+
+def test_grid_runs_are_offered_and_a_run_selected_elsewhere_opens_as_run_a(runs_env):
+    """Committed grid runs (pretrained/<grid>/<run>) are in the picker; ``selected_run`` (set by
+    the Phase diagram page) becomes run A once, then the reader's own choice stands."""
+    grid_run = str(_run(Path(runs_env["small"]).parent / "phase_demo", "L2_g0.5_s0", 0.5, snapshots=False))
+    at = _app("Embeddings")
+    assert "phase_demo · L2_g0.5_s0 (γ 0.5)" in at.selectbox(key="inside_run_a").options  # grids reuse names
+    assert at.selectbox(key="inside_run_a").value == runs_env["small"]  # the default is unchanged
+    at.session_state["selected_run"] = grid_run
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="inside_run_a").value == grid_run
+    at.selectbox(key="inside_run_a").set_value(runs_env["large"]).run()
+    assert at.selectbox(key="inside_run_a").value == runs_env["large"]  # not pulled back to selected_run

@@ -45,7 +45,8 @@ def saved_runs() -> list[tuple[str, str]]:
     return out + [("your runs", str(p)) for p in list_runs(runs_dir())]
 
 
-def _stamp(path: str) -> float:
+def stamp(path: str) -> float:
+    """Latest modification time of the folder's files (0 when unreadable): part of every cache key."""
     p = Path(path)
     try:
         return max((f.stat().st_mtime for f in p.iterdir()), default=p.stat().st_mtime)
@@ -60,7 +61,7 @@ def _load_run(path: str, stamp: float) -> Run:
 
 def load_run_cached(path: str) -> Run:
     """``core.runs.load_run`` behind ``st.cache_resource``. Raises ``RunError`` (not cached)."""
-    return _load_run(path, _stamp(path))
+    return _load_run(path, stamp(path))
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,13 +1,13 @@
-"""Cached data for the "Inside the model" page: run discovery, loading and every probe.
+"""Cached data for the "Inside the model" page: run choice, labels and every probe.
 
-Runs are loaded with ``st.cache_resource`` keyed by (path, modification stamp), so a run
-folder replaced on disk is read afresh. Every analysis of ``core.probes`` sits behind
-``st.cache_data`` keyed by the same stamp plus its (hashable) parameters; the model is passed
-as ``_model`` so it is never hashed. Values are numpy arrays and plain dicts.
+Runs are found and loaded by ``ui.loaders`` (``saved_runs``, ``load_run_cached``, keyed by
+path and modification ``stamp``), so a run folder replaced on disk is read afresh. Every
+analysis of ``core.probes`` sits behind ``st.cache_data`` keyed by the same stamp plus its
+(hashable) parameters; the model is passed as ``_model`` so it is never hashed. Values are
+numpy arrays and plain dicts.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,24 +17,15 @@ import streamlit as st
 
 from core import probes
 from core.config import Pair
-from core.runs import Run, list_runs, load_run
+from core.runs import Run
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def pretrained_dir() -> Path:
-    """Committed runs: env ``ANCHOR_PRETRAINED_DIR`` or ``<repo>/pretrained``."""
-    return Path(os.environ.get("ANCHOR_PRETRAINED_DIR") or REPO / "pretrained")
-
-
-def runs_dir() -> Path:
-    """Runs trained in the app or with the CLI: env ``ANCHOR_RUNS_DIR`` or ``<repo>/runs``."""
-    return Path(os.environ.get("ANCHOR_RUNS_DIR") or REPO / "runs")
+from .loaders import load_run_cached, pretrained_dir, saved_runs, stamp  # noqa: F401  (stamp: the views' cache key)
 
 
 def available_runs() -> list[str]:
-    """Paths (strings) of every run folder: committed ``pretrained/`` first, then ``runs/``."""
-    return [str(p) for p in list_runs(pretrained_dir())] + [str(p) for p in list_runs(runs_dir())]
+    """Paths (strings) of every run folder, in ``ui.loaders.saved_runs`` order: committed
+    ``pretrained/`` runs (and the grid runs one level down), then ``runs/``."""
+    return [p for _, p in saved_runs()]
 
 
 _GAMMA = re.compile(r"_g([0-9.]+)")
@@ -76,34 +67,22 @@ def default_pair_of_runs(paths: list[str]) -> tuple[str | None, str | None]:
     return lo[1], (hi[1] if hi[0] != lo[0] else None)
 
 
-def stamp(path: str) -> float:
-    """Latest modification time of the folder's files (0 when unreadable)."""
-    p = Path(path)
-    try:
-        return max((f.stat().st_mtime for f in p.iterdir()), default=p.stat().st_mtime)
-    except OSError:
-        return 0.0
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _load(path: str, stamp_: float) -> Run:
-    return load_run(path)
-
-
-def load(path: str) -> Run:
-    """``core.runs.load_run`` behind ``st.cache_resource``. Raises ``RunError`` (not cached)."""
-    return _load(path, stamp(path))
-
-
 def run_label(path: str) -> str:
     """``"cpu-demo_L2_g0.5_s0 (γ 0.5)"``."""
     g = gamma_of(path)
     return f"{Path(path).name}" + (f" (γ {g:g})" if g is not None else "")
 
 
+def choice_label(path: str) -> str:
+    """``run_label`` for a select box: a committed grid run (``pretrained/<grid>/<run>``) is
+    prefixed with its grid, as grids reuse run names: ``"phase_demo · L2_g0.5_s0 (γ 0.5)"``."""
+    p = Path(path)
+    return f"{p.parent.name} · {run_label(path)}" if p.parent.parent == pretrained_dir() else run_label(path)
+
+
 # -- cached probes: key = (path, stamp, parameters) --------------------------------------------
 def _run(path: str) -> Run:
-    return load(path)
+    return load_run_cached(path)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -181,4 +160,4 @@ def spectra(path: str, stamp_: float) -> dict[str, np.ndarray]:
 
 
 def weight_names(path: str) -> list[str]:
-    return probes.weight_names(load(path).model)
+    return probes.weight_names(load_run_cached(path).model)

@@ -10,7 +10,8 @@ against the paper's direction, saying plainly when a run does not show it.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = T
 
 def _load(path: str) -> Run | None:
     try:
-        return pdata.load(path)
+        return pdata.load_run_cached(path)
     except RunError as e:
         st.error(f"cannot load {path}: {e}")
         return None
@@ -86,6 +87,18 @@ def run_header(path: str, run: Run) -> None:
 
 def columns_for(paths: list[str]) -> list[Any]:
     return list(st.columns(len(paths))) if len(paths) > 1 else [st.container()]
+
+
+def each_run(paths: list[str]) -> Iterator[tuple[str, Run]]:
+    """``(path, run)`` of each chosen run, with its own column entered and its header drawn;
+    a run that cannot be loaded shows the error in its column and is skipped."""
+    for col, path in zip(columns_for(paths), paths):
+        with col:
+            run = _load(path)
+            if run is None:
+                continue
+            run_header(path, run)
+            yield path, run
 
 
 def _fmt(x: float | None) -> str:
@@ -111,6 +124,13 @@ def compare_sentence(values: dict[str, float], what: str, higher_expected_for: s
                 "**opposite to the paper**: these runs do not show its contrast here")
     return (f"{what}: γ {g_lo:g} → {_fmt(v_lo)}, γ {g_hi:g} → {_fmt(v_hi)}; the paper expects the "
             f"{higher_expected_for} run to be higher — {verdict_}.")
+
+
+def show_comparison(values: dict[str, float], what: str, higher_expected_for: str) -> None:
+    """``compare_sentence`` below the columns, when two runs were compared."""
+    line = compare_sentence(values, what, higher_expected_for)
+    if line:
+        st.markdown(line)
 
 
 # (label, threshold, reading when ≥ threshold, reading when below, solution the paper pairs with "≥")
@@ -265,31 +285,24 @@ def render_fused(paths: list[str], large: bool) -> None:
                               help="t-SNE embeds a random subset: about 3 s for 1000 points, much longer for more")
     layer = c4.number_input("layer", 1, 6, 1, key="inside_fused_layer") - 1
     ratios = {}
-    for col, path in zip(columns_for(paths), paths):
-        with col:
-            run = _load(path)
-            if run is None:
-                continue
-            run_header(path, run)
-            if layer >= run.config.model.n_layers:
-                st.warning(f"this run has only {run.config.model.n_layers} layers")
-                continue
-            s = pdata.stamp(path)
-            with st.spinner("projecting (t-SNE takes a while the first time, then it is cached)…"):
-                d = pdata.fused(path, s, n, 0, layer)
-                xy, idx = pdata.fused_projection(path, s, n, 0, layer, method,
-                                                 n_tsne if method == "tsne" else 100_000)
-            title = f"X_ao({layer + 1}) at the last token, {method.upper()}, {len(idx)} sequences"
-            chart, frame = pc.pair_scatter(xy, d["a1"][idx], d["a2"][idx], list(run.config.task.anchors), title, large)
-            show(chart, frame, f"fused_{pdata.run_label(path)}", f"inside_fused_{path}")
-            ratios[path] = d["ratio"]
-            st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
-                        f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
-                        f"{d['X'].shape[1]}-d space; below 1 = fused).")
-            st.markdown(reading(run, "fused", d["ratio"]))
-    line = compare_sentence(ratios, "Symmetric-pair distance ratio", "larger γ")
-    if line:
-        st.markdown(line)
+    for path, run in each_run(paths):
+        if layer >= run.config.model.n_layers:
+            st.warning(f"this run has only {run.config.model.n_layers} layers")
+            continue
+        s = pdata.stamp(path)
+        with st.spinner("projecting (t-SNE takes a while the first time, then it is cached)…"):
+            d = pdata.fused(path, s, n, 0, layer)
+            xy, idx = pdata.fused_projection(path, s, n, 0, layer, method,
+                                             n_tsne if method == "tsne" else 100_000)
+        title = f"X_ao({layer + 1}) at the last token, {method.upper()}, {len(idx)} sequences"
+        chart, frame = pc.pair_scatter(xy, d["a1"][idx], d["a2"][idx], list(run.config.task.anchors), title, large)
+        show(chart, frame, f"fused_{pdata.run_label(path)}", f"inside_fused_{path}")
+        ratios[path] = d["ratio"]
+        st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
+                    f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
+                    f"{d['X'].shape[1]}-d space; below 1 = fused).")
+        st.markdown(reading(run, "fused", d["ratio"]))
+    show_comparison(ratios, "Symmetric-pair distance ratio", "larger γ")
 
 
 # -- view 3: same-output similarity ----------------------------------------------------------
@@ -332,43 +345,36 @@ def render_similarity(paths: list[str], large: bool) -> None:
                             "comparison first.")
     keys = tuple(range(lo, hi + 1))
     diffs: dict[str, float] = {}
-    for col, path in zip(columns_for(paths), paths):
-        with col:
-            run = _load(path)
-            if run is None:
-                continue
-            run_header(path, run)
-            s = pdata.stamp(path)
-            try:
-                v = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, centre)
-                u = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8, centre)
-                v_alt = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, not centre)["summary"]
-                u_alt = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8,
-                                            not centre)["summary"]
-            except ValueError as e:
-                st.error(str(e))
-                continue
-            chart, frame = pc.similarity_triangles(
-                v["keys"], v["blocks"][0], v["blocks"][1], f"v(x1; {A[0]},{A[1]}) vs v(x2; {B[0]},{B[1]})",
-                f"v(x1; {C[0]},{C[1]}) vs v(x2; {D[0]},{D[1]})", large)
-            show(chart, frame, f"same_output_{pdata.run_label(path)}", f"inside_simv_{path}")
-            sv = v["summary"]
-            other = "raw" if centre else "centred"
-            st.markdown(f"Boxed minus other cells: **{_fmt(sv['difference'])}** (boxed {_fmt(sv['equal_mean'])}, "
-                        f"others {_fmt(sv['unequal_mean'])}; {other}: {_fmt(v_alt['difference'])}).")
-            st.markdown(reading(run, "same_output", sv["difference"]))
-            chart, frame = pc.similarity_triangles(
-                u["keys"], u["blocks"][0], u["blocks"][1], f"u(x1; {ua_[0]}) vs u(x2; {ua_[1]})",
-                f"u(x1; {ua_[2]}) vs u(x2; {ua_[3]})", large)
-            show(chart, frame, f"single_anchor_{pdata.run_label(path)}", f"inside_simu_{path}")
-            su = u["summary"]
-            st.markdown(f"Boxed minus other cells: **{_fmt(su['difference'])}** (boxed {_fmt(su['equal_mean'])}, "
-                        f"others {_fmt(su['unequal_mean'])}; {other}: {_fmt(u_alt['difference'])}).")
-            diffs[path] = sv["difference"]
-    line = compare_sentence(diffs, f"Same-output similarity (boxed − other, v, {'centred' if centre else 'raw'})",
-                            "larger γ")
-    if line:
-        st.markdown(line)
+    for path, run in each_run(paths):
+        s = pdata.stamp(path)
+        try:
+            v = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, centre)
+            u = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8, centre)
+            v_alt = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, not centre)["summary"]
+            u_alt = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8,
+                                        not centre)["summary"]
+        except ValueError as e:
+            st.error(str(e))
+            continue
+        chart, frame = pc.similarity_triangles(
+            v["keys"], v["blocks"][0], v["blocks"][1], f"v(x1; {A[0]},{A[1]}) vs v(x2; {B[0]},{B[1]})",
+            f"v(x1; {C[0]},{C[1]}) vs v(x2; {D[0]},{D[1]})", large)
+        show(chart, frame, f"same_output_{pdata.run_label(path)}", f"inside_simv_{path}")
+        sv = v["summary"]
+        other = "raw" if centre else "centred"
+        st.markdown(f"Boxed minus other cells: **{_fmt(sv['difference'])}** (boxed {_fmt(sv['equal_mean'])}, "
+                    f"others {_fmt(sv['unequal_mean'])}; {other}: {_fmt(v_alt['difference'])}).")
+        st.markdown(reading(run, "same_output", sv["difference"]))
+        chart, frame = pc.similarity_triangles(
+            u["keys"], u["blocks"][0], u["blocks"][1], f"u(x1; {ua_[0]}) vs u(x2; {ua_[1]})",
+            f"u(x1; {ua_[2]}) vs u(x2; {ua_[3]})", large)
+        show(chart, frame, f"single_anchor_{pdata.run_label(path)}", f"inside_simu_{path}")
+        su = u["summary"]
+        st.markdown(f"Boxed minus other cells: **{_fmt(su['difference'])}** (boxed {_fmt(su['equal_mean'])}, "
+                    f"others {_fmt(su['unequal_mean'])}; {other}: {_fmt(u_alt['difference'])}).")
+        diffs[path] = sv["difference"]
+    show_comparison(diffs, f"Same-output similarity (boxed − other, v, {'centred' if centre else 'raw'})",
+                    "larger γ")
     st.caption("Each cell averages 8 contexts (noise items and key position shared by the two sequences of a cell, "
                "so only key and pair differ). Post-LayerNorm vectors share a large common part, so raw cosines can "
                "all be high; compare boxed cells with their neighbours, or centre the vectors.")
@@ -389,35 +395,28 @@ def render_condensation(paths: list[str], large: bool) -> None:
     weight = c1.selectbox("weight", names, index=0, key="inside_cond_weight", format_func=probes.weight_label)
     thr = c2.slider("group threshold (cosine)", 0.5, 0.95, probes.CONDENSATION_THRESHOLD, 0.05, key="inside_cond_thr")
     shares: dict[str, float] = {}
-    for col, path in zip(columns_for(paths), paths):
-        with col:
-            run = _load(path)
-            if run is None:
-                continue
-            run_header(path, run)
-            if weight not in probes.weight_names(run.model):
-                st.warning(f"this run has no {probes.weight_label(weight)}")
-                continue
-            c = pdata.condensation(path, pdata.stamp(path), weight, float(thr))
-            chart, frame = pc.condensation_heatmap(c, probes.weight_label(weight), large)
-            show(chart, frame, f"condensation_{weight}_{pdata.run_label(path)}", f"inside_cond_{path}")
-            m1, m2, m3 = st.columns(3)
-            m1.metric("groups (≥ 2 neurons)", c["n_groups"])
-            m2.metric("neurons in groups", f"{c['share_in_groups']:.0%}")
-            m3.metric("in the 3 largest", f"{c['top3_group_share']:.0%}")
-            shares[path] = c["share_in_groups"]
-            if weight == "W_Q.0":
-                st.markdown(reading(run, "condensation", c["share_in_groups"]))
-            with st.expander("every weight of this run"):
-                rows = []
-                for nm in probes.weight_names(run.model):
-                    cc = pdata.condensation(path, pdata.stamp(path), nm, float(thr))
-                    rows.append({"weight": probes.weight_label(nm), "neurons": cc["n_neurons"],
-                                 "groups": cc["n_groups"], "share in groups": round(cc["share_in_groups"], 3)})
-                st.dataframe(pd.DataFrame(rows), hide_index=True)
-    line = compare_sentence(shares, f"Share of {probes.weight_label(weight)} neurons in groups", "larger γ")
-    if line:
-        st.markdown(line)
+    for path, run in each_run(paths):
+        if weight not in probes.weight_names(run.model):
+            st.warning(f"this run has no {probes.weight_label(weight)}")
+            continue
+        c = pdata.condensation(path, pdata.stamp(path), weight, float(thr))
+        chart, frame = pc.condensation_heatmap(c, probes.weight_label(weight), large)
+        show(chart, frame, f"condensation_{weight}_{pdata.run_label(path)}", f"inside_cond_{path}")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("groups (≥ 2 neurons)", c["n_groups"])
+        m2.metric("neurons in groups", f"{c['share_in_groups']:.0%}")
+        m3.metric("in the 3 largest", f"{c['top3_group_share']:.0%}")
+        shares[path] = c["share_in_groups"]
+        if weight == "W_Q.0":
+            st.markdown(reading(run, "condensation", c["share_in_groups"]))
+        with st.expander("every weight of this run"):
+            rows = []
+            for nm in probes.weight_names(run.model):
+                cc = pdata.condensation(path, pdata.stamp(path), nm, float(thr))
+                rows.append({"weight": probes.weight_label(nm), "neurons": cc["n_neurons"],
+                             "groups": cc["n_groups"], "share in groups": round(cc["share_in_groups"], 3)})
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+    show_comparison(shares, f"Share of {probes.weight_label(weight)} neurons in groups", "larger γ")
 
 
 # -- view 5: embeddings ----------------------------------------------------------------------
@@ -430,25 +429,18 @@ def render_embeddings(paths: list[str], large: bool) -> None:
     method = st.radio("projection", ["pca", "tsne"], horizontal=True, key="inside_emb_method",
                       format_func=lambda m: {"pca": "PCA (fast)", "tsne": "t-SNE"}[m])
     orders: dict[str, float] = {}
-    for col, path in zip(columns_for(paths), paths):
-        with col:
-            run = _load(path)
-            if run is None:
-                continue
-            run_header(path, run)
-            with st.spinner("projecting…"):
-                d = pdata.embedding(path, pdata.stamp(path), method)
-            sub = (f"order |ρ| {d['order']:.2f}; PC1+PC2 hold {d['explained'].sum():.0%} of the variance")
-            chart, frame = pc.embedding_scatter(d["xy"], d["tokens"], f"token embeddings, {method.upper()}", sub, large)
-            show(chart, frame, f"embeddings_{pdata.run_label(path)}", f"inside_emb_{path}")
-            m1, m2 = st.columns(2)
-            m1.metric("order along PC1 (|Spearman|)", f"{d['order']:.2f}")
-            m2.metric("top-2 eigenvalue share", f"{probes.top_eigen_share(d['eigen'], 2):.0%}")
-            orders[path] = d["order"]
-            st.markdown(reading(run, "order", d["order"]))
-    line = compare_sentence(orders, "Embedding order", "larger γ")
-    if line:
-        st.markdown(line)
+    for path, run in each_run(paths):
+        with st.spinner("projecting…"):
+            d = pdata.embedding(path, pdata.stamp(path), method)
+        sub = (f"order |ρ| {d['order']:.2f}; PC1+PC2 hold {d['explained'].sum():.0%} of the variance")
+        chart, frame = pc.embedding_scatter(d["xy"], d["tokens"], f"token embeddings, {method.upper()}", sub, large)
+        show(chart, frame, f"embeddings_{pdata.run_label(path)}", f"inside_emb_{path}")
+        m1, m2 = st.columns(2)
+        m1.metric("order along PC1 (|Spearman|)", f"{d['order']:.2f}")
+        m2.metric("top-2 eigenvalue share", f"{probes.top_eigen_share(d['eigen'], 2):.0%}")
+        orders[path] = d["order"]
+        st.markdown(reading(run, "order", d["order"]))
+    show_comparison(orders, "Embedding order", "larger γ")
 
 
 # -- view 6: spectra -------------------------------------------------------------------------
@@ -458,7 +450,7 @@ def render_spectra(paths: list[str], large: bool) -> None:
              "eigenvalues / singular values dominate and the rest fall away steeply (low effective rank); with "
              "larger initialization the spectrum is flat.")
     others = [p for p in pdata.available_runs() if p not in paths]
-    extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=pdata.run_label)
+    extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=pdata.choice_label)
     norm = st.toggle("divide each curve by its largest value", value=True, key="inside_spec_norm")
     curves, svs, shares = {}, {}, {}
     for path in paths + extra:
@@ -479,9 +471,7 @@ def render_spectra(paths: list[str], large: bool) -> None:
     show(chart, frame, "embedding_spectrum", "inside_spec_eig")
     for p, share in shares.items():
         st.markdown(f"{pdata.run_label(p)}: " + reading(_load(p), "eigen", share))
-    line = compare_sentence({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
-    if line:
-        st.markdown(line)
+    show_comparison({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
     labels = {n: probes.weight_label(n) for r in svs.values() for n in r}
     chart, frame = pc.singular_value_grid(svs, labels, large, columns=2 if large else 3)
     show(chart, frame, "singular_values", "inside_spec_sv", stretch=False)
@@ -552,15 +542,25 @@ VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, ren
 
 # -- run picker ------------------------------------------------------------------------------
 def pick_runs() -> list[str]:
-    """Choose one run, or two to compare (default: the committed smallest- and largest-γ runs)."""
+    """Choose one run, or two to compare (default: the committed smallest- and largest-γ runs).
+
+    A run picked on another page (``st.session_state["selected_run"]``, e.g. a Phase diagram
+    cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
+    """
     paths = pdata.available_runs()
     if not paths:
         st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
         return []
     lo, hi = pdata.default_pair_of_runs(paths)
+    selected = st.session_state.get("selected_run")
+    if selected and selected != st.session_state.get("inside_applied_selected"):
+        st.session_state["inside_applied_selected"] = selected
+        if str(selected) in paths:
+            st.session_state["inside_run_a"] = str(selected)
+    if st.session_state.get("inside_run_a") not in paths:
+        st.session_state["inside_run_a"] = lo if lo in paths else paths[0]
     c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
-    a = c1.selectbox("run", paths, index=paths.index(lo) if lo in paths else 0, key="inside_run_a",
-                     format_func=pdata.run_label)
+    a = c1.selectbox("run", paths, key="inside_run_a", format_func=pdata.choice_label)
     compare = c2.toggle("compare", value=hi is not None, key="inside_compare",
                         help="show a second run side by side, with the same controls")
     if not compare:
@@ -570,5 +570,5 @@ def pick_runs() -> list[str]:
         st.caption("Only one run exists: nothing to compare with yet.")
         return [a]
     b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key="inside_run_b",
-                     format_func=pdata.run_label)
+                     format_func=pdata.choice_label)
     return [a, b]
