@@ -1,0 +1,86 @@
+"""The committed runs in ``pretrained/``: the command that made each, and the README table.
+
+    python docs/pretrained.py --train     # (re)create missing runs with their exact commands
+    python docs/pretrained.py --table     # rewrite the README's table from the runs' metrics
+
+Every number in the README's "Committed runs" table is read from the run folders by
+``core.verdict.summarize`` (the same code as ``python -m core eval RUN --json``).
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# folder -> the exact command that produced it (one thread: bitwise reproducible on a CPU)
+RUNS: dict[str, str] = {
+    "cpu-demo_L2_g0.5_s0": "python -m core train --preset cpu-demo --gamma 0.5 --seed 0 --threads 1",
+    "cpu-demo_L2_g0.9_s0": "python -m core train --preset cpu-demo --gamma 0.9 --seed 0 --threads 1",
+    "cpu-demo_L2_g1.0_s0": "python -m core train --preset cpu-demo --gamma 1.0 --seed 0 --threads 1",
+    "cpu-deep_L3_g0.5_s0": "python -m core train --preset cpu-deep --gamma 0.5 --seed 0 --threads 1",
+    "cpu-deep_L3_g1.0_s4": "python -m core train --preset cpu-deep --gamma 1.0 --seed 4 --threads 1",
+}
+
+START, END = "<!-- AUTO:pretrained -->", "<!-- /AUTO:pretrained -->"
+
+
+def command(name: str) -> str:
+    return f"{RUNS[name]} --out pretrained/{name}"
+
+
+def train_missing() -> None:
+    for name in RUNS:
+        if (ROOT / "pretrained" / name / "metrics.json").exists():
+            continue
+        print(f"training {name}", flush=True)
+        subprocess.run(shlex.split(command(name)) + ["--quiet"], cwd=ROOT, check=True)
+
+
+def table() -> str:
+    from core.runs import load_config, load_metrics
+    from core.verdict import summarize
+
+    lines = ["| run | γ | layers | seen | (4,3) inferential x−10 | symmetric x−6 | other | most common answer | best inf. during training | verdict | training s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in RUNS:
+        path = ROOT / "pretrained" / name
+        if not path.exists():
+            continue
+        cfg, metrics = load_config(path), load_metrics(path)
+        s = summarize(name, cfg, metrics["history"], metrics.get("seconds"))
+        h = s["held_out"]["4,3"]
+        top = max(h["offsets"].items(), key=lambda kv: kv[1])[0]
+        verdict = h["verdict"] + ("" if h["clear"] or h["verdict"] == "not fitted" else " (leaning)")
+        lines.append(f"| `{name}` | {cfg.model.gamma:g} | {cfg.model.n_layers} | {s['seen_test_accuracy']:.2f} | "
+                     f"{h['inferential']:.2f} | {h['symmetric']:.2f} | {h['other']:.2f} | x{int(top):+d} | "
+                     f"{h['best_inferential']:.2f} | {verdict} | {s['seconds']:.0f} |")
+    cmds = "\n".join(command(n) for n in RUNS)
+    return "\n".join(lines) + f"\n\nReproduce (identical weights on a CPU with one thread):\n\n```bash\n{cmds}\n```"
+
+
+def write_table() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--train", action="store_true")
+    p.add_argument("--table", action="store_true")
+    args = p.parse_args()
+    if args.train:
+        train_missing()
+    if args.table:
+        write_table()
+
+
+if __name__ == "__main__":
+    main()
