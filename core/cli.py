@@ -19,7 +19,7 @@ import torch
 
 from .config import RunConfig, pair_key, parse_pair
 from .presets import PRESETS, get_preset
-from .runs import RunError, load_run, save_run
+from .runs import RunError, check_replaceable, load_run, save_run
 from .task import pair_target
 from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device, train
 from .verdict import summarize, verdict, verdict_line
@@ -35,6 +35,26 @@ SHORTCUTS = {
 
 class CLIError(Exception):
     pass
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one ``error:`` line (plus where to find the
+    usage) and exit status 2, like every other bad input, instead of the whole usage block.
+    Subcommand parsers are made with the same class (argparse's default)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for counts such as ``--threads``: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parse_value(text: str) -> Any:
@@ -60,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.held_out:
         overrides["task.held_out"] = [parse_pair(p) for p in args.held_out]
     if overrides:
-        cfg = cfg.replace(**overrides)
+        cfg = _replace_naming_the_setting(cfg, overrides)
     # Keep the schedule's shape when only the number of epochs changed.
     if "train.epochs" in overrides and "train.decay_epochs" not in overrides:
         base = get_preset(args.preset).train
@@ -68,6 +88,54 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         w = base.warmup_epochs * scale if "train.warmup_epochs" not in overrides else cfg.train.warmup_epochs
         cfg = cfg.replace(**{"train.warmup_epochs": w, "train.decay_epochs": base.decay_epochs * scale})
     return cfg
+
+
+def _replace_naming_the_setting(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """``cfg.replace(**overrides)`` whose errors name the setting at fault.
+
+    The overrides are applied together (a held-out pair may only be valid once the overrides
+    change too); when that fails, each is tried alone on ``cfg`` and the first that fails
+    by itself is named (``model.gamma: could not convert string to float: 'garbage'``).
+    Any error from a wrong type or shape of value is reported as ValueError.
+    """
+    try:
+        return cfg.replace(**overrides)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+        error = e
+    for key, value in overrides.items():
+        try:
+            cfg.replace(**{key: value})
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise ValueError(f"{_setting_name(key)}: {_message(e, cfg, key)}") from None
+    names = ", ".join(_setting_name(k) for k in overrides)
+    raise ValueError(f"these settings do not fit together ({names}): {_message(error)}") from None
+
+
+def _setting_name(dotted: str) -> str:
+    """``model.gamma`` plus its shortcut flag when it has one: ``model.gamma (--gamma)``."""
+    flags = [f for f, (d, _) in SHORTCUTS.items() if d == dotted]
+    if dotted == "task.held_out":
+        flags.append("held_out")
+    return dotted + (f" (--{flags[0].replace('_', '-')})" if flags else "")
+
+
+_WRONG_TYPE = ("wrong type", "unpack", "could not convert", "invalid literal", "not iterable", "not subscriptable")
+
+
+def _message(e: Exception, cfg: RunConfig | None = None, key: str | None = None) -> str:
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    if isinstance(e, ValueError) and not any(w in text for w in _WRONG_TYPE):
+        return text  # core's own message already says what is wrong
+    # A value of the wrong type or shape (a word where a number or a list of pairs belongs):
+    # say so, and show a value of the right shape from the preset.
+    if "wrong type" not in text:
+        text = f"a value of the wrong type or shape ({text})"
+    if cfg is not None and key is not None:
+        section, _, name = key.partition(".")
+        current = cfg.to_dict().get(section, {}).get(name)
+        if current is not None:
+            text += f"; a valid value looks like {key}={json.dumps(current, separators=(',', ':'))}"
+    return text
 
 
 def _bar(rec: dict[str, Any], t0: float) -> None:
@@ -90,6 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{args.preset}_L{cfg.model.n_layers}_g{cfg.model.gamma:g}_s{cfg.train.seed}")
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
+    check_replaceable(out)  # --overwrite replaces a run folder, never a file or another folder
     device = resolve_device(cfg.train.device)
     model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
     t0 = time.perf_counter()
@@ -152,7 +221,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n")[0])
+    p = Parser(prog="python -m core", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one run and save it")
     t.add_argument("--preset", default="cpu-demo", help=f"one of {sorted(PRESETS)}")
@@ -163,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<preset>_L<layers>_g<gamma>_s<seed>)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--half", action="store_true", help="store weights as fp16 (loading restores fp32)")
-    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--threads", type=positive_int, help="torch CPU threads (at least 1)")
     t.add_argument("--json", action="store_true", help="print one JSON object (the README's contract)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -178,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     _register_extra(parser)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed as one line)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return args.func(args)
     except (CLIError, RunError, ValueError, KeyError, TypeError) as e:

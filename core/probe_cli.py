@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .cli import positive_int
 from .probes import CONDENSATION_THRESHOLD, probe_summary, weight_label
 from .runs import load_run
 
@@ -42,10 +43,12 @@ def _print_report(s: dict[str, Any]) -> None:
     f = s["flow"]
     print(f"run {s['run']}  γ={s['gamma']:g}  layers={s['n_layers']}")
     print(f"information flow, sequence {' '.join(map(str, f['sequence']))} (key at {f['key_pos']}):")
+    L = s["n_layers"]
     print(f"  layer 1 key→anchors {_f(f['key_to_anchors_layer1'])}   layer 1 anchors→last "
           f"{_f(f['anchors_to_last_layer1'])}")
-    print(f"  layer {s['n_layers']} anchors→last {_f(f['anchors_to_last_final'])}   layer {s['n_layers']} key→last "
-          f"{_f(f['key_to_last_final'])}")
+    # With one layer, layer L is layer 1: its anchors→last was just printed.
+    last = [] if L == 1 else [f"layer {L} anchors→last {_f(f['anchors_to_last_final'])}"]
+    print("  " + "   ".join(last + [f"layer {L} key→last {_f(f['key_to_last_final'])}"]))
     for p in f["top_paths"][:3]:
         print(f"  path {p['label']}: {p['weight']:.3f}")
     pr = s["prediction"]
@@ -71,5 +74,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=CONDENSATION_THRESHOLD,
                    help="cosine similarity above which neurons count as condensed (default 0.7)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise items and sampled sequences")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (at least 1)")
     p.set_defaults(func=cmd_probe)

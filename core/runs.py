@@ -66,8 +66,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     ends without an exception, the sibling (made readable by everyone, as other users of the
     app must read it) replaces ``path`` as a whole, an existing folder included; when it
     raises, ``path`` is left as it was. The temporary folder is always removed.
+
+    Raises:
+        RunError: ``path`` exists and is a file (only a folder is ever replaced).
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"{path} is a file, not a folder; it is left as it is (choose another name)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -85,6 +90,19 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_replaceable(path: str | Path) -> None:
+    """Raise RunError unless ``path`` is absent or an existing run folder (it holds a
+    ``config.json``): ``overwrite`` replaces a run, never a file or some other folder."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise RunError(f"{path} is a file, not a run folder; it is left as it is (choose another name)")
+    if not (path / "config.json").is_file():
+        raise RunError(f"{path} exists but is not a run folder (no config.json), so it is not replaced;"
+                       " choose another name")
+
+
 def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metrics: dict[str, Any],
              device: str = "cpu", overwrite: bool = False, half: bool = False) -> Path:
     """Write a run folder atomically.
@@ -95,18 +113,21 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
         model: the trained model; weights are stored as fp32 (or fp16 with ``half``;
             loading always restores fp32).
         metrics: JSON-serialisable; at least ``{"history": [...]}``.
-        overwrite: replace an existing folder; otherwise an existing folder raises.
+        overwrite: replace an existing run folder; otherwise an existing folder raises.
 
     Raises:
-        RunError: the destination exists and ``overwrite`` is False.
+        RunError: the destination exists and ``overwrite`` is False, or it exists and is
+            not a run folder (a file, or a folder without ``config.json``), overwrite or not.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise RunError(f"run folder {path} already exists; choose another name (saved runs are never overwritten)")
+    check_replaceable(path)
     with atomic_dir(path) as tmp:
         state = {k: v.detach().to("cpu", torch.float16 if half else torch.float32).contiguous()
                  for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "weights.safetensors"), metadata={"format": str(FORMAT_VERSION)})
+        os.chmod(tmp / "weights.safetensors", 0o644)  # readable like the JSON files (save_file may not be)
         meta = {"format": FORMAT_VERSION, **config.to_dict(), "versions": _versions(), "device": device,
                 "seed": config.train.seed}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
@@ -155,8 +176,11 @@ def load_run(path: str | Path) -> Run:
             the model the config describes.
     """
     path = Path(path)
-    if not path.is_dir():
+    if not path.exists():
         raise RunError(f"run folder {path} does not exist")
+    if not path.is_dir():
+        raise RunError(f"{path} is not a folder: a run is a folder holding config.json,"
+                       " weights.safetensors and metrics.json")
     config = load_config(path)
     metrics = load_metrics(path)
     model = build_model(config)

@@ -109,6 +109,14 @@ def _err_lines(err: str) -> list[str]:
     (["train", "--preset", "tiny", "--held-out", "4"], "pair"),
     (["train", "--preset", "tiny", "--device", "cuda:7" if torch.cuda.is_available() else "cuda"], ""),
     (["eval", "/definitely/not/a/run"], "does not exist"),
+    (["eval", str(ROOT / "README.md")], "not a folder"),
+    (["train", "--preset", "tiny", "--gamma", "abc"], "--gamma"),
+    (["train", "--preset", "tiny", "--threads", "0"], "at least 1"),
+    (["train", "--preset", "tiny", "--nonsense"], "unrecognized"),
+    (["eval"], "run"),
+    (["train", "--preset", "tiny", "--set", "model.gamma=garbage"], "model.gamma"),
+    (["train", "--preset", "tiny", "--set", 'task.overrides="x"'], "task.overrides"),
+    (["train", "--preset", "tiny", "--set", "task.held_out=5"], "task.held_out"),
 ])
 def test_bad_input_exits_2_with_one_error_line(tmp_path, capsys, args, words):
     if args[0] == "train":
@@ -123,6 +131,38 @@ def test_bad_input_exits_2_with_one_error_line(tmp_path, capsys, args, words):
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], cap.err
     assert cap.out == ""
     assert not (tmp_path / "r").exists()
+
+
+def test_usage_errors_are_one_line_with_a_help_hint(capsys):
+    assert main(["train", "--gamma", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert _err_lines(err) == [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert "usage:" not in err and "--help" in err and "invalid float value: 'abc'" in err
+    assert main(["train", "--help"]) == 0  # help still prints the usage
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_set_errors_name_the_setting(capsys):
+    with pytest.raises(ValueError, match=r"^model\.gamma.*could not convert string to float"):
+        _cfg("--preset", "tiny", "--set", "model.gamma=garbage")
+    with pytest.raises(ValueError, match=r"^task\.overrides.*wrong type or shape.*\[\[3,4,-6\]\]"):
+        _cfg("--preset", "tiny", "--set", 'task.overrides="x"')
+    # settings that are only valid together still are (held-out (3,4) once no override uses it)
+    assert _cfg("--preset", "tiny", "--held-out", "3,4", "--set", "task.overrides=[]").task.held_out == ((3, 4),)
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path, capsys):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "x.txt").write_text("keep me")
+    afile = tmp_path / "afile"
+    afile.write_text("keep me too")
+    for out, words in ((notes, "not a run folder"), (afile, "is a file")):
+        rc = main(["train", "--preset", "tiny", "--epochs", "1", "--out", str(out), "--overwrite", "--quiet",
+                   "--threads", "1"])
+        lines = _err_lines(capsys.readouterr().err)
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0]
+    assert (notes / "x.txt").read_text() == "keep me" and afile.read_text() == "keep me too"
 
 
 def test_bad_input_in_a_real_process(tmp_path):

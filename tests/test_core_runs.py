@@ -80,6 +80,43 @@ def test_save_refuses_to_overwrite(saved):
     assert [p.name for p in path.parent.iterdir()] == ["runA"]  # no temporary leftovers
 
 
+def test_overwrite_replaces_only_a_run_folder(saved, tmp_path):
+    path, m = saved
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "x.txt").write_text("keep me")
+    with pytest.raises(RunError, match="not a run folder"):
+        save_run(other, CFG, m, METRICS, overwrite=True)
+    assert (other / "x.txt").read_text() == "keep me"  # a folder that is not a run is never deleted
+    afile = tmp_path / "afile"
+    afile.write_text("keep me too")
+    with pytest.raises(RunError, match="is a file"):
+        save_run(afile, CFG, m, METRICS, overwrite=True)
+    assert afile.read_text() == "keep me too"
+    with pytest.raises(RunError, match="is a file"):
+        with atomic_dir(afile):
+            pass
+    assert afile.read_text() == "keep me too"
+    save_run(path, CFG, m, METRICS, overwrite=True)  # a run folder is still replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "notes", "runA"]
+
+
+def test_saved_files_are_readable_by_everyone(saved):
+    path, _ = saved
+    for f in path.iterdir():
+        assert f.stat().st_mode & 0o044 == 0o044, f.name  # safetensors' save_file writes 0600
+
+
+def test_load_run_of_a_file_says_it_is_not_a_folder(tmp_path):
+    f = tmp_path / "some.json"
+    f.write_text("{}")
+    with pytest.raises(RunError, match="not a folder") as e:
+        load_run(f)
+    assert "does not exist" not in str(e.value)
+    with pytest.raises(RunError, match="does not exist"):
+        load_run(tmp_path / "missing")
+
+
 def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
     dest = tmp_path / "grids" / "g"
     with atomic_dir(dest) as tmp:

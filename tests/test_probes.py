@@ -319,3 +319,17 @@ def test_probe_cli_json_and_errors(cfg, model, tmp_path, capsys):
     assert main(["probe", str(tmp_path / "missing"), "--json"]) == 2
     assert capsys.readouterr().err.startswith("error:")
     assert main(["probe", str(run), "--threshold", "1.5"]) == 2
+    capsys.readouterr()
+    assert main(["probe", str(run), "--threads", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_probe_text_report_of_a_one_layer_run_names_each_flow_once(tmp_path, capsys):
+    cfg1 = get_preset("tiny").replace(**{"model.n_layers": 1})
+    m = build_model(cfg1, torch.Generator().manual_seed(0))
+    rec = {"epoch": 0, "seen_test_accuracy": 0.0, "per_pair": {}, "held_out": {}}
+    run = save_run(tmp_path / "one", cfg1, m, {"history": [rec]})
+    assert main(["probe", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("layer 1 anchors→last") == 1 and out.count("layer 1 key→last") == 1
+    assert out.count("layer 1 key→anchors") == 1
