@@ -33,6 +33,9 @@ st.caption("Row: first anchor, column: second anchor. Each cell is the training 
 st.table(tables.pair_table(task, large))
 
 st.subheader("Two possible answers for the unseen pair")
+if not task.held_out:
+    st.markdown("No pair is held out now, so every pair is trained and there is no unseen pair to answer. "
+                "Hold one out under 'Change the rules' (the paper holds out (4,3)) to see its two answers.")
 for a1, a2 in task.held_out:
     inf, sym = pair_target(task, 0, (a1, a2), "inferential"), pair_target(task, 0, (a1, a2), "symmetric")
     mirror = task.pair_type((a2, a1))
@@ -60,10 +63,16 @@ st.table(tables.sequence_table(task, batch, large))
 
 st.subheader("Build your own sequence")
 c1, c2, c3 = st.columns(3)
-key = c1.number_input("Key item x", 0, 999, 80, key="puzzle_key")
-pair = c2.selectbox("Anchor pair", [pair_key(p) for p in task.pairs], index=task.pairs.index(task.held_out[0]) if task.held_out else 0,
-                    key="puzzle_pair", format_func=lambda k: f"({k}) {task.pair_type(parse_pair(k))}")
-pos = c3.number_input("Key position p", 0, 99, 2, key="puzzle_pos")
+key = c1.number_input(f"Key item x ({task.item_min}–{task.item_max})", task.item_min, task.item_max,
+                      min(max(80, task.item_min), task.item_max), key="puzzle_key")
+# The labels name each pair's role, which the held-out and overridden pairs decide: a widget
+# keyed on them is rebuilt (labels redrawn) when they change.
+roles = "_".join(f"{pair_key(p)}-{task.pair_type(p)[0]}" for p in task.pairs if task.pair_type(p) != "inferential")
+pair = c2.selectbox("Anchor pair", [pair_key(p) for p in task.pairs],
+                    index=task.pairs.index(task.held_out[0]) if task.held_out else 0,
+                    key=f"puzzle_pair_{roles or 'all'}", format_func=lambda k: f"({k}) {task.pair_type(parse_pair(k))}")
+pos = c3.number_input(f"Key position p (0–{task.seq_len - 3})", 0, task.seq_len - 3, min(2, task.seq_len - 3),
+                      key="puzzle_pos")
 try:
     a1, a2 = parse_pair(pair)
     seq = make_sequence(task, int(key), (a1, a2), int(pos), generator=torch.Generator().manual_seed(0))

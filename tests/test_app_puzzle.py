@@ -70,6 +70,27 @@ def test_sequence_builder_and_new_examples(at):
     assert (at.table[1].value["split (x mod m = p?)"] == "test").all()
     own = at.table[2].value
     assert own.loc[0, "pos 2"] == 80 and own.loc[0, "target"] == "? (70 or 74)"  # key 80, pair (4,3)
-    at.number_input(key="puzzle_key").set_value(5).run()  # below the item range 20..99
+    key, pos = at.number_input(key="puzzle_key"), at.number_input(key="puzzle_pos")
+    assert (key.min, key.max) == (20, 99)  # the item range: a key outside it cannot be typed
+    assert (pos.min, pos.max) == (0, 6)    # the key needs two anchors and the answer after it (n = 9)
+    pos.set_value(6).run()
+    assert not at.exception and not at.error
+    assert at.table[2].value.loc[0, "pos 6"] == 80
+
+
+def pair_box(at):
+    (box,) = [b for b in at.selectbox if b.label == "Anchor pair"]
+    return box
+
+
+def test_without_a_held_out_pair(at):
+    before = pair_box(at)
+    assert "(4,3) held out" in before.options
+    at.multiselect(key="puzzle_held").unselect("4,3").run()
     assert not at.exception
-    assert any("outside the item range" in e.value for e in at.error)
+    after = pair_box(at)
+    assert "(4,3) inferential" in after.options and not any("held out" in o for o in after.options)
+    # a new widget identity, so the browser redraws the labels (a kept widget showed "(4,3) held out")
+    assert after.id != before.id
+    text = texts(at)
+    assert "No pair is held out" in text and "x-10: inferential" not in text
