@@ -23,7 +23,7 @@ if picked is not None:
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")
     view = st.radio("Reduction", list(pdat.VIEWS), key="phase_view", horizontal=True,
-                    format_func=pdat.VIEWS.get)
+                    format_func=pdat.VIEWS.get, persist_state="session")
     cell_df = pdat.cells(df, meta, view)
     selected = pv.apply_click(cell_df)
     chart = pc.heatmap(pdat.long_frame(cell_df, meta, cfg), x, y, selected, large, by_seed=view == "seed")

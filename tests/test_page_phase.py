@@ -149,3 +149,76 @@ def test_recompute_refused_by_the_server_cap_says_why(grid, monkeypatch):
     assert not at.exception
     assert any("FLOP" in e.value for e in at.error)
     assert at.session_state["phase_jobs::phase_tiny::L1_g1"] == []
+
+
+def test_the_chosen_cell_is_still_open_after_a_visit_elsewhere(grid):
+    at = open_page(grid)
+    at.radio(key="phase_view").set_value("mean").run()
+    at.selectbox(key="phase_cell").set_value("L1_g1").run()
+    at.switch_page("pages/1_The_puzzle.py").run()
+    at.switch_page("pages/4_Phase_diagram.py").run()
+    assert not at.exception
+    assert at.selectbox(key="phase_cell").value == "L1_g1" and at.radio(key="phase_view").value == "mean"
+
+
+def test_whole_diagram_command_publishes_where_the_app_reads(grid, monkeypatch):
+    from ui import loaders
+    from ui.phase_views import whole_diagram_command
+
+    at = open_page(grid)
+    (code,) = [c.value for c in at.code if "--copy-to" in c.value]
+    assert f"--copy-to {grid.pretrained}" in code and "--copy-to pretrained/" not in code
+    monkeypatch.setenv("ANCHOR_PRETRAINED_DIR", str(loaders.REPO / "pretrained"))
+    cmd = whole_diagram_command("phase_tiny", {})
+    assert cmd.endswith("--copy-to pretrained/") and "--spec pretrained/phase_tiny.json" in cmd
+
+
+def test_seed_sentence_only_claims_what_the_seeds_show(make_run, app_env, tmp_path):
+    from ui import phase_data as pdat
+
+    def text(seeds, name):
+        fake_grid(make_run, tmp_path / name, app_env.pretrained, depths=(1,), gammas=(0.5, 0.8), seeds=seeds,
+                  name=name)
+        df, meta = pdat.load_table(app_env.pretrained, name)
+        return "\n".join(pdat.comparison(pdat.cells(df, meta, "paper"), meta, pdat.config_of(meta)))
+
+    one = text((0,), "phase_one")
+    assert "seed matters" not in one and "spread over seeds is not measured" in one
+    agree = text((0, 1), "phase_agree")  # seeds 0 and 1 agree in every cell (only seed 2 differs)
+    assert "seed matters" not in agree and "agree on the outcome" in agree
+    assert "In 1 of 2 cells the runs disagree" in text((0, 2), "phase_mixed")
+
+
+def test_finished_recompute_redraws_the_page(monkeypatch):
+    """The live fragment reruns the whole page when jobs that were running at the last full draw
+    have ended (cancelled here), so 'Recompute this cell' is enabled again."""
+    import streamlit as st
+
+    from ui import phase_views as pv
+
+    class Job:
+        def __init__(self, state):
+            self.state, self.progress, self.message, self.run_path = state, 0.3, "cancelled by the user", None
+
+        @property
+        def active(self):
+            return self.state in ("queued", "running", "cancelling")
+
+    class Queue:
+        state = "cancelled"
+
+        def poll(self, jid):
+            return Job(self.state)
+
+    reruns = []
+    monkeypatch.setattr(pv, "job_queue", lambda: Queue())
+    monkeypatch.setattr(st, "rerun", lambda **kw: reruns.append(kw))
+    jobs = [("L1_g1_s0", "j1")]
+    pv.live_body(jobs, [], None, None, drawn_active=False)  # drawn after they ended: nothing to redo
+    assert reruns == []
+    Queue.state = "running"
+    pv.live_body(jobs, [], None, None, drawn_active=True)   # still running: the fragment alone updates
+    assert reruns == []
+    Queue.state = "cancelled"
+    pv.live_body(jobs, [], None, None, drawn_active=True)   # ended since the page was drawn
+    assert reruns == [{"scope": "app"}]

@@ -236,9 +236,18 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
     else:
         out.append("Every cell fits the seen pairs (≥ 90 %): the paper's failing deep, small-γ corner does not appear.")
     if "n_inferential" in c:
-        mixed = c[(c[["n_inferential", "n_symmetric", "n_other", "n_not_fitted"]] > 0).sum(axis=1) > 1]
-        out.append(f"In {len(mixed)} of {n} cells the runs disagree on the outcome: at this width, the seed"
-                   " matters (see the dots below).")
+        counts = c[["n_inferential", "n_symmetric", "n_other", "n_not_fitted"]]
+        seeds = c["n_seeds"] if "n_seeds" in c else counts.sum(axis=1)
+        several = int((seeds > 1).sum())  # cells trained with more than one seed
+        mixed = int((((counts > 0).sum(axis=1) > 1) & (seeds > 1)).sum())
+        if not several:
+            out.append("Each cell has a single seed, so the spread over seeds is not measured yet.")
+        elif mixed:
+            out.append(f"In {mixed} of {n} cells the runs disagree on the outcome: at this width, the seed"
+                       " matters (see the dots below).")
+        else:
+            out.append(f"In all {several} cells with several seeds the runs agree on the outcome: at this width,"
+                       " the seed does not change it.")
     d = cfg.model.d_model
     if d != 400:
         lo, hi = c.gamma.min(), c.gamma.max()

@@ -21,7 +21,7 @@ from core.sweep import run_row
 
 from . import phase_data as pdat
 from .jobs import JobRefused
-from .loaders import job_queue, load_run_cached, pretrained_dir, runs_dir
+from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir
 
 RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential", "symmetric", "other",
                "outcome", "seconds", "run"]
@@ -33,10 +33,10 @@ def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
     names = pdat.find_tables(folder)
     if not names:
         st.info(f"No committed phase diagram in {folder} yet. Make one (about 1–2 hours on two cores) with\n\n"
-                "`python -m core sweep --spec phase --preset cpu-demo --workers 2 --half --copy-to pretrained/`"
+                f"`python -m core sweep --spec phase --preset cpu-demo --workers 2 --half --copy-to {_copy_dest()}`"
                 "\n\nand the Appendix E diagram with `--spec appendix-e`. See docs/sweeps.md.")
         return None
-    name = st.radio("Diagram", names, key="phase_table", horizontal=True,
+    name = st.radio("Diagram", names, key="phase_table", horizontal=True, persist_state="session",
                     format_func=lambda n: f"{pdat.KINDS[pdat.kind_of(n)]} · {n.split('_', 1)[-1]}")
     try:
         df, meta = pdat.load_table(folder, name)
@@ -71,7 +71,9 @@ def cell_select(cell_df: pd.DataFrame, axes: list[str | None]) -> str | None:
     """Select box over the cells, bound to the same state as chart clicks."""
     ids = list(dict.fromkeys(cell_df["cell"]))
     labels = dict(zip(cell_df["cell"], (pdat.cell_label(r, axes) for _, r in cell_df.iterrows())))
+    # persist_state: the chosen cell is still open after a visit to another page
     return st.selectbox("Open a cell (or click one in the chart)", [None, *ids], key="phase_cell",
+                        persist_state="session",
                         format_func=lambda c: "choose a cell…" if c is None else labels.get(c, c))
 
 
@@ -86,7 +88,8 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
         st.caption("No weights were committed for this cell's runs (only for the first seed of each cell); "
                    "recompute it below to get them.")
         return
-    run_rel = st.selectbox("Run to open", openable, key="phase_run", format_func=lambda r: Path(r).name)
+    run_rel = st.selectbox("Run to open", openable, key="phase_run", format_func=lambda r: Path(r).name,
+                           persist_state="session")
     path = str(folder / run_rel)
     st.session_state["selected_run"] = path
     links = [("pages/2_Train.py", "Train page: result card"), ("pages/3_Inside_the_model.py", "Inside the model")]
@@ -131,7 +134,7 @@ def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]
     if refused:
         st.error(refused)
     if jobs:
-        _live(key, jobs, points, spec, df)
+        _live(key, jobs, points, spec, df, active)
 
 
 def _submit(key: str, spec: Any, points: list) -> None:
@@ -148,37 +151,47 @@ def _submit(key: str, spec: Any, points: list) -> None:
     st.session_state[key] = submitted
 
 
-def _live(key: str, jobs: list[tuple[str, str]], points: list, spec: Any, df: pd.DataFrame) -> None:
-    q = job_queue()
-
+def _live(key: str, jobs: list[tuple[str, str]], points: list, spec: Any, df: pd.DataFrame, drawn_active: bool) -> None:
     @st.fragment(run_every=1.0)
     def live() -> None:
-        snaps = [(rid, q.poll(jid)) for rid, jid in jobs]  # poll = heartbeat for the watchdog
-        snaps = [(rid, j) for rid, j in snaps if j is not None]
-        if not snaps:
-            return
-        done = sum(j.progress for _, j in snaps) / len(snaps)
-        states = ", ".join(f"{sum(1 for _, j in snaps if j.state == s)} {s}" for s in
-                           ("done", "running", "queued", "cancelled", "failed") if any(j.state == s for _, j in snaps))
-        st.progress(done, text=f"recomputing {len(snaps)} runs: {states}")
-        if any(j.active for _, j in snaps):
-            st.button("Cancel", key="phase_cancel", on_click=lambda: [q.cancel(jid) for _, jid in jobs])
-            return
-        by_id = {p.run_id: p for p in points}
-        rows = []
-        for rid, j in snaps:
-            if j.state != "done" or not j.run_path:
-                rows.append({"run": rid, "recomputed": j.state, "message": j.message})
-                continue
-            new = run_row(Path(j.run_path), spec, by_id[rid])
-            old = df[df["run_id"] == rid]
-            rows.append({"run": rid, "saved as": Path(j.run_path).name,
-                         "seen (committed → now)": _pair(old, "seen_test_accuracy", new),
-                         "inferential": _pair(old, "inferential", new), "symmetric": _pair(old, "symmetric", new),
-                         "outcome now": new["outcome"], "seconds now": round(new["seconds"] or 0, 1)})
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        live_body(jobs, points, spec, df, drawn_active)
 
     live()
+
+
+def live_body(jobs: list[tuple[str, str]], points: list, spec: Any, df: pd.DataFrame, drawn_active: bool) -> None:
+    """Body of the cell's live fragment: progress and Cancel while the jobs run, then the
+    comparison table. ``drawn_active``: whether they were running when the page was last drawn
+    in full; when they have ended since, the whole page is redrawn (``st.rerun(scope="app")``,
+    as the Train page's fragment does), so "Recompute this cell" is enabled again."""
+    q = job_queue()
+    snaps = [(rid, q.poll(jid)) for rid, jid in jobs]  # poll = heartbeat for the watchdog
+    snaps = [(rid, j) for rid, j in snaps if j is not None]
+    still_active = any(j.active for _, j in snaps)
+    if drawn_active and not still_active:
+        st.rerun(scope="app")
+    if not snaps:
+        return
+    done = sum(j.progress for _, j in snaps) / len(snaps)
+    states = ", ".join(f"{sum(1 for _, j in snaps if j.state == s)} {s}" for s in
+                       ("done", "running", "queued", "cancelled", "failed") if any(j.state == s for _, j in snaps))
+    st.progress(done, text=f"recomputing {len(snaps)} runs: {states}")
+    if still_active:
+        st.button("Cancel", key="phase_cancel", on_click=lambda: [q.cancel(jid) for _, jid in jobs])
+        return
+    by_id = {p.run_id: p for p in points}
+    rows = []
+    for rid, j in snaps:
+        if j.state != "done" or not j.run_path:
+            rows.append({"run": rid, "recomputed": j.state, "message": j.message})
+            continue
+        new = run_row(Path(j.run_path), spec, by_id[rid])
+        old = df[df["run_id"] == rid]
+        rows.append({"run": rid, "saved as": Path(j.run_path).name,
+                     "seen (committed → now)": _pair(old, "seen_test_accuracy", new),
+                     "inferential": _pair(old, "inferential", new), "symmetric": _pair(old, "symmetric", new),
+                     "outcome now": new["outcome"], "seconds now": round(new["seconds"] or 0, 1)})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def _pair(old: pd.DataFrame, col: str, new: dict[str, Any]) -> str:
@@ -186,9 +199,25 @@ def _pair(old: pd.DataFrame, col: str, new: dict[str, Any]) -> str:
     return f"{before} → {new[col]:.2f}"
 
 
+def _copy_dest() -> str:
+    """The ``--copy-to`` folder that publishes into this app's pretrained folder: relative to the
+    repository (where the commands run) when it lies inside it, else absolute."""
+    folder = pretrained_dir().resolve()
+    try:
+        return f"{folder.relative_to(REPO.resolve()).as_posix()}/"
+    except ValueError:
+        return str(folder)
+
+
 def whole_diagram_command(name: str, meta: dict[str, Any]) -> str:
-    """The CLI command that recomputes the whole diagram exactly (same base config), resumably."""
-    json_path = pretrained_dir() / f"{name}.json"
+    """The CLI command that recomputes the whole diagram exactly (same base config), resumably,
+    and republishes it where this app reads it (``ui.loaders.pretrained_dir()``)."""
+    folder = pretrained_dir().resolve()
+    json_path = folder / f"{name}.json"
+    try:
+        json_path = json_path.relative_to(REPO.resolve())
+    except ValueError:
+        pass
     return " ".join(shlex.quote(a) for a in [
         "python", "-m", "core", "sweep", "--spec", str(json_path), "--out", f"sweeps/{name}", "--workers", "2",
-        "--half", "--copy-to", "pretrained/"])
+        "--half", "--copy-to", _copy_dest()])
