@@ -242,3 +242,41 @@ def test_grid_runs_are_offered_and_a_run_selected_elsewhere_opens_as_run_a(runs_
     assert at.selectbox(key="inside_run_a").value == grid_run
     at.selectbox(key="inside_run_a").set_value(runs_env["large"]).run()
     assert at.selectbox(key="inside_run_a").value == runs_env["large"]  # not pulled back to selected_run
+
+
+def _metrics_seen(path: str, seen: float) -> None:
+    m = Path(path) / "metrics.json"
+    metrics = json.loads(m.read_text())
+    metrics["history"][-1]["seen_test_accuracy"] = seen
+    m.write_text(json.dumps(metrics))
+
+
+def test_default_pair_prefers_committed_top_level_fitted_runs(tmp_path, monkeypatch):
+    from ui.probe_data import default_pair_of_runs
+
+    pre, mine = tmp_path / "pretrained", tmp_path / "runs"
+    monkeypatch.setenv("ANCHOR_PRETRAINED_DIR", str(pre))
+    mid = str(_run(pre, "b_L2_g0.6_s0", 0.6, snapshots=False))
+    hi_unfit = str(_run(pre, "a_L2_g1_s0", 1.0, snapshots=False))
+    hi_fit = str(_run(pre, "z_L2_g1_s1", 1.0, snapshots=False))
+    _metrics_seen(hi_fit, 0.95)           # a_… comes first by name, but z_… fits the seen pairs
+    grid = str(_run(pre / "phase_demo", "L2_g0.1_s0", 0.1, snapshots=False))  # smaller γ, but a grid run
+    mine_lo = str(_run(mine, "mine_L2_g0.2_s0", 0.2, snapshots=False))        # smaller γ, but the user's
+    assert default_pair_of_runs([mid, hi_unfit, hi_fit, grid, mine_lo]) == (mid, hi_fit)
+    _metrics_seen(hi_unfit, 0.95)         # both fitted: the name decides
+    assert default_pair_of_runs([mid, hi_unfit, hi_fit, grid, mine_lo]) == (mid, hi_unfit)
+    # fewer than two committed runs: every run counts
+    assert default_pair_of_runs([mid, grid, mine_lo]) == (grid, mid)
+    assert default_pair_of_runs([mid]) == (mid, None)
+
+
+def test_condensation_axes_have_whole_number_ticks():
+    from ui import probe_charts as pc
+
+    c = probes.condensation(np.random.default_rng(0).standard_normal((16, 6)))
+    chart, _ = pc.condensation_heatmap(c, "W", False)
+    spec = chart.to_dict()
+    layer = spec["layer"][0] if "layer" in spec else spec["hconcat"][0]["layer"][0]
+    for ax in ("x", "y"):
+        axis = layer["encoding"][ax]["axis"]
+        assert axis["format"] == "d" and axis["tickMinStep"] == 1

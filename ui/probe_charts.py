@@ -273,15 +273,18 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
     f = fonts(large)
     size = f["size"] * 1.1
     sc = alt.Scale(domain=[0, n], nice=False)
+    ticks = alt.Axis(format="d", tickMinStep=1)  # neuron positions are whole numbers
     rect = alt.Chart(frame).mark_rect().encode(
-        x=alt.X("col:Q", scale=sc, title="neuron (reordered)"), x2="col2:Q",
-        y=alt.Y("row:Q", scale=alt.Scale(domain=[n, 0], nice=False), title="neuron (reordered)"), y2="row2:Q",
+        x=alt.X("col:Q", scale=sc, title="neuron (reordered)", axis=ticks), x2="col2:Q",
+        y=alt.Y("row:Q", scale=alt.Scale(domain=[n, 0], nice=False), title="neuron (reordered)", axis=ticks),
+        y2="row2:Q",
         color=alt.Color("cosine:Q", scale=alt.Scale(scheme="blueorange", domain=[-1, 1]), title="cos"),
         tooltip=["neuron_row", "neuron_col", alt.Tooltip("cosine:Q", format=".3f")])
     blocks = pd.DataFrame([{"s": s, "e": e, "group": g + 1, "size": e - s} for g, (s, e) in enumerate(c["blocks"])],
                           columns=["s", "e", "group", "size"])
     boxes = alt.Chart(blocks).mark_rect(fill=None, stroke=BLACK, strokeWidth=2).encode(
-        x=alt.X("s:Q", scale=sc), x2="e:Q", y=alt.Y("s:Q", scale=alt.Scale(domain=[n, 0], nice=False)), y2="e:Q",
+        x=alt.X("s:Q", scale=sc, axis=ticks), x2="e:Q",
+        y=alt.Y("s:Q", scale=alt.Scale(domain=[n, 0], nice=False), axis=ticks), y2="e:Q",
         tooltip=["group:Q", "size:Q"])
     noun = "group" if c["n_groups"] == 1 else "groups"
     sub = (f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g}; "

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core import probes
 from core.config import Pair
+from core.verdict import FIT_THRESHOLD
 from core.runs import Run
 
 from .loaders import load_run_cached, pretrained_dir, saved_runs, stamp  # noqa: F401  (stamp: the views' cache key)
@@ -41,30 +42,40 @@ def gamma_of(path: str) -> float | None:
         return float(m.group(1).rstrip(".")) if m else None
 
 
-def default_pair_of_runs(paths: list[str]) -> tuple[str | None, str | None]:
-    """The committed small-γ and large-γ runs to compare by default.
+def is_fitted(path: str) -> bool:
+    """Whether the run fits the seen pairs: ``seen_test_accuracy`` ≥ 0.9 in its last history
+    record (the paper's shading rule). False when metrics.json is missing or unreadable."""
+    try:
+        import json
+        last = json.loads((Path(path) / "metrics.json").read_text())["history"][-1]
+        return float(last["seen_test_accuracy"]) >= FIT_THRESHOLD
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
 
-    Among committed runs with the same name apart from the γ part (e.g. ``cpu-demo_L2_g0.5_s0``
-    and ``cpu-demo_L2_g0.8_s0``), the smallest and largest γ; else the smallest and largest γ
-    of all runs; ``(path, None)`` when only one γ exists.
+
+def default_pair_of_runs(paths: list[str]) -> tuple[str | None, str | None]:
+    """The small-γ and large-γ runs to compare by default: ``(smallest γ, largest γ)``.
+
+    Candidates are the committed runs at the top of ``pretrained/`` (not the phase-diagram
+    grids one level down, not the user's ``runs/``); when fewer than two of them have a γ,
+    every run with a γ. Several runs at the same γ: a fitted one (``is_fitted``) first, then
+    the first by name. ``(path, None)`` when the candidates share one γ; ``(None, None)``
+    without runs.
     """
     if not paths:
         return None, None
-    with_g = [(gamma_of(p), p) for p in paths]
-    with_g = [(g, p) for g, p in with_g if g is not None]
+    with_g = [(g, p) for g, p in ((gamma_of(p), p) for p in paths) if g is not None]
     if not with_g:
         return paths[0], None
-    committed = [(g, p) for g, p in with_g if Path(p).parent == pretrained_dir()]
-    if len({g for g, _ in committed}) < 2:  # fewer than two committed γ: take every saved run
-        committed = with_g
-    families: dict[str, list[tuple[float, str]]] = {}
-    for g, p in committed:
-        families.setdefault(_GAMMA.sub("_g*", Path(p).name), []).append((g, p))
-    best = max(families.values(), key=lambda fam: (len({g for g, _ in fam}) >= 2, "cpu-demo" in fam[0][1], len(fam)))
-    if len({g for g, _ in best}) < 2:
-        best = committed
-    lo, hi = min(best), max(best)
-    return lo[1], (hi[1] if hi[0] != lo[0] else None)
+    top = pretrained_dir().resolve()
+    committed = [(g, p) for g, p in with_g if Path(p).resolve().parent == top]
+    pool = committed if len(committed) >= 2 else with_g
+
+    def pick(gamma: float) -> str:
+        return min((p for g, p in pool if g == gamma), key=lambda p: (not is_fitted(p), Path(p).name, p))
+
+    lo, hi = min(g for g, _ in pool), max(g for g, _ in pool)
+    return pick(lo), (pick(hi) if hi != lo else None)
 
 
 def run_label(path: str) -> str:

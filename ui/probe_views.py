@@ -542,7 +542,8 @@ VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, ren
 
 # -- run picker ------------------------------------------------------------------------------
 def pick_runs() -> list[str]:
-    """Choose one run, or two to compare (default: the committed smallest- and largest-γ runs).
+    """Choose one run, or two to compare (default: ``probe_data.default_pair_of_runs``, the
+    smallest- and largest-γ runs committed at the top of pretrained/).
 
     A run picked on another page (``st.session_state["selected_run"]``, e.g. a Phase diagram
     cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
