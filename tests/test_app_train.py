@@ -162,3 +162,68 @@ def test_a_grid_cell_selected_elsewhere_opens_on_the_train_page(app_env, make_ru
     at.switch_page("pages/2_Train.py").run()
     assert at.selectbox(key="train_run").value == str(cell)
     assert "answers (4,3) like x-6 on 95% of keys: symmetric" in verdicts(at)
+
+
+# -- charts and live panel pieces ------------------------------------------------------------------
+def test_answer_histogram_agrees_with_the_verdict_card():
+    """Both candidate answers are drawn with the card's shares even when neither is among the
+    five most common offsets (here the model mostly answers x-3, x-4, ...)."""
+    from core.config import TaskConfig
+    from ui import charts
+
+    held = {"inferential": 0.04, "symmetric": 0.03, "other": 0.93,
+            "offsets": {"-3": 0.3, "-4": 0.2, "-2": 0.2, "0": 0.13, "-1": 0.1}}
+    df = charts.offsets_chart(held["offsets"], "4,3", TaskConfig(), shares_of=held).data
+    share = dict(zip(df["answer"], df["share"]))
+    assert share["x-10"] == 0.04 and share["x-6"] == 0.03 and share["x-3"] == 0.3
+    assert dict(zip(df["answer"], df["kind"]))["x-10"] == "inferential"
+
+
+def test_epoch_axis_of_a_chart_with_one_point():
+    """At the start of a training the only record is epoch 0: the axis still spans the planned
+    epochs with whole-number ticks instead of a zero-width axis labelled 0.000000."""
+    from core.config import TaskConfig
+    from ui import charts
+
+    history = [{"epoch": 0, "seen_test_accuracy": 0.05, "held_out": {}, "train_loss": None}]
+    x = charts.accuracy_chart(charts.accuracy_frame(history, TaskConfig()), epochs=30).to_dict()["encoding"]["x"]
+    assert x["scale"]["domain"] == [0, 30] and x["axis"]["format"] == "d" and x["axis"]["tickMinStep"] == 1
+    x = charts.accuracy_chart(charts.accuracy_frame(history, TaskConfig())).to_dict()["encoding"]["x"]
+    assert x["scale"]["domain"] == [0, 1]  # without a plan: at least one epoch wide
+
+
+def test_live_curves_before_the_loss_has_two_points():
+    def script():
+        from core.config import TaskConfig
+        from ui import widgets
+
+        history = [{"epoch": 0, "seen_test_accuracy": 0.05, "held_out": {}, "train_loss": None}]
+        widgets.curves(history, TaskConfig(), [{"epoch": 0.01, "loss": 4.6}], epochs=30)
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 1  # accuracy only; no empty loss chart
+    assert any("Training loss" in i.value and "first training steps" in i.value for i in at.info)
+
+
+def test_queue_caption_redraws_the_page_when_the_queue_changes(monkeypatch):
+    """Right after a job ends its process may still hold the slot when the page is redrawn
+    ('1 training'); the caption's fragment redraws the page once the counts change."""
+    import streamlit as st
+
+    from ui import widgets
+
+    class Queue:
+        max_jobs, max_flops, now = 1, 1e15, (0, 0)
+
+        def counts(self):
+            return self.now
+
+    reruns, captions = [], []
+    monkeypatch.setattr(widgets, "job_queue", lambda: Queue())
+    monkeypatch.setattr(st, "rerun", lambda **kw: reruns.append(kw))
+    monkeypatch.setattr(st, "caption", lambda text: captions.append(text))
+    widgets.queue_caption_body((0, 0))
+    assert reruns == [] and captions[-1].startswith("Server queue: 0 training, 0 waiting")
+    widgets.queue_caption_body((1, 0))  # drawn while the finished job's process was exiting
+    assert reruns == [{"scope": "app"}]

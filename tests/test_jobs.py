@@ -133,3 +133,22 @@ def test_watchdog_cancels_jobs_nobody_polls(tmp_path):
         assert list(tmp_path.iterdir()) == []
     finally:
         q.shutdown()
+
+
+def test_a_training_process_does_not_rerun_the_app_script(queue, tmp_path, monkeypatch):
+    """Under ``streamlit run``, ``__main__`` is the app script (no module spec); spawn would
+    execute it again in every training process, drawing the app in bare mode there."""
+    import sys
+    import types
+
+    marker = tmp_path / "the script ran in the child"
+    script = tmp_path / "app.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    job = queue.submit(TINY, "tiny", "alice", tmp_path / "runs")
+    done = queue.wait(job.id, timeout=180)
+    assert done.state == "done", done.message
+    assert not marker.exists()
+    assert fake.__spec__ is None and sys.modules["__main__"] is fake  # left as it was

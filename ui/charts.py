@@ -72,13 +72,26 @@ def accuracy_frame(history: list[dict[str, Any]], task: TaskConfig) -> pd.DataFr
 
 
 # -- charts ------------------------------------------------------------------------------------
-def loss_chart(frame: pd.DataFrame, large: bool = False) -> alt.Chart:
-    """Training loss (cross-entropy at the last position) against epoch, log scale."""
+def epoch_axis(frame: pd.DataFrame, epochs: float | None = None) -> alt.X:
+    """The shared x encoding: epochs from 0 to ``epochs`` (the planned length, so a live chart
+    does not rescale as training goes on), else to the last epoch in ``frame`` (at least 1), with
+    whole-number ticks. A one-point frame (epoch 0 at the start of training) would otherwise
+    get a zero-width axis labelled ``0.000000``."""
+    last = float(frame["epoch"].max()) if len(frame) else 0.0
+    end = max(float(epochs or 0), last, 1.0)
+    return alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, end], nice=False),
+                 axis=alt.Axis(format="d", tickMinStep=1))
+
+
+def loss_chart(frame: pd.DataFrame, large: bool = False, epochs: float | None = None) -> alt.Chart:
+    """Training loss (cross-entropy at the last position) against epoch, log scale.
+
+    ``epochs``: the planned number of epochs (fixes the x axis of a live chart)."""
     f = fonts(large)
     domain = [s for s in ("batch", "epoch mean") if s in set(frame["series"])] or ["epoch mean"]
     rng = ["#BBBBBB" if s == "batch" else SEEN for s in domain]
     chart = alt.Chart(frame, title="Training loss").mark_line(strokeWidth=3 if large else 2).encode(
-        x=alt.X("epoch:Q", title="epoch"),
+        x=epoch_axis(frame, epochs),
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(type="log")),
         color=alt.Color("series:N", scale=alt.Scale(domain=domain, range=rng), title=None),
         tooltip=["epoch:Q", alt.Tooltip("loss:Q", format=".3f"), "series:N"],
@@ -86,15 +99,17 @@ def loss_chart(frame: pd.DataFrame, large: bool = False) -> alt.Chart:
     return style(chart, large)
 
 
-def accuracy_chart(frame: pd.DataFrame, large: bool = False) -> alt.Chart:
-    """Seen-pair test accuracy and the held-out pair's inferential / symmetric accuracy."""
+def accuracy_chart(frame: pd.DataFrame, large: bool = False, epochs: float | None = None) -> alt.Chart:
+    """Seen-pair test accuracy and the held-out pair's inferential / symmetric accuracy.
+
+    ``epochs``: the planned number of epochs (fixes the x axis of a live chart)."""
     f = fonts(large)
     series = list(dict.fromkeys(frame["series"]))
     colour_of = dict(zip(frame["series"], frame["mapping"]))
     rng = [MAPPING_COLOURS[colour_of[s]] for s in series]
     chart = alt.Chart(frame, title="Accuracy during training").mark_line(
         point=len(frame) < 400, strokeWidth=3 if large else 2).encode(
-        x=alt.X("epoch:Q", title="epoch"),
+        x=epoch_axis(frame, epochs),
         y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("series:N", scale=alt.Scale(domain=series, range=rng), title=None),
         tooltip=["epoch:Q", alt.Tooltip("accuracy:Q", format=".1%"), "series:N"],
@@ -128,15 +143,25 @@ def pair_accuracy_chart(per_pair: dict[str, float], task: TaskConfig, large: boo
     return style(alt.layer(cells, value, note).properties(height=f["height"]), large)
 
 
-def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large: bool = False) -> alt.Chart:
+def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large: bool = False,
+                  shares_of: dict[str, float] | None = None) -> alt.Chart:
     """Bar chart of the held-out pair's answers as offsets from the key (the five most common),
-    coloured by which mapping the offset matches."""
+    coloured by which mapping the offset matches.
+
+    ``shares_of``: the pair's held-out record (``inferential``, ``symmetric`` shares, as on
+    the verdict card). Both candidate answers always get a bar; their heights come from this
+    record, so a candidate outside the five most common offsets shows its true share, not 0,
+    and the chart agrees with the card.
+    """
     f = fonts(large)
     p = parse_pair(pair)
     inf, sym = pair_target(task, 0, p, "inferential"), pair_target(task, 0, p, "symmetric")
     shares = {int(o): s for o, s in offsets.items()}
-    for o in (inf, sym):  # always show both candidate answers, even at 0 %
-        shares.setdefault(o, 0.0)
+    for o, m in ((inf, "inferential"), (sym, "symmetric")):
+        if shares_of is not None and shares_of.get(m) is not None:
+            shares[o] = float(shares_of[m])
+        else:
+            shares.setdefault(o, 0.0)  # always show both candidate answers, even at 0 %
     rows = []
     for o, share in shares.items():
         kind = "inferential" if o == inf else "symmetric" if o == sym else "other"

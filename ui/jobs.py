@@ -23,18 +23,26 @@ the ``paper`` preset on a machine without a GPU. The message says why and gives 
 command that trains the same run on a GPU.
 
 This module imports no Streamlit: the child process imports it, and its tests need no
-Streamlit runtime. ``ui.loaders.job_queue`` holds the process-wide instance.
+Streamlit runtime. Nor does the child run the app's script: ``spawn`` re-executes the parent's
+``__main__`` file in every child, and under ``streamlit run`` that is ``app.py`` (Streamlit
+installs the script as ``__main__``), which would draw the whole app in bare mode in every
+training process ("missing ScriptRunContext" warnings, seconds of work); ``_main_not_rerun``
+prevents it. ``ui.loaders.job_queue`` holds the process-wide instance.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
 import shlex
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +218,26 @@ def _worker(cfg_dict: dict[str, Any], runs_dir: str, name: str, msgs: Any, stop:
         msgs.put({"event": "cancelled"})
     except Exception as e:  # reported to the page as a message, never a traceback
         msgs.put({"event": "error", "message": f"{type(e).__name__}: {e}"})
+
+
+@contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """While starting a ``spawn`` child, keep it from re-running the parent's main script.
+
+    ``multiprocessing`` re-executes ``__main__.__file__`` in the child unless ``__main__`` has
+    a module spec; one named ``__main__`` makes the child skip that step. The spec is set on
+    the current main module (Streamlit's script module: its ``__file__`` stays, which
+    Streamlit's own code reads) only while the process starts.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
+        yield  # started with python -m ...: the child imports that module by name, guarded
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
 
 
 class JobQueue:
@@ -391,7 +419,8 @@ class JobQueue:
             name=f"anchor-train-{job.id}", daemon=True)
         job.state, job.started = "running", time.time()
         try:
-            job._proc.start()
+            with _main_not_rerun():
+                job._proc.start()
         except Exception as e:  # e.g. out of processes: report, do not crash the scheduler
             self._finish(job, "failed", f"could not start the training process: {e}")
 

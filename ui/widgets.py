@@ -238,19 +238,21 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
     q = job_queue()
     key = f"{prefix}_job"
     job = q.get(st.session_state[key]) if st.session_state.get(key) else None
-    running, waiting = q.counts()
     c1, c2 = st.columns([1, 4])
     clicked = c1.button("Train", type="primary", key=f"{prefix}_start",
                         disabled=cfg is None or (job is not None and job.active))
-    c2.caption(f"Server queue: {running} training, {waiting} waiting; at most {q.max_jobs} at once, "
-               f"each job up to ≈{q.max_flops:.1e} FLOP. Training runs in a background process.")
+    refused = None
     if clicked and cfg is not None:
         try:
             job = q.submit(cfg, preset, _owner(), runs_dir())
             st.session_state[key] = job.id
         except JobRefused as e:
-            st.error(str(e))
-            return  # the refusal replaces the previous job's status
+            refused = str(e)
+    with c2:  # after the submission, so the counts include it (and a redraw cannot drop the click)
+        _queue_caption(q.counts())
+    if refused:
+        st.error(refused)
+        return  # the refusal replaces the previous job's status
     if job is None:
         return
     if job.active:
@@ -261,6 +263,34 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
         st.warning(f"Training stopped ({job.message}). Nothing was saved.")
     else:
         st.error(f"Training failed: {job.message}")
+
+
+def queue_text(counts: tuple[int, int]) -> str:
+    q = job_queue()
+    running, waiting = counts
+    return (f"Server queue: {running} training, {waiting} waiting; at most {q.max_jobs} at once, "
+            f"each job up to ≈{q.max_flops:.1e} FLOP. Training runs in a background process.")
+
+
+def _queue_caption(drawn: tuple[int, int]) -> None:
+    """The server queue's caption. While the queue is busy it checks the counts every second
+    and redraws the page when they change, so it does not keep saying "1 training" after a
+    job ended or was cancelled (its process may still hold the slot when the page is redrawn)."""
+
+    @st.fragment(run_every=1.0 if any(drawn) else None)
+    def caption() -> None:
+        queue_caption_body(drawn)
+
+    caption()
+
+
+def queue_caption_body(drawn: tuple[int, int]) -> None:
+    """Body of the caption fragment. ``drawn``: the (running, waiting) counts of the last full
+    run; when the queue's counts differ now, the whole page is redrawn (``st.rerun``)."""
+    now = job_queue().counts()
+    if now != tuple(drawn):
+        st.rerun(scope="app")
+    st.caption(queue_text(now))
 
 
 def _live_job(prefix: str, job_id: str) -> None:
@@ -290,17 +320,24 @@ def _live_job(prefix: str, job_id: str) -> None:
         st.button("Cancel", key=f"{prefix}_cancel", on_click=q.cancel, args=(job_id,),
                   disabled=job.state == "cancelling")
         if job.records:
-            curves(job.records, job.config.task, job.steps)
+            curves(job.records, job.config.task, job.steps, epochs=job.config.train.epochs)
 
     live()
 
 
 # -- results ---------------------------------------------------------------------------------------
-def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str, Any]] | None = None) -> None:
+def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str, Any]] | None = None,
+           epochs: float | None = None) -> None:
+    """Loss and accuracy against epoch; ``epochs`` (the planned length) fixes a live chart's axis.
+    Until the loss has two points (the first steps of a training) a sentence stands in for it."""
     large = large_fonts()
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.loss_chart(charts.loss_frame(history, steps), large), width="stretch")
-    c2.altair_chart(charts.accuracy_chart(charts.accuracy_frame(history, task), large), width="stretch")
+    loss = charts.loss_frame(history, steps)
+    if len(loss) >= 2:
+        c1.altair_chart(charts.loss_chart(loss, large, epochs), width="stretch")
+    else:
+        c1.info("**Training loss**: the curve appears after the first training steps.")
+    c2.altair_chart(charts.accuracy_chart(charts.accuracy_frame(history, task), large, epochs), width="stretch")
 
 
 def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
@@ -347,7 +384,8 @@ def _run_report(run: Run) -> None:
     c1, c2 = st.columns(2)
     c1.altair_chart(charts.pair_accuracy_chart(last["per_pair"], cfg.task, large), width="stretch")
     for k, h in last.get("held_out", {}).items():
-        c2.altair_chart(charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large), width="stretch")
+        c2.altair_chart(charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large, shares_of=h),
+                        width="stretch")
 
 
 def saved_run_picker(prefix: str) -> Run | None:
