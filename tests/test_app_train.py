@@ -227,3 +227,11 @@ def test_queue_caption_redraws_the_page_when_the_queue_changes(monkeypatch):
     assert reruns == [] and captions[-1].startswith("Server queue: 0 training, 0 waiting")
     widgets.queue_caption_body((1, 0))  # drawn while the finished job's process was exiting
     assert reruns == [{"scope": "app"}]
+
+
+def test_a_committed_run_shows_its_note(app_env, make_run):
+    import json
+    make_run(app_env.pretrained, "a_chosen", inferential=0.81, symmetric=0.0)
+    (app_env.pretrained / "notes.json").write_text(json.dumps({"a_chosen": "Seed chosen because it leans inferential."}))
+    at = open_train(app_env)
+    assert any("Seed chosen because it leans inferential." in i.value for i in at.info)

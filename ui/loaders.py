@@ -45,6 +45,20 @@ def saved_runs() -> list[tuple[str, str]]:
     return out + [("your runs", str(p)) for p in list_runs(runs_dir())]
 
 
+def run_note(path: str) -> str | None:
+    """The note ``pretrained/notes.json`` keeps for a committed run (why this run, which seed), if any."""
+    p = Path(path)
+    notes_file = pretrained_dir() / "notes.json"
+    if p.parent.resolve() != pretrained_dir().resolve() or not notes_file.exists():
+        return None
+    try:
+        notes = json.loads(notes_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    note = notes.get(p.name) if isinstance(notes, dict) else None
+    return note if isinstance(note, str) else None
+
+
 def stamp(path: str) -> float:
     """Latest modification time of the folder's files (0 when unreadable): part of every cache key."""
     p = Path(path)

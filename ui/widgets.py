@@ -23,7 +23,7 @@ from core.verdict import verdict, verdict_line
 
 from . import charts
 from .jobs import JobRefused
-from .loaders import job_queue, load_run_cached, runs_dir, saved_runs
+from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs
 
 DEFAULT_TASK = TaskConfig()
 ANCHORS = DEFAULT_TASK.anchors
@@ -413,6 +413,9 @@ def saved_run_picker(prefix: str) -> Run | None:
         st.session_state[key] = paths[0]
     path = st.selectbox("Open a saved run", paths, key=key, format_func=lambda p: f"{source[p]} · {Path(p).name}",
                         persist_state="session")
+    note = run_note(path)
+    if note:
+        st.info(note, icon=":material/info:")
     try:
         return load_run_cached(path)
     except RunError as e:
