@@ -45,7 +45,11 @@ def test_every_view_draws_in_the_browser(server, tmp_path):
             page.wait_for_timeout(1500)  # let vega finish drawing
 
         def check(name: str) -> None:
-            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            # charts of the visible tab only (inactive tab panels are hidden, their charts have no box)
+            charts = page.get_by_role("tabpanel").locator('[data-testid="stVegaLiteChart"]')
+            # a busy machine may still be computing the view: wait for its charts, then measure them
+            expect(charts.nth(1)).to_be_visible(timeout=LONG)
+            page.wait_for_timeout(1000)
             assert charts.count() >= 2, f"{name}: fewer than two charts"
             for i in range(charts.count()):
                 box = charts.nth(i).bounding_box()
