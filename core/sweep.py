@@ -451,7 +451,8 @@ def _ray(jobs: list[dict], workers: int, address: str | None, gpus_per_run: floa
             env = {"working_dir": root, "excludes": [".git", "pretrained", "sweeps", "runs", "**/__pycache__"]}
             ray.init(address=address, runtime_env=env, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+            # A local cluster stays on the loopback interface.
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
                      runtime_env={"env_vars": {"PYTHONPATH": root}})
         started = True
     threads = int(jobs[0].get("threads") or 1) if jobs else 1
