@@ -81,13 +81,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         overrides["task.held_out"] = [parse_pair(p) for p in args.held_out]
     if overrides:
         cfg = _replace_naming_the_setting(cfg, overrides)
-    # Keep the schedule's shape when only the number of epochs changed.
-    if "train.epochs" in overrides and "train.decay_epochs" not in overrides:
-        base = get_preset(args.preset).train
-        scale = cfg.train.epochs / base.epochs
-        w = base.warmup_epochs * scale if "train.warmup_epochs" not in overrides else cfg.train.warmup_epochs
-        cfg = cfg.replace(**{"train.warmup_epochs": w, "train.decay_epochs": base.decay_epochs * scale})
-    return cfg
+    return cfg.with_epochs_scaled(get_preset(args.preset), overrides)
 
 
 def _replace_naming_the_setting(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:

@@ -408,6 +408,18 @@ class RunConfig:
             **{k: dataclasses.replace(v, **changes[k]) if changes[k] else v for k, v in sections.items()}
         )
 
+    def with_epochs_scaled(self, base: "RunConfig", overrides: dict[str, Any]) -> "RunConfig":
+        """Keep the schedule's shape when ``overrides`` changed ``train.epochs`` but not the decay.
+
+        ``self`` is ``base`` with ``overrides`` applied; warm-up and decay end are rescaled by
+        epochs / base epochs (warm-up only if not set explicitly). Used by the CLI, sweeps and the app.
+        """
+        if "train.epochs" not in overrides or "train.decay_epochs" in overrides:
+            return self
+        scale = self.train.epochs / base.train.epochs
+        warm = self.train.warmup_epochs if "train.warmup_epochs" in overrides else base.train.warmup_epochs * scale
+        return self.replace(**{"train.warmup_epochs": warm, "train.decay_epochs": base.train.decay_epochs * scale})
+
     @property
     def sequence_flops(self) -> float:
         """Approximate FLOP per training sequence, forward + backward (6 · params · tokens)."""

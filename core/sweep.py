@@ -228,12 +228,7 @@ class SweepSpec:
         base = base or self.base_config
         overrides = {k: _thaw(v) for k, v in self.fixed}
         overrides.update({k: _thaw(v) for k, v in point.values})
-        cfg = base.replace(**overrides)
-        if "train.epochs" in overrides and "train.decay_epochs" not in overrides:
-            scale = cfg.train.epochs / base.train.epochs
-            warm = cfg.train.warmup_epochs if "train.warmup_epochs" in overrides else base.train.warmup_epochs * scale
-            cfg = cfg.replace(**{"train.warmup_epochs": warm, "train.decay_epochs": base.train.decay_epochs * scale})
-        return cfg
+        return base.replace(**overrides).with_epochs_scaled(base, overrides)
 
     def first_values(self) -> dict[str, Any]:
         """The first value of each ``mean_over`` key: the runs ``keep_weights="seed0"`` keeps."""

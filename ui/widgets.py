@@ -207,13 +207,11 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
         st.error("The task settings are impossible, so nothing can be trained: open 'Task' above for the reason.")
         return preset, None
     base = get_preset(preset)
-    scale = int(epochs) / base.train.epochs  # keep the schedule's shape, as the CLI does
+    overrides = {"model.gamma": float(gamma), "model.n_layers": int(depth), "train.seed": int(seed),
+                 "train.epochs": int(epochs), "task.operations": task.operations, "task.held_out": task.held_out,
+                 "task.overrides": task.overrides}
     try:
-        cfg = base.replace(**{
-            "model.gamma": float(gamma), "model.n_layers": int(depth), "train.seed": int(seed),
-            "train.epochs": int(epochs), "train.warmup_epochs": base.train.warmup_epochs * scale,
-            "train.decay_epochs": base.train.decay_epochs * scale, "task.operations": task.operations,
-            "task.held_out": task.held_out, "task.overrides": task.overrides})
+        cfg = base.replace(**overrides).with_epochs_scaled(base, overrides)  # same schedule rule as the CLI
     except ValueError as e:
         st.error(f"This configuration is impossible: {e}")
         return preset, None
