@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .config import Pair, RunConfig, TaskConfig, TrainConfig, pair_key
 from .model import AnchorTransformer
+from .probes import training_snapshot
 from .task import Batch, generate, targets
 
 
@@ -131,14 +132,6 @@ def evaluate(model: AnchorTransformer, task: TaskConfig, evalset: EvalSet) -> di
     return {"seen_test_accuracy": sum(seen) / len(seen), "per_pair": per_pair, "held_out": held}
 
 
-def _snapshot_fn() -> Callable[[AnchorTransformer, TaskConfig], dict[str, Any]] | None:
-    try:
-        from .probes import training_snapshot
-    except ImportError:  # probes are optional for training
-        return None
-    return training_snapshot
-
-
 class Cancelled(Exception):
     """Raised inside ``train`` when ``should_stop`` returns True; the history so far is attached."""
 
@@ -195,14 +188,13 @@ def train(
     pool = generate(task, tc.n_train, "train", g) if tc.data == "pool" else None
     history: list[dict[str, Any]] = []
     spent = 0.0
-    snapshot_fn = _snapshot_fn() if snapshots else None
 
     def record(epoch: int, step: int, loss: float | None) -> None:
         rec = {"epoch": epoch, "step": step, "sequences": epoch * tc.n_train, "lr": lr_at(tc, epoch),
                "train_loss": loss, "seconds": round(spent, 3)}
         rec.update(evaluate(model, task, evalset))
-        if snapshot_fn is not None:
-            rec["snapshot"] = snapshot_fn(model, task)
+        if snapshots:
+            rec["snapshot"] = training_snapshot(model, task)
         if on_eval is not None:
             on_eval(model, rec)
         history.append(rec)
