@@ -185,7 +185,8 @@ def train(
         [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=tc.lr_start, betas=tc.betas, eps=tc.eps,
     )
-    pool = generate(task, tc.n_train, "train", g) if tc.data == "pool" else None
+    # the fixed pool goes to the device once, not every epoch
+    pool = generate(task, tc.n_train, "train", g).to(device) if tc.data == "pool" else None
     history: list[dict[str, Any]] = []
     spent = 0.0
 
@@ -206,8 +207,8 @@ def train(
     model.train()
     for epoch in range(tc.epochs):
         t0 = time.perf_counter()
-        data = pool if pool is not None else generate(task, tc.n_train, "train", g)
-        tokens, target = data.tokens.to(device), data.target.to(device)
+        data = pool if pool is not None else generate(task, tc.n_train, "train", g).to(device)
+        tokens, target = data.tokens, data.target
         perm = torch.randperm(tc.n_train, generator=g).to(device)
         loss_sum = torch.zeros((), device=device)
         for i in range(tc.steps_per_epoch):
