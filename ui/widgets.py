@@ -398,16 +398,15 @@ def saved_run_picker(prefix: str) -> Run | None:
     paths = [p for _, p in runs]
     source = dict((p, s) for s, p in runs)
     key = f"{prefix}_run"
-    request = st.session_state.get(f"{prefix}_open_request")
+    request = st.session_state.pop(f"{prefix}_open_request", None)
     # A cell picked on the Phase diagram page (or elsewhere) opens here once.
     selected = st.session_state.get("selected_run")
     if selected and selected != st.session_state.get(f"{prefix}_applied_selected"):
         st.session_state[f"{prefix}_applied_selected"] = selected
-        if request not in paths:
+        if request is None:
             request = str(selected)
     if request in paths:
         st.session_state[key] = request
-        st.session_state.pop(f"{prefix}_open_request", None)  # kept until the folder is listed
     if st.session_state.get(key) not in paths:
         st.session_state[key] = paths[0]
     path = st.selectbox("Open a saved run", paths, key=key, format_func=lambda p: f"{source[p]} · {Path(p).name}",
