@@ -19,7 +19,7 @@ import torch
 
 from .config import RunConfig, pair_key, parse_pair
 from .presets import PRESETS, get_preset
-from .runs import RunError, check_replaceable, load_run, save_run
+from .runs import RunError, check_replaceable, checkpoint_path, load_checkpoint, load_run, save_checkpoint, save_run
 from .task import pair_target
 from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device, train
 from .verdict import summarize, verdict, verdict_line
@@ -145,22 +145,42 @@ def _bar(rec: dict[str, Any], t0: float) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out) if args.out else Path("runs") / (
-        f"{args.preset}_L{cfg.model.n_layers}_g{cfg.model.gamma:g}_s{cfg.train.seed}")
+    state = None
+    if args.resume:
+        out = Path(args.resume)
+        ckpt = checkpoint_path(out)
+        if not ckpt.is_file():
+            raise CLIError(f"nothing to resume: {ckpt} does not exist")
+        cfg, model, state = load_checkpoint(ckpt)
+        sys.stderr.write(f"resuming {out} at epoch {state.epoch} step {state.step} of {cfg.train.total_steps}"
+                         " (config from the checkpoint)\n")
+    else:
+        cfg = config_from_args(args)
+        out = Path(args.out) if args.out else Path("runs") / (
+            f"{args.preset}_L{cfg.model.n_layers}_g{cfg.model.gamma:g}_s{cfg.train.seed}")
+        if checkpoint_path(out).exists():
+            raise CLIError(f"{checkpoint_path(out)} exists: a run into {out} was interrupted; continue it with"
+                           f" --resume {out}, or delete that file to start again")
+        model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
     check_replaceable(out)  # --overwrite replaces a run folder, never a file or another folder
     device = resolve_device(cfg.train.device)
-    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
     t0 = time.perf_counter()
     quiet = args.json or args.quiet
+    ckpt_kw: dict[str, Any] = {}
+    if args.checkpoint_every is not None:
+        ckpt_kw = {"on_checkpoint": lambda st: save_checkpoint(checkpoint_path(out), cfg, model, st),
+                   "checkpoint_every": 60.0 * args.checkpoint_every}
     try:
-        history = train(model, cfg, on_progress=None if quiet else (lambda r: _bar(r, t0)))
+        history = train(model, cfg, on_progress=None if quiet else (lambda r: _bar(r, t0)), resume=state, **ckpt_kw)
     except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted: nothing saved\n")
+        if ckpt_kw and checkpoint_path(out).exists():
+            sys.stderr.write(f"\ninterrupted: continue from the last checkpoint with --resume {out}\n")
+        else:
+            sys.stderr.write("\ninterrupted: nothing saved\n")
         return 130
     except Cancelled:
         return 130
@@ -169,6 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     metrics = {"history": history, "seconds": seconds, "device": str(device)}
     save_run(out, cfg, model.cpu(), metrics, device=str(device), overwrite=args.overwrite, half=args.half)
+    checkpoint_path(out).unlink(missing_ok=True)  # the run folder is whole: the checkpoint has served
     summary = summarize(str(out), cfg, history, seconds)
     if args.json:
         print(json.dumps(summary))
@@ -227,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--half", action="store_true", help="store weights as fp16 (loading restores fp32)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (at least 1)")
+    t.add_argument("--checkpoint-every", type=float, metavar="MINUTES",
+                   help="write <out>.checkpoint.safetensors atomically every MINUTES of training and at each"
+                        " epoch end (removed once the run folder is saved)")
+    t.add_argument("--resume", metavar="RUN", help="continue the interrupted run into folder RUN from its"
+                   " checkpoint (the config comes from the checkpoint; other config flags are ignored)")
     t.add_argument("--json", action="store_true", help="print one JSON object (the README's contract)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)

@@ -301,6 +301,9 @@ class TrainConfig:
         n_eval_per_pair: test-split sequences per anchor pair at each evaluation.
         seed: seeds data, initialization and batch order.
         device: ``"auto"`` (CUDA, then MPS, then CPU), or a torch device string.
+        precision: ``"fp32"`` (default) or ``"bf16"``: matmuls under bf16 autocast with fp32
+            master weights, softmax, LayerNorm and loss (``core.train.autocast``). Worth it on
+            GPUs and CPUs with native bf16; on an AVX2-only CPU it is slower (bench/README.md).
     """
 
     n_train: int = 20_000
@@ -320,6 +323,7 @@ class TrainConfig:
     n_eval_per_pair: int = 256
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         with _type_errors_as_value_errors("TrainConfig"):
@@ -334,6 +338,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.data not in ("pool", "online"):
             raise ValueError(f"data must be 'pool' or 'online', got {self.data!r}")
         for name in ("lr_start", "lr_peak", "lr_end"):

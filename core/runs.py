@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
 from .model import AnchorTransformer
-from .train import build_model
+from .train import TrainState, build_model
 
 FORMAT_VERSION = 1
 
@@ -210,3 +210,98 @@ def list_runs(root: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.json").exists())
+
+
+# -- checkpoints of runs in progress ----------------------------------------------------------
+
+def checkpoint_path(run: str | Path) -> Path:
+    """Where the checkpoint of the run that will land in folder ``run`` lives: the file
+    ``<run>.checkpoint.safetensors`` next to it (never inside: the run folder appears whole
+    when training ends, so a checkpoint can never make a half-run the app or ``eval`` would read)."""
+    run = Path(run)
+    return run.with_name(run.name + ".checkpoint.safetensors")
+
+
+def save_checkpoint(path: str | Path, config: RunConfig, model: AnchorTransformer, state: TrainState) -> Path:
+    """Write one checkpoint file atomically (a temporary sibling, then ``os.replace``).
+
+    One safetensors file holds every tensor (``model.*`` fp32 weights, ``optim.<i>.<name>``
+    AdamW moments and step counts, ``loss_sum``, ``epoch_rng``); its string metadata holds JSON
+    (``config``, ``position``: epoch, batch, step, seconds, ``param_groups``, ``history``). Nothing
+    in it can execute code on load. Killing the writer at any moment leaves the previous
+    checkpoint or the new one, never a torn file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    opt = state.optimizer
+    for i, st in opt["state"].items():
+        for name, v in st.items():
+            tensors[f"optim.{i}.{name}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["loss_sum"] = state.loss_sum.detach().cpu().float().reshape(1)
+    tensors["epoch_rng"] = state.epoch_rng.cpu().contiguous()
+    meta = {
+        "format": str(FORMAT_VERSION),
+        "config": json.dumps(config.to_dict()),
+        "position": json.dumps({"epoch": state.epoch, "batch": state.batch, "step": state.step,
+                                "seconds": state.seconds}),
+        "param_groups": json.dumps(opt["param_groups"]),
+        "history": json.dumps(state.history),
+        "versions": json.dumps(_versions()),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[RunConfig, AnchorTransformer, TrainState]:
+    """Read a checkpoint written by ``save_checkpoint``.
+
+    Returns:
+        ``(config, model with the saved fp32 weights on the CPU, TrainState)``: pass the last two
+        to ``core.train.train(model, config, resume=state)``.
+
+    Raises:
+        RunError: the file is missing, corrupt, or does not match the config it carries.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+        config = RunConfig.from_dict(json.loads(meta["config"]))
+        pos = json.loads(meta["position"])
+        groups = json.loads(meta["param_groups"])
+        history = json.loads(meta["history"])
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise RunError(f"{path} is not a readable checkpoint: {e}") from None
+    model = build_model(config)
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    expected = model.state_dict()
+    if set(weights) != set(expected) or any(weights[k].shape != expected[k].shape for k in expected):
+        raise RunError(f"{path}: its weights do not match the model its config describes")
+    model.load_state_dict(weights)
+    opt_state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            opt_state.setdefault(int(i), {})[name] = v
+    try:
+        state = TrainState(epoch=int(pos["epoch"]), batch=int(pos["batch"]), step=int(pos["step"]),
+                           seconds=float(pos["seconds"]), loss_sum=tensors["loss_sum"].reshape(()),
+                           epoch_rng=tensors["epoch_rng"], history=history,
+                           optimizer={"state": opt_state, "param_groups": groups})
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{path} is not a readable checkpoint: {e}") from None
+    return config, model, state

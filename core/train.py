@@ -6,6 +6,7 @@ cancellable; it never prints. The same config and seed on the CPU give identical
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -81,7 +82,7 @@ def predict(model: AnchorTransformer, tokens: torch.Tensor, batch_size: int = 40
     dev = next(model.parameters()).device
     out = []
     for i in range(0, tokens.shape[0], batch_size):
-        out.append(model(tokens[i:i + batch_size].to(dev))[:, -1].argmax(-1).cpu())
+        out.append(model.forward_last(tokens[i:i + batch_size].to(dev)).argmax(-1).cpu())
     return torch.cat(out)
 
 
@@ -143,6 +144,45 @@ class Cancelled(Exception):
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
+@dataclass
+class TrainState:
+    """Where a training run stands between two steps: enough to continue it exactly.
+
+    The model's weights live in the model itself; everything else is here. Resuming from a
+    state gives the same metrics as never stopping (same config, CPU, one thread; a test
+    checks it), because the data pool and the epoch's batch order are regenerated from the
+    seed and the generator state saved at the start of the epoch.
+
+    Attributes:
+        epoch: the epoch in progress (0-based).
+        batch: index of the next step within that epoch.
+        step: optimizer steps taken in all.
+        seconds: training time so far (s), evaluations excluded.
+        loss_sum: sum of this epoch's step losses so far (fp32 scalar tensor).
+        epoch_rng: ``torch.Generator.get_state()`` at the start of ``epoch`` (uint8 tensor).
+        optimizer: ``torch.optim.AdamW.state_dict()``.
+        history: the evaluation records so far (as ``train`` returns them).
+    """
+
+    epoch: int
+    batch: int
+    step: int
+    seconds: float
+    loss_sum: torch.Tensor
+    epoch_rng: torch.Tensor
+    optimizer: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    """The autocast context of ``cfg.precision``: none for ``"fp32"``; bf16 matmuls with fp32
+    master weights for ``"bf16"`` (softmax, LayerNorm and the loss stay fp32, see
+    ``core.model``)."""
+    if cfg.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train(
     model: AnchorTransformer,
     cfg: RunConfig,
@@ -151,11 +191,20 @@ def train(
     on_eval: Callable[[AnchorTransformer, dict[str, Any]], None] | None = None,
     progress_every: int = 20,
     snapshots: bool = True,
+    resume: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    checkpoint_every: float | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on the anchor task of ``cfg`` and return its history.
 
+    Each step is [INIT] appendix A's: a batch of the fixed pool in shuffled order, cross-entropy
+    on the last position (computed by ``model.forward_last``, the exact last-position path),
+    backward, gradient clipping to norm ``grad_clip``, AdamW with the warm-up/cosine schedule of
+    ``lr_at`` set per step.
+
     Args:
-        model: a freshly built model (its device is changed to ``cfg.train.device``).
+        model: a freshly built model (its device is changed to ``cfg.train.device``), or, with
+            ``resume``, a model holding the weights saved with that state.
         cfg: the run config; ``cfg.train.seed`` seeds data and batch order.
         on_progress: called every ``progress_every`` steps with ``{"step", "total_steps",
             "epoch", "loss", "lr"}`` and after each evaluation with the evaluation record.
@@ -164,6 +213,11 @@ def train(
             the record.
         snapshots: add ``rec["snapshot"] = core.probes.training_snapshot(model, task)`` (a few
             cheap probe numbers, [INIT] Fig. 12b) to every evaluation record.
+        resume: continue from this state (see ``TrainState``) instead of starting afresh.
+        on_checkpoint: called with the current ``TrainState`` between two steps, at most every
+            ``checkpoint_every`` seconds of training (0: every step), and at each epoch end.
+            The state holds references to live tensors: save it before returning.
+        checkpoint_every: seconds between checkpoints; ``None`` = only at epoch ends.
 
     Returns:
         One record per evaluation point: ``epoch``, ``step``, ``sequences``, ``lr``,
@@ -189,6 +243,13 @@ def train(
     pool = generate(task, tc.n_train, "train", g).to(device) if tc.data == "pool" else None
     history: list[dict[str, Any]] = []
     spent = 0.0
+    step, first_epoch, first_batch = 0, 0, 0
+    loss_sum = torch.zeros((), device=device)
+    if resume is not None:
+        opt.load_state_dict(resume.optimizer)
+        history, spent, step = list(resume.history), resume.seconds, resume.step
+        first_epoch, first_batch = resume.epoch, resume.batch
+        loss_sum = resume.loss_sum.to(device).clone()
 
     def record(epoch: int, step: int, loss: float | None) -> None:
         rec = {"epoch": epoch, "step": step, "sequences": epoch * tc.n_train, "lr": lr_at(tc, epoch),
@@ -202,23 +263,39 @@ def train(
         if on_progress is not None:
             on_progress({"event": "eval", **rec, "total_steps": tc.total_steps})
 
-    record(0, 0, None)
-    step = 0
+    if resume is None:
+        record(0, 0, None)
     model.train()
-    for epoch in range(tc.epochs):
+    for epoch in range(first_epoch, tc.epochs):
         t0 = time.perf_counter()
+        resuming = resume is not None and epoch == first_epoch
+        if resuming:
+            g.set_state(resume.epoch_rng)
+        epoch_rng = g.get_state()
         data = pool if pool is not None else generate(task, tc.n_train, "train", g).to(device)
         tokens, target = data.tokens, data.target
         perm = torch.randperm(tc.n_train, generator=g).to(device)
-        loss_sum = torch.zeros((), device=device)
-        for i in range(tc.steps_per_epoch):
+        if not resuming:
+            loss_sum = torch.zeros((), device=device)
+        last_ckpt = time.perf_counter()
+
+        def state(batch: int) -> TrainState:
+            now = time.perf_counter()
+            return TrainState(epoch, batch, step, spent + now - t0, loss_sum, epoch_rng, opt.state_dict(), history)
+
+        for i in range(first_batch if resuming else 0, tc.steps_per_epoch):
             if should_stop is not None and should_stop():
                 raise Cancelled(history)
+            if (on_checkpoint is not None and checkpoint_every is not None
+                    and time.perf_counter() - last_ckpt >= checkpoint_every and (i > 0 or checkpoint_every == 0)):
+                on_checkpoint(state(i))
+                last_ckpt = time.perf_counter()
             idx = perm[i * tc.batch_size:(i + 1) * tc.batch_size]
             lr = lr_at(tc, epoch + i / tc.steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            logits = model(tokens[idx])[:, -1]  # [batch, d_vocab]: last position only
+            with autocast(tc, device):
+                logits = model.forward_last(tokens[idx])  # [batch, d_vocab] fp32: last position only
             loss = F.cross_entropy(logits, target[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -234,4 +311,7 @@ def train(
             raise Cancelled(history)
         if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
             record(epoch + 1, step, (loss_sum / tc.steps_per_epoch).item())
+        if on_checkpoint is not None and epoch + 1 < tc.epochs:
+            on_checkpoint(TrainState(epoch + 1, 0, step, spent, torch.zeros(()), g.get_state(), opt.state_dict(),
+                                     history))
     return history

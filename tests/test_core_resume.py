@@ -1,0 +1,158 @@
+"""The exact last-position path and resumable training (issue 10, items 1 and 2).
+
+``forward_last`` must equal the full forward's last position, logits and gradients; a run
+interrupted at any step and resumed from its checkpoint file must give the same history as a
+run never interrupted (CPU, one thread).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from core.model import AnchorTransformer
+from core.runs import checkpoint_path, list_runs, load_checkpoint, load_run, save_checkpoint
+from core.train import build_model, train
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3, 4])
+@pytest.mark.parametrize("n_heads", [1, 2, 3])
+def test_forward_last_equals_full_forward(n_layers, n_heads):
+    cfg = ModelConfig(n_layers=n_layers, d_model=24, d_ff=40, d_head=8, n_heads=n_heads, gamma=0.5)
+    model = AnchorTransformer(cfg, 110, 9, torch.Generator().manual_seed(n_layers * 10 + n_heads)).double()
+    with torch.no_grad():  # LayerNorm weights away from their init, so they are tested too
+        for p in model.parameters():
+            if p.ndim == 1:
+                p.add_(0.1 * torch.randn(p.shape, dtype=p.dtype))
+    tokens = torch.randint(0, 110, (13, 9))
+    full = model(tokens)[:, -1]
+    last = model.forward_last(tokens)
+    torch.testing.assert_close(last, full, rtol=1e-10, atol=1e-10)
+    params = list(model.parameters())
+    weights = torch.randn(full.shape, dtype=full.dtype)
+    g_full = torch.autograd.grad((full * weights).sum() + full.logsumexp(-1).sum(), params)
+    g_last = torch.autograd.grad((last * weights).sum() + last.logsumexp(-1).sum(), params)
+    for (name, _), a, b in zip(model.named_parameters(), g_full, g_last):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10, msg=f"gradient of {name}")
+
+
+def test_forward_last_differs_when_a_weight_differs():
+    """The equality above can fail: a model whose last block differs gives other logits."""
+    cfg = ModelConfig(n_layers=2, d_model=16, d_ff=24, d_head=8)
+    a = AnchorTransformer(cfg, 110, 9, torch.Generator().manual_seed(0))
+    b = AnchorTransformer(cfg, 110, 9, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        b.blocks[1].attn.W_Q.mul_(1.5)
+    tokens = torch.randint(0, 110, (5, 9))
+    assert not torch.allclose(a.forward_last(tokens), b.forward_last(tokens))
+
+
+def tiny_cfg(data: str = "pool") -> RunConfig:
+    return RunConfig(TaskConfig(), ModelConfig(n_layers=2, d_model=8, d_ff=16, d_head=4, gamma=0.7),
+                     TrainConfig(n_train=300, data=data, epochs=3, batch_size=64, warmup_epochs=1, decay_epochs=3,
+                                 n_eval_per_pair=8, device="cpu", seed=5))
+
+
+class Killed(Exception):
+    pass
+
+
+def strip_seconds(history):
+    return [{k: v for k, v in rec.items() if k != "seconds"} for rec in history]
+
+
+@pytest.mark.parametrize("data", ["pool", "online"])
+@pytest.mark.parametrize("kill_at", [1, 5, 9, 12])   # mid-epoch, at epoch ends (5, 10 steps per epoch) and late
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, data, kill_at):
+    cfg = tiny_cfg(data)
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    reference = train(model, cfg)
+    ref_weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    ckpt = tmp_path / "run.checkpoint.safetensors"
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    calls = []
+
+    def on_checkpoint(state):
+        save_checkpoint(ckpt, cfg, model, state)
+        calls.append(state.step)
+        if state.step >= kill_at:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    cfg2, model2, state = load_checkpoint(ckpt)
+    assert cfg2 == cfg and state.step == kill_at
+    resumed = train(model2, cfg2, resume=state)
+    assert strip_seconds(resumed) == strip_seconds(reference)
+    for k, v in model2.state_dict().items():
+        torch.testing.assert_close(v, ref_weights[k], rtol=0, atol=0)
+
+
+def test_resume_from_a_wrong_state_is_detected(tmp_path):
+    """The comparison above can fail: resuming with the batch position off by one changes the run."""
+    cfg = tiny_cfg()
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    reference = train(model, cfg)
+    ckpt = tmp_path / "c.safetensors"
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+
+    def on_checkpoint(state):
+        save_checkpoint(ckpt, cfg, model, state)
+        if state.step >= 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    _, model2, state = load_checkpoint(ckpt)
+    state.batch += 1
+    assert strip_seconds(train(model2, cfg, resume=state)) != strip_seconds(reference)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    from core.runs import RunError
+    bad = tmp_path / "x.checkpoint.safetensors"
+    bad.write_bytes(b"\x00garbage")
+    with pytest.raises(RunError, match="not a readable checkpoint"):
+        load_checkpoint(bad)
+    with pytest.raises(RunError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_cli_killed_run_resumes_and_the_app_never_sees_a_half_run(tmp_path):
+    """A real process killed mid-run leaves the old state or a checkpoint file next to the folder
+    (never a half folder); ``--resume`` finishes the run and removes the checkpoint."""
+    out = tmp_path / "r"
+    args = ["train", "--preset", "tiny", "--epochs", "40", "--n-train", "2048", "--threads", "1", "--quiet",
+            "--out", str(out), "--checkpoint-every", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "core", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    ckpt = checkpoint_path(out)
+    for _ in range(600):
+        if ckpt.exists() or proc.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.1"])
+    proc.kill()
+    proc.wait()
+    assert ckpt.exists(), "no checkpoint was written before the kill"
+    assert not out.exists() and list_runs(tmp_path) == []
+    again = cli(*args)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    done = cli("train", "--resume", str(out), "--threads", "1", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert not ckpt.exists()
+    run = load_run(out)
+    assert run.final["epoch"] == 40
+    assert cli("train", "--resume", str(out)).returncode == 2
