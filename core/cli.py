@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 def _register_extra(parser: argparse.ArgumentParser) -> None:
     """Subcommands living in other modules (probe, sweep) register themselves here if present."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for mod in ("core.probe_cli", "core.sweep_cli"):
+    for mod in ("core.probe_cli", "core.sweep_cli", "core.suite"):
         try:
             module = __import__(mod, fromlist=["register"])
         except ModuleNotFoundError:
