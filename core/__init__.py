@@ -1,7 +1,7 @@
 """Core package: the anchor task, the γ-initialized transformer, training and probes.
 
 No Streamlit or Altair here: this package runs on a bare GPU box with torch and numpy.
-See SPEC.md for the science ([INIT] Zhang, Xu et al., NeurIPS 2024).
+See docs/science.md for the science ([INIT] Zhang, Xu et al., NeurIPS 2024).
 """
 from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig, pair_key, parse_pair
 from .model import AnchorTransformer

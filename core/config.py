@@ -1,6 +1,6 @@
 """Frozen configuration dataclasses for the anchor task, the model and training.
 
-Implements the parameter tables of SPEC.md §2 (task), §3 (model) and §4 (training).
+Implements the parameter tables of docs/science.md §2 (task), §3 (model) and §4 (training).
 Every config round-trips through JSON with ``to_dict`` / ``from_dict``; derived values are
 properties, never stored. Validation happens in ``__post_init__`` so an impossible config
 can never exist: it raises ``ValueError`` with a sentence naming the problem.
@@ -40,7 +40,7 @@ def parse_pair(text: str) -> Pair:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """The anchor-function task of SPEC.md §2.
+    """The anchor-function task of docs/science.md §2.
 
     Attributes:
         operations: ``((anchor, shift), ...)``; anchor ``a`` maps key ``x`` to ``x + shift``
@@ -55,7 +55,7 @@ class TaskConfig:
             x at position p only if ``x mod m != p``, a test sequence only if ``x mod m == p``.
             ``None`` means n-2 ([INIT] §3.4). The authors' published logs used 9.
         split_noise: if True, noise items obey the same rule at their own position (q mod m);
-            the default False restricts the key only (SPEC.md §2, our documented reading).
+            the default False restricts the key only (docs/science.md §2, our documented reading).
 
     Raises:
         ValueError: on any impossible setting (see ``_validate``).
@@ -215,7 +215,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The decoder-only, post-LayerNorm transformer of SPEC.md §3 ([INIT] §3.5, appendix A).
+    """The decoder-only, post-LayerNorm transformer of docs/science.md §3 ([INIT] §3.5, appendix A).
 
     Attributes:
         n_layers: depth L (the paper sweeps 2..6).
@@ -284,7 +284,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training of SPEC.md §4 ([INIT] appendix A), expressed as a schedule.
+    """Training of docs/science.md §4 ([INIT] appendix A), expressed as a schedule.
 
     Learning rate (per optimizer step, epochs fractional): linear from ``lr_start`` to
     ``lr_peak`` over ``warmup_epochs``, cosine from ``lr_peak`` to ``lr_end`` until

@@ -1,4 +1,4 @@
-"""The γ-initialized, post-LayerNorm, decoder-only transformer of SPEC.md §3.
+"""The γ-initialized, post-LayerNorm, decoder-only transformer of docs/science.md §3.
 
 [INIT] §3.5 and appendix A::
 
@@ -9,7 +9,7 @@
     X(l+1)  = LN2( FFN(X_ao(l)) + X_ao(l) )                     blocks.l.hook_resid_post
     logits  = X(L+1) W_U + b_U                                  hook_logits
 
-Initialization (the authors' conventions, SPEC.md §3): every weight ~ N(0, std²) with
+Initialization (the authors' conventions, docs/science.md §3): every weight ~ N(0, std²) with
 std = d_in^(-γ): W_E and W_pos use d_model (or the vocabulary with ``embed_fan_in="vocab"``),
 W_Q/W_K/W_V use d_model, W_O uses n_heads·d_head, the FFN layers their own fan-in, W_U uses
 d_model. Only the unembedding has a bias (PyTorch's default Linear bias init). LayerNorms keep

@@ -1,6 +1,6 @@
 """Named presets: plain ``RunConfig`` instances chosen by name from the CLI and the app.
 
-- ``paper``: exactly [INIT] appendix A / SPEC.md §4 (d_model 400, 900,000 sequences,
+- ``paper``: exactly [INIT] appendix A / docs/science.md §4 (d_model 400, 900,000 sequences,
   210 epochs, batch 2048, 1e-5 -> 2.5e-4 over 10 epochs -> cosine to 1e-5 at 200). For GPUs.
 - ``paper-replica``: the authors' published training logs (docs/science.md, "Reference runs"):
   the paper model, their split (key mod 9), their 759,375 training sequences (370.8 steps of

@@ -1,4 +1,4 @@
-"""Mechanism probes: every analysis behind the paper's mechanism figures (SPEC.md §5).
+"""Mechanism probes: every analysis behind the paper's mechanism figures (docs/science.md §5).
 
 One function per quantity, named after what it computes; each returns numpy arrays or plain
 dicts (no pandas, no streamlit) so the app, the CLI (``python -m core probe``) and the tests

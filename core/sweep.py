@@ -1,13 +1,13 @@
 """Sweeps: grids of runs, the paper's selection rule, and the phase-diagram tables.
 
-Implements the phase-diagram protocol of SPEC.md §4 and the tables behind Fig. 2(a,b) and
+Implements the phase-diagram protocol of docs/science.md §4 and the tables behind Fig. 2(a,b) and
 Fig. 14 (§5): a *sweep spec* is a preset plus a grid over any config fields (dotted keys
 such as ``model.gamma``, ``model.n_layers``, ``train.seed``, ``train.lr_peak``). Every grid
 point is one run, saved as an ordinary run folder ``OUT/runs/<run-id>/`` with
 ``core.runs.save_run``; the runs of one *cell* differ only in the fields the paper
 selects over (peak learning rate: best of) and averages over (seed: mean and spread).
 
-Selection rule ([INIT] appendix A, SPEC.md §4): for each cell and each seed, keep the best
+Selection rule ([INIT] appendix A, docs/science.md §4): for each cell and each seed, keep the best
 accuracy of each mapping over the learning rates (separately per mapping, so the best
 inferential and the best symmetric accuracy may come from different learning rates); then
 average over seeds. The seen-pair accuracy used for the shading (< 0.90) follows the same

@@ -1,6 +1,6 @@
 """Anchor-function data: sequences, targets under every mapping, and the train/test split.
 
-Implements SPEC.md §2 ([INIT] §3.1–3.4; [ANCHOR] §2). Generation is pure, vectorised and
+Implements docs/science.md §2 ([INIT] §3.1–3.4; [ANCHOR] §2). Generation is pure, vectorised and
 seeded by a ``torch.Generator``: no Python loop per sequence.
 
 A worked sequence (default task, n = 9): key position p = 2, key x = 80, pair (1, 2)::
@@ -57,7 +57,7 @@ def single_anchor(task: TaskConfig, x: int, anchor: int) -> int:
 
 
 def pair_target(task: TaskConfig, x: int, pair: Pair, mapping: str = "designated") -> int:
-    """Target of one key under a mapping (SPEC.md §2, "Mapping types").
+    """Target of one key under a mapping (docs/science.md §2, "Mapping types").
 
     - ``inferential``: the composite f(x; a1, a2) = g(g(x; a1); a2).
     - ``designated``: the training target: the override's ``x + shift`` for overridden pairs,

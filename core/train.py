@@ -1,4 +1,4 @@
-"""Training loop and evaluation of SPEC.md §4 ([INIT] appendix A).
+"""Training loop and evaluation of docs/science.md §4 ([INIT] appendix A).
 
 ``train`` is a plain function: AdamW, warm-up then cosine schedule, gradient clipping,
 cross-entropy on the last position. A callback reports progress, a stop check makes it
@@ -45,7 +45,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def lr_at(cfg: TrainConfig, epoch: float) -> float:
-    """Learning rate at fractional ``epoch`` (SPEC.md §4 schedule, see ``TrainConfig``)."""
+    """Learning rate at fractional ``epoch`` (docs/science.md §4 schedule, see ``TrainConfig``)."""
     if epoch < cfg.warmup_epochs:
         return cfg.lr_start + (cfg.lr_peak - cfg.lr_start) * epoch / cfg.warmup_epochs
     if epoch < cfg.decay_epochs:

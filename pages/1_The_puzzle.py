@@ -1,5 +1,5 @@
 """The puzzle: the anchor task, its sixteen pairs, example sequences and the two possible
-answers for the held-out pair (SPEC.md §1–2)."""
+answers for the held-out pair (docs/science.md §1–2)."""
 import json
 
 import streamlit as st

@@ -1,5 +1,5 @@
 """Train: choose γ, depth, seed and the task, train in a background process, and read which
-solution the model found for the held-out pair (SPEC.md §3–4)."""
+solution the model found for the held-out pair (docs/science.md §3–4)."""
 import streamlit as st
 
 from ui import widgets

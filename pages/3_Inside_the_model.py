@@ -1,4 +1,4 @@
-"""Inside the model: every mechanism figure of [INIT] (SPEC.md §5, Fig. 3–5 and 10–13), computed
+"""Inside the model: every mechanism figure of [INIT] (docs/science.md §5, Fig. 3–5 and 10–13), computed
 live from any saved run, two runs side by side under the same controls."""
 import streamlit as st
 

@@ -1,5 +1,5 @@
 """Phase diagram: depth × γ (Fig. 2a,b) and learning rate × weight decay (Fig. 14), from the
-committed sweeps in pretrained/ (SPEC.md §4–5). Click a cell to open its runs."""
+committed sweeps in pretrained/ (docs/science.md §4–5). Click a cell to open its runs."""
 import streamlit as st
 
 from ui import phase_charts as pc
@@ -19,6 +19,9 @@ if picked is not None:
     name, df, meta = picked
     cfg = pdat.config_of(meta)
     st.markdown(pdat.INTRO[pdat.kind_of(name)])
+    regime = pdat.regime_note(cfg)
+    if regime is not None:
+        st.info(regime, icon="ℹ️")
     x, y = meta["columns"]["axes"][:2]
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")

@@ -1,4 +1,4 @@
-"""Config validation, derived values, JSON round trips and presets (SPEC.md §2–§4)."""
+"""Config validation, derived values, JSON round trips and presets (docs/science.md §2–§4)."""
 from __future__ import annotations
 
 import json
@@ -218,7 +218,7 @@ def test_paper_preset_is_exactly_spec_section_4():
     assert t.weight_decay == 0.01 and t.betas == (0.9, 0.999) and t.eps == 1e-8 and t.grad_clip == 1.0
     assert t.data == "pool"
     assert p.task == TaskConfig()
-    # SPEC §4: ~2.7 M parameters
+    # docs/science.md §4: ~2.7 M parameters
     n = m.n_params(p.task.vocab_size, p.task.seq_len)
     assert 2.4e6 < n < 3.0e6
 

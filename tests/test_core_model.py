@@ -1,4 +1,4 @@
-"""The γ-initialized post-LN transformer and its hooks (SPEC.md §3)."""
+"""The γ-initialized post-LN transformer and its hooks (docs/science.md §3)."""
 from __future__ import annotations
 
 import math
@@ -28,7 +28,7 @@ def tokens(n=5, seed=0):
 # -- initialization: every weight ~ N(0, d_in^(-2γ)) ----------------------------------------------
 
 def expected_fan_ins(cfg: ModelConfig, d_vocab: int) -> dict[str, int]:
-    """Written out independently of the model (SPEC.md §3, the authors' conventions)."""
+    """Written out independently of the model (docs/science.md §3, the authors' conventions)."""
     emb = cfg.d_model if cfg.embed_fan_in == "d_model" else d_vocab
     out = {"W_E": emb, "W_pos": emb, "W_U": cfg.d_model}
     for i in range(cfg.n_layers):
@@ -150,7 +150,7 @@ def test_cache_contents_and_shapes():
 
 
 def test_cached_activations_follow_spec_formulas():
-    """Recompute X_ao, X_do and the logits from the cache with the SPEC's equations (post-LN)."""
+    """Recompute X_ao, X_do and the logits from the cache with the equations of docs/science.md §3 (post-LN)."""
     m = tiny(n_heads=2)
     t = tokens(4)
     logits, c = m.run_with_cache(t)

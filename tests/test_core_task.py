@@ -1,4 +1,4 @@
-"""Anchor-task data: targets under every mapping, the key/position split, generation (SPEC.md §2)."""
+"""Anchor-task data: targets under every mapping, the key/position split, generation (docs/science.md §2)."""
 from __future__ import annotations
 
 import pytest
@@ -24,12 +24,12 @@ def noise_mask(b):
     return (pos != p) & (pos != p + 1) & (pos != p + 2)
 
 
-# -- targets, worked by hand from SPEC.md §1–2 ----------------------------------------------------
+# -- targets, worked by hand from docs/science.md §1–2 ----------------------------------------------------
 
 @pytest.mark.parametrize(
     "x, pair, mapping, expected",
     [
-        (80, (1, 2), "designated", 86),    # (80 + 5) + 1, the SPEC's example
+        (80, (1, 2), "designated", 86),    # (80 + 5) + 1, the example of docs/science.md §1
         (80, (1, 2), "inferential", 86),
         (80, (1, 2), "symmetric", 86),     # designated of (2, 1) = 80 + 1 + 5
         (80, (4, 3), "inferential", 70),   # x - 8 - 2

@@ -1,4 +1,4 @@
-"""Training loop, schedule, evaluation bookkeeping, determinism and cancellation (SPEC.md §4)."""
+"""Training loop, schedule, evaluation bookkeeping, determinism and cancellation (docs/science.md §4)."""
 from __future__ import annotations
 
 import math

@@ -13,6 +13,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from core.presets import get_preset
 from core.sweep import SweepSpec, copy_to
 
 torch.set_num_threads(1)
@@ -222,3 +223,18 @@ def test_finished_recompute_redraws_the_page(monkeypatch):
     Queue.state = "cancelled"
     pv.live_body(jobs, [], None, None, drawn_active=True)   # ended since the page was drawn
     assert reruns == [{"scope": "app"}]
+
+
+def test_a_small_scale_diagram_says_its_regime_before_the_chart(grid):
+    """The tiny-preset grid is far from the paper's regime: the page says so, with the grid's own numbers."""
+    at = open_page(grid)
+    notes = [i.value for i in at.info if "Which regime this is" in i.value]
+    assert len(notes) == 1
+    tiny = get_preset("tiny")
+    assert f"d_model {tiny.model.d_model}" in notes[0] and "docs/replication.md" in notes[0]
+
+
+def test_the_paper_regime_needs_no_regime_note():
+    from ui.phase_data import regime_note
+    assert regime_note(get_preset("paper")) is None and regime_note(get_preset("paper-replica")) is None
+    assert regime_note(get_preset("cpu-demo")) is not None

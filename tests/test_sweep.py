@@ -1,5 +1,5 @@
 """Sweeps (core/sweep.py, core/sweep_cli.py): specs, resumption, the selection rule, the
-local process pool, the Ray backend and publishing a committed grid (SPEC.md §4, §5 Fig. 2, 14).
+local process pool, the Ray backend and publishing a committed grid (docs/science.md §4, §5 Fig. 2, 14).
 
 Every sweep here uses the ``tiny`` preset (a fraction of a second per run, one torch thread).
 """

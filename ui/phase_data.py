@@ -43,7 +43,7 @@ VIEWS = {
 AXIS_TITLES = {"gamma": "initialization rate γ", "depth": "depth (layers)", "lr": "peak learning rate",
                "weight_decay": "weight decay", "seed": "seed"}
 OUTCOME_ORDER = ["inferential", "symmetric", "other", "not fitted"]
-# The authors' published 2-layer paper-size run took 72 minutes on their GPU (SPEC.md §3,
+# The authors' published 2-layer paper-size run took 72 minutes on their GPU (docs/science.md §3,
 # "Reference runs"): 2.7e16 FLOP / 4320 s ≈ 6e12 FLOP/s, the GPU rate the time note assumes.
 AUTHORS_GPU_SECONDS, AUTHORS_GPU_LAYERS = 72 * 60, 2
 
@@ -109,6 +109,25 @@ def config_of(meta: dict[str, Any]) -> RunConfig:
     if spec.get("base"):
         return RunConfig.from_dict(spec["base"])
     return get_preset(spec.get("preset", "cpu-demo"))
+
+
+def regime_note(cfg: RunConfig) -> str | None:
+    """One paragraph, before the chart, saying which training regime the diagram was computed in
+    and how it differs from the paper's (docs/science.md §4); ``None`` when it is the paper's own
+    (paper width and the paper's peak learning rates). Every number comes from ``cfg``."""
+    paper = get_preset("paper")
+    m, t, pm, pt = cfg.model, cfg.train, paper.model, paper.train
+    same_width = (m.d_model, m.d_ff, m.d_head, m.n_heads) == (pm.d_model, pm.d_ff, pm.d_head, pm.n_heads)
+    if same_width and 1e-4 <= t.lr_peak <= 3e-4 and t.batch_size == pt.batch_size:
+        return None
+    steps = t.total_steps
+    return (f"**Which regime this is.** These cells were trained at d_model {m.d_model} (the paper: {pm.d_model}), "
+            f"{t.n_train:,} sequences × {t.epochs} epochs in batches of {t.batch_size} ({steps:,} steps) at peak "
+            f"learning rate {t.lr_peak:g} (the paper: {pt.n_train:,} × {pt.epochs} epochs in batches of "
+            f"{pt.batch_size}, peak 1e-4 to 3e-4). It is a small-scale regime the paper never ran, chosen so a "
+            "2-core CPU can compute a diagram; there the symmetric arm is reliable but the inferential one is not "
+            "(docs/calibration.md), so this diagram need not look like the paper's Fig. 2. The paper's own regime "
+            "and how our runs of it compare with the authors' logs: docs/replication.md.")
 
 
 def spec_of(meta: dict[str, Any]) -> SweepSpec | None:

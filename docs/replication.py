@@ -1,0 +1,103 @@
+"""Our faithful-width trajectories next to the authors' logged ones (docs/science.md §3).
+
+    python docs/replication.py                 # print the table (Markdown) for every run found
+    python docs/replication.py --write         # also rewrite the table in docs/replication.md
+
+Reads the finished run folders ``pretrained/paper-replica_L2_g<γ>_s<seed>/`` and, for runs still
+training, their checkpoint files ``<folder>.checkpoint.safetensors`` (the history stored in the
+checkpoint's metadata; nothing is executed). Prints one row per epoch the authors logged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.runs import RunError, checkpoint_path, load_metrics  # noqa: E402
+
+# The authors' logs (docs/science.md §3, "Reference runs"): epoch -> (seen, (4,3) answers).
+AUTHORS = {
+    0.5: {3: (0.96, "x−6 75 %, x−7 23 %"), 6: (1.00, "x−6 100 %"), 9: (1.00, "x−6 100 %"), 12: (1.00, "x−6 100 %"),
+          18: (1.00, "x−6 100 %"), 24: (1.00, "x−6 100 %")},
+    0.8: {3: (0.02, "spread"), 6: (0.05, "spread x−8 … x−6"), 9: (0.11, "x−12 … x−11"), 12: (0.24, "x−11 … x−10"),
+          18: (0.56, "x−10 73 %"), 24: (0.99, "x−10 96 %")},
+}
+BEGIN, END = "<!-- AUTO:trajectory -->", "<!-- /AUTO:trajectory -->"
+
+
+def history_of(folder: Path) -> tuple[list[dict], str]:
+    """``(history, status)`` of a finished run or of the checkpoint of one in progress."""
+    if (folder / "metrics.json").is_file():
+        return load_metrics(folder)["history"], "finished"
+    ckpt = checkpoint_path(folder)
+    if ckpt.is_file():
+        from safetensors import safe_open
+        with safe_open(str(ckpt), framework="pt") as f:
+            meta = f.metadata()
+        pos = json.loads(meta["position"])
+        return json.loads(meta["history"]), f"in progress (epoch {pos['epoch']}, step {pos['step']})"
+    return [], "not started"
+
+
+def answers(rec: dict, k: int = 2) -> str:
+    """The k most common (4,3) answers as offsets from the key, with their shares."""
+    offs = rec["held_out"]["4,3"]["offsets"]
+    top = sorted(offs.items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"x{int(o):+d} {v:.0%}".replace("-", "−") for o, v in top)
+
+
+def table(root: Path) -> str:
+    found = {}
+    for p in sorted({re.sub(r"\.checkpoint\.safetensors$", "", str(q)) for q in root.glob("paper-replica_L2_g*_s*")}):
+        m = re.search(r"_g([0-9.]+)_s(\d+)$", p)
+        if m:
+            found[(float(m.group(1)), int(m.group(2)))] = Path(p)
+    lines = []
+    for (gamma, seed), folder in sorted(found.items()):
+        try:
+            hist, status = history_of(folder)
+        except (RunError, OSError, ValueError, KeyError) as e:
+            lines.append(f"**γ {gamma:g}, seed {seed}**: unreadable ({e})\n")
+            continue
+        by_epoch = {r["epoch"]: r for r in hist}
+        lines.append(f"**γ {gamma:g}, seed {seed}** ({status}; `{folder.relative_to(ROOT)}`)\n")
+        lines.append("| epoch | authors: seen | authors: (4,3) answers | ours: seen | ours: (4,3) inferential x−10 "
+                     "| ours: symmetric x−6 | ours: top answers |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
+        ref = AUTHORS.get(gamma, {})
+        for e in sorted(set(ref) | set(by_epoch)):
+            if e == 0:
+                continue
+            a_seen, a_ans = ref.get(e, ("", ""))
+            r = by_epoch.get(e)
+            ours = ("", "", "", "") if r is None else (
+                f"{r['seen_test_accuracy']:.2f}", f"{r['held_out']['4,3']['inferential']:.2f}",
+                f"{r['held_out']['4,3']['symmetric']:.2f}", answers(r))
+            a_seen = f"{a_seen:.2f}" if a_seen != "" else ""
+            lines.append(f"| {e} | {a_seen} | {a_ans} | " + " | ".join(ours) + " |")
+        lines.append("")
+    return "\n".join(lines) if lines else "(no replication run found)\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default=str(ROOT / "pretrained"))
+    p.add_argument("--write", action="store_true", help="rewrite the table in docs/replication.md")
+    args = p.parse_args(argv)
+    text = table(Path(args.root))
+    print(text)
+    if args.write:
+        doc = ROOT / "docs" / "replication.md"
+        s = doc.read_text()
+        i, j = s.index(BEGIN) + len(BEGIN), s.index(END)
+        doc.write_text(s[:i] + "\n" + text + "\n" + s[j:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
