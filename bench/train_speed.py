@@ -65,6 +65,17 @@ def train_flops(cfg: RunConfig) -> int:
     return 3 * forward_flops(cfg)
 
 
+def last_path_flops(cfg: RunConfig) -> int:
+    """Matmul FLOP of one training sequence on ``forward_last``: every layer but the last in
+    full; the last one computes K and V at all T positions, Q, scores, W_O and the FFN at one;
+    the unembedding once. Times 3 for forward + backward."""
+    m, T, V = cfg.model, cfg.task.seq_len, cfg.task.vocab_size
+    d, da = m.d_model, m.n_heads * m.d_head
+    full_layer = 2 * T * d * 3 * da + 2 * T * T * da * 2 + 2 * T * da * d + 2 * 2 * T * d * m.d_ff
+    last_layer = 2 * T * d * 2 * da + 2 * d * da + 2 * T * da * 2 + 2 * da * d + 2 * 2 * d * m.d_ff
+    return 3 * ((m.n_layers - 1) * full_layer + last_layer + 2 * d * V)
+
+
 # -- textbook reference ----------------------------------------------------------------------------
 
 class RefBlock(nn.Module):
@@ -258,7 +269,9 @@ def bench_shape(name: str, cfg: RunConfig, steps: int, warmup: int, device: torc
     print(f"\n== {name}: L={m.n_layers} d_model={m.d_model} d_ff={m.d_ff} d_head={m.d_head} heads={m.n_heads}"
           f"  params={n_params:,}  batch={b}")
     print(f"   timed steps per variant: {steps} (+{warmup} untimed warm-up), all variants interleaved step by step")
-    print(f"   FLOP/sequence, training: exact matmul count {f_train / 1e6:.2f} M"
+    f_last = last_path_flops(cfg)
+    print(f"   FLOP/sequence, training: exact matmul count {f_train / 1e6:.2f} M (last-position path"
+          f" {f_last / 1e6:.2f} M)"
           f" | RunConfig.sequence_flops (6·N·T) {cfg.sequence_flops / 1e6:.2f} M")
 
     ours = build_model(cfg, torch.Generator().manual_seed(0))
@@ -282,7 +295,7 @@ def bench_shape(name: str, cfg: RunConfig, steps: int, warmup: int, device: torc
     t = {k: median(v) for k, v in times.items()}
     print(f"   {'':26} {'ms/step':>9} {'seq/s':>10} {'GFLOP/s':>9} {'of peak':>8}   (median step; IQR of ms/step)")
     for label, s in t.items():
-        gflops = f_train * b / s / 1e9
+        gflops = (f_last if label in LAST_PATH or label == TRAINER else f_train) * b / s / 1e9
         lo, _, hi = quartiles(times[label])
         print(f"   {label:26} {s * 1e3:9.2f} {b / s:10.0f} {gflops:9.2f} {gflops / peak:8.1%}"
               f"   [{lo * 1e3:.1f} .. {hi * 1e3:.1f}]")

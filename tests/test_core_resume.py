@@ -156,3 +156,19 @@ def test_cli_killed_run_resumes_and_the_app_never_sees_a_half_run(tmp_path):
     run = load_run(out)
     assert run.final["epoch"] == 40
     assert cli("train", "--resume", str(out)).returncode == 2
+
+
+def test_bf16_autocast_keeps_fp32_weights_and_stays_close():
+    """precision="bf16": matmuls in bf16, weights, logits and loss in fp32; logits near the fp32 ones."""
+    cfg = ModelConfig(n_layers=2, d_model=32, d_ff=48, d_head=16, gamma=0.5)
+    model = AnchorTransformer(cfg, 110, 9, torch.Generator().manual_seed(0))
+    tokens = torch.randint(0, 110, (64, 9))
+    ref = model.forward_last(tokens)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model.forward_last(tokens)
+    assert low.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
+    assert not torch.equal(low, ref)                       # bf16 really ran
+    torch.testing.assert_close(low, ref, rtol=0.05, atol=0.05)
+    run = tiny_cfg().replace(**{"train.precision": "bf16", "train.epochs": 1})
+    history = train(build_model(run, torch.Generator().manual_seed(0)), run)
+    assert history[-1]["train_loss"] == history[-1]["train_loss"]  # finite, not NaN
