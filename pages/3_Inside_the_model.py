@@ -15,10 +15,12 @@ st.title("Inside the model: why one model reasons and another memorizes")
 st.markdown(
     "Two models can both answer every seen anchor pair correctly and still disagree on the held-out pair (4,3). "
     "These views open them up with the paper's own tools: where attention moves information, which "
-    "intermediate results the vectors carry, and how simple the learned weights are. By default, of the runs "
-    "committed in pretrained/ (all saved runs when fewer than two are committed; the phase-diagram grids' runs "
-    "are in the list but not chosen), the one with the **smallest γ** (largest initialization, expected to "
-    "memorize) sits next to the one with the **largest γ** (smallest initialization, expected to reason); at "
+    "intermediate results the vectors carry, and how simple the learned weights are. By default it opens on "
+    "the committed pair that shows the result most clearly: a run whose verdict is **symmetric** next to one "
+    "whose verdict is **inferential**, of the same task, width and schedule, differing only in γ (clear verdicts "
+    "first, then the widest model). When no such pair is committed, the committed run with the **smallest γ** "
+    "(largest initialization, expected to memorize) sits next to the one with the **largest γ** (expected to "
+    "reason); at "
     "equal γ, a run that fits the seen pairs comes first. Every number is computed live from the "
     "weights; each chart has a PNG button in its toolbar (hover it) and CSV / spec downloads below it.")
 

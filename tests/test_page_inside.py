@@ -280,3 +280,26 @@ def test_condensation_axes_have_whole_number_ticks():
     for ax in ("x", "y"):
         axis = layer["encoding"][ax]["axis"]
         assert axis["format"] == "d" and axis["tickMinStep"] == 1
+
+
+def test_default_pair_is_the_clearest_symmetric_inferential_contrast(tmp_path, monkeypatch, make_run):
+    """A committed symmetric + inferential pair differing only in γ wins over smallest-vs-largest γ;
+    clear verdicts beat leaning ones, a wider model beats a narrower one, and a pair whose
+    schedules differ is never a contrast."""
+    from ui.probe_data import contrast_pair, default_pair_of_runs
+
+    pre = tmp_path / "pretrained"
+    monkeypatch.setenv("ANCHOR_PRETRAINED_DIR", str(pre))
+    lo = str(make_run(pre, "a_g0.3", inferential=0.0, symmetric=0.5, seen=0.99, **{"model.gamma": 0.3}))
+    narrow_sym = str(make_run(pre, "n_g0.5", inferential=0.0, symmetric=0.97, **{"model.gamma": 0.5}))
+    narrow_inf = str(make_run(pre, "n_g0.9", inferential=0.7, symmetric=0.0, **{"model.gamma": 0.9}))
+    assert default_pair_of_runs([lo, narrow_sym, narrow_inf]) == (narrow_sym, narrow_inf)
+    wide = {"model.d_model": 32, "model.d_ff": 64}
+    wide_sym = str(make_run(pre, "w_g0.5", inferential=0.0, symmetric=0.97, **{"model.gamma": 0.5}, **wide))
+    wide_inf = str(make_run(pre, "w_g0.8", inferential=0.96, symmetric=0.0, **{"model.gamma": 0.8}, **wide))
+    other_sched = str(make_run(pre, "w_g0.8_long", inferential=0.99, symmetric=0.0,
+                               **{"model.gamma": 0.8, "train.epochs": 3}, **wide))
+    paths = [lo, narrow_sym, narrow_inf, wide_sym, wide_inf, other_sched]
+    assert contrast_pair(paths) == (wide_sym, wide_inf)              # both clear and wider
+    assert contrast_pair([narrow_sym, other_sched]) is None         # different width and schedule
+    assert contrast_pair([narrow_inf, narrow_sym]) == (narrow_sym, narrow_inf)

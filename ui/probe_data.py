@@ -53,8 +53,55 @@ def is_fitted(path: str) -> bool:
         return False
 
 
+def _outcome(path: str) -> tuple[dict[str, Any], str, bool] | None:
+    """``(config dict without γ and seed, verdict outcome, clear)`` of a run's last record on its
+    first held-out pair, or None when unreadable. Read from config.json and metrics.json."""
+    import json
+
+    from core.verdict import verdict
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text())
+        last = json.loads((Path(path) / "metrics.json").read_text())["history"][-1]
+        held = next(iter(last["held_out"].values()))
+        v = verdict(float(last["seen_test_accuracy"]), held)
+        same = {k: cfg[k] for k in ("task", "model", "train")}
+        same["model"] = {k: v2 for k, v2 in same["model"].items() if k != "gamma"}
+        same["train"] = {k: v2 for k, v2 in same["train"].items() if k not in ("seed", "device")}
+        return same, v["outcome"], bool(v["clear"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError, StopIteration, AttributeError):
+        return None
+
+
+def contrast_pair(paths: list[str]) -> tuple[str, str] | None:
+    """The best committed pair that shows the result: ``(symmetric run, inferential run)``.
+
+    Both at the top of ``pretrained/``, of the same task, width and schedule (configs equal but
+    for γ and seed), the smaller γ symmetric and the larger inferential. Clear verdicts beat
+    leaning ones; then the wider model (the paper's width first); then the names. None when no
+    such pair is committed.
+    """
+    top = pretrained_dir().resolve()
+    cands = []
+    for p in paths:
+        if Path(p).resolve().parent != top:
+            continue
+        o, g = _outcome(p), gamma_of(p)
+        if o is not None and g is not None and o[1] in ("symmetric", "inferential"):
+            cands.append((p, g, *o))
+    best, best_key = None, None
+    for ps, gs, cs, outs, clears in cands:
+        for pi, gi, ci, outi, cleari in cands:
+            if outs != "symmetric" or outi != "inferential" or gs >= gi or cs != ci:
+                continue
+            key = (-(clears + cleari), -int(cs["model"].get("d_model", 0)), Path(ps).name, Path(pi).name)
+            if best_key is None or key < best_key:
+                best, best_key = (ps, pi), key
+    return best
+
+
 def default_pair_of_runs(paths: list[str]) -> tuple[str | None, str | None]:
-    """The small-γ and large-γ runs to compare by default: ``(smallest γ, largest γ)``.
+    """The runs to compare by default: ``contrast_pair`` when one is committed, else
+    ``(smallest γ, largest γ)``.
 
     Candidates are the committed runs at the top of ``pretrained/`` (not the phase-diagram
     grids one level down, not the user's ``runs/``); when fewer than two of them have a γ,
@@ -64,6 +111,9 @@ def default_pair_of_runs(paths: list[str]) -> tuple[str | None, str | None]:
     """
     if not paths:
         return None, None
+    contrast = contrast_pair(paths)
+    if contrast is not None:
+        return contrast
     with_g = [(g, p) for g, p in ((gamma_of(p), p) for p in paths) if g is not None]
     if not with_g:
         return paths[0], None
