@@ -83,14 +83,16 @@ def run_suite(out: str | Path, budget_s: float = 480.0, workers: int | None = No
               preset: str = "paper-replica", epochs: int = 30, seeds: Sequence[int] = SEEDS,
               depths: Sequence[int] = PHASE_DEPTHS, gammas: Sequence[float] = PHASE_GAMMAS,
               fixed: dict[str, Any] | None = None, copy_dest: str | Path | None = None,
-              on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              copy_weights: str = "seed0", on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the suite into ``out`` (see the module docstring) and return what ``suite.json`` holds.
 
     Args:
         budget_s: wall-clock budget (s). The pair sweep always runs whole; the phase grid gets
             as many runs as fit in what is left at the pair sweep's measured throughput.
         workers: runs in flight at once (default 4 on CUDA, else 1).
-        copy_dest: publish both sweeps there (``core.sweep.copy_to``, fp16 weights of every run).
+        copy_dest: publish both sweeps there (``core.sweep.copy_to``, fp16 weights).
+        copy_weights: which runs' weights are published: ``"all"``, ``"seed0"`` (the first seed
+            of every cell, default) or ``"none"`` (tables only).
 
     Raises:
         ValueError: bad settings (unknown preset, impossible overrides, workers < 1).
@@ -124,9 +126,9 @@ def run_suite(out: str | Path, budget_s: float = 480.0, workers: int | None = No
     }
     (out / "suite.json").write_text(json.dumps(summary, indent=2))
     if copy_dest is not None:
-        copy_to(out / "pair", copy_dest, weights="all")
+        copy_to(out / "pair", copy_dest, weights=copy_weights)
         if reports["phase"] is not None:
-            copy_to(out / "phase", copy_dest, weights="seed0")
+            copy_to(out / "phase", copy_dest, weights=copy_weights)
     return summary
 
 
@@ -185,7 +187,8 @@ def cmd_suite(args) -> int:
 
     summary = run_suite(args.out, 60.0 * args.budget_minutes, args.workers, preset=args.preset, epochs=args.epochs,
                         seeds=[int(s) for s in _floats(args.seeds)], depths=[int(d) for d in _floats(args.depths)],
-                        gammas=_floats(args.gammas), fixed=fixed, copy_dest=args.copy_to, on_event=show)
+                        gammas=_floats(args.gammas), fixed=fixed, copy_dest=args.copy_to,
+                        copy_weights=args.copy_weights, on_event=show)
     print(json.dumps(summary))
     failed = summary["pair"]["failed"] + ((summary["phase"] or {}).get("failed") or [])
     return 1 if failed else 0
@@ -207,5 +210,7 @@ def register(subparsers) -> None:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run (value as JSON)")
     s.add_argument("--device", help="torch device (default auto: CUDA, MPS, CPU)")
     s.add_argument("--copy-to", metavar="DIR", help="publish both sweeps there for the app (e.g. pretrained)")
+    s.add_argument("--copy-weights", choices=("all", "seed0", "none"), default="seed0",
+                   help="weights published by --copy-to (default seed0: the first seed of every cell)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_suite)
