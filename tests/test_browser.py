@@ -36,7 +36,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
 
         def choose(label: str, option: str) -> None:
             page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-            page.get_by_role("option", name=option).click()
+            page.get_by_role("option", name=option, exact=True).click()
 
         def set_epochs(n: int) -> None:
             box = page.get_by_label("Epochs")
