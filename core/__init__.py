@@ -6,14 +6,14 @@ See docs/science.md for the science ([INIT] Zhang, Xu et al., NeurIPS 2024).
 from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig, pair_key, parse_pair
 from .model import AnchorTransformer
 from .presets import PRESETS, get_preset
-from .runs import Run, RunError, list_runs, load_run, save_run
+from .runs import Run, RunError, checkpoint_path, list_runs, load_checkpoint, load_run, save_checkpoint, save_run
 from .task import Batch, generate, make_sequence, pair_target, targets
-from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device, train
+from .train import Cancelled, TrainState, build_model, evaluate, make_eval_set, resolve_device, train
 from .verdict import summarize, verdict
 
 __all__ = [
     "AnchorTransformer", "Batch", "Cancelled", "ModelConfig", "PRESETS", "Run", "RunConfig", "RunError",
-    "TaskConfig", "TrainConfig", "build_model", "evaluate", "generate", "get_preset", "list_runs",
+    "TaskConfig", "TrainConfig", "TrainState", "build_model", "checkpoint_path", "load_checkpoint", "save_checkpoint", "evaluate", "generate", "get_preset", "list_runs",
     "load_run", "make_eval_set", "make_sequence", "pair_key", "pair_target", "parse_pair", "resolve_device",
     "save_run", "summarize", "targets", "train", "verdict",
 ]
