@@ -151,6 +151,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         out = Path(args.resume)
         ckpt = checkpoint_path(out)
+        if (out / "metrics.json").is_file() and ckpt.is_file():
+            # killed between saving the run and removing its checkpoint: the run is whole
+            ckpt.unlink()
+            sys.stderr.write(f"{out} is already finished; its leftover checkpoint was removed\n")
+            return 0
         if not ckpt.is_file():
             raise CLIError(f"nothing to resume: {ckpt} does not exist")
         cfg, model, state = load_checkpoint(ckpt)

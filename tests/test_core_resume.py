@@ -172,3 +172,13 @@ def test_bf16_autocast_keeps_fp32_weights_and_stays_close():
     run = tiny_cfg().replace(**{"train.precision": "bf16", "train.epochs": 1})
     history = train(build_model(run, torch.Generator().manual_seed(0)), run)
     assert history[-1]["train_loss"] == history[-1]["train_loss"]  # finite, not NaN
+
+
+def test_resume_after_a_kill_between_save_and_cleanup_finishes_cleanly(tmp_path):
+    out = tmp_path / "done"
+    r = cli("train", "--preset", "tiny", "--epochs", "1", "--threads", "1", "--quiet", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    checkpoint_path(out).write_bytes(b"stale")          # as if killed right after save_run
+    r = cli("train", "--resume", str(out))
+    assert r.returncode == 0 and "already finished" in r.stderr
+    assert not checkpoint_path(out).exists() and load_run(out).final["epoch"] == 1
