@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -148,9 +149,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     state = None
-    if args.resume:
+    every = args.checkpoint_every
+    if every is not None and not (math.isfinite(every) and every >= 0):
+        raise CLIError(f"--checkpoint-every takes minutes ≥ 0 (0: at every step), got {every}")
+    if args.resume is not None:
+        if not args.resume.strip():
+            raise CLIError("--resume needs the run folder whose checkpoint to continue, got an empty path")
+        given = [("--" + f.replace("_", "-")) for f in SHORTCUTS if getattr(args, f, None) is not None]
+        given += [flag for flag, v in (("--set", args.set), ("--held-out", args.held_out), ("--out", args.out))
+                  if v]
+        if args.preset_given:
+            given.append("--preset")
+        if given:
+            raise CLIError(f"--resume continues the run exactly as it was started (config and folder come from"
+                           f" its checkpoint); drop {', '.join(given)}")
         out = Path(args.resume)
         ckpt = checkpoint_path(out)
+        if ckpt.is_dir():
+            raise CLIError(f"{ckpt} is a folder, not a checkpoint file")
+        if (out / "metrics.json").is_file() and not ckpt.exists():
+            raise CLIError(f"{out} is already finished: nothing to resume")
         if (out / "metrics.json").is_file() and ckpt.is_file():
             # killed between saving the run and removing its checkpoint: the run is whole
             ckpt.unlink()
@@ -176,9 +194,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     quiet = args.json or args.quiet
     ckpt_kw: dict[str, Any] = {}
-    if args.checkpoint_every is not None:
+    if every is not None:
         ckpt_kw = {"on_checkpoint": lambda st: save_checkpoint(checkpoint_path(out), cfg, model, st),
-                   "checkpoint_every": 60.0 * args.checkpoint_every}
+                   "checkpoint_every": 60.0 * every}
     try:
         history = train(model, cfg, on_progress=None if quiet else (lambda r: _bar(r, t0)), resume=state, **ckpt_kw)
     except KeyboardInterrupt:
@@ -240,11 +258,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+class _PresetGiven(argparse.Action):
+    """Stores --preset and notes that it was given (``--resume`` refuses config flags)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.preset, namespace.preset_given = values, True
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m core", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one run and save it")
-    t.add_argument("--preset", default="cpu-demo", help=f"one of {sorted(PRESETS)}")
+    t.add_argument("--preset", default="cpu-demo", action=_PresetGiven, help=f"one of {sorted(PRESETS)}")
+    t.set_defaults(preset_given=False)
     for flag, (dotted, typ) in SHORTCUTS.items():
         t.add_argument("--" + flag.replace("_", "-"), dest=flag, type=typ, help=f"sets {dotted}")
     t.add_argument("--held-out", action="append", help="held-out pair like 4,3 (repeatable)")
@@ -254,10 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--half", action="store_true", help="store weights as fp16 (loading restores fp32)")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (at least 1)")
     t.add_argument("--checkpoint-every", type=float, metavar="MINUTES",
-                   help="write <out>.checkpoint.safetensors atomically every MINUTES of training and at each"
-                        " epoch end (removed once the run folder is saved)")
+                   help="write <out>.checkpoint.safetensors atomically every MINUTES of training (0: every step)"
+                        " and at each epoch end; removed once the run folder is saved")
     t.add_argument("--resume", metavar="RUN", help="continue the interrupted run into folder RUN from its"
-                   " checkpoint (the config comes from the checkpoint; other config flags are ignored)")
+                   " checkpoint (config and folder come from the checkpoint, so config flags and --out are"
+                   " refused); runtime flags (--threads, --half, --checkpoint-every, --quiet) are not stored:"
+                   " pass them again")
     t.add_argument("--json", action="store_true", help="print one JSON object (the README's contract)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)

@@ -280,12 +280,33 @@ def load_checkpoint(path: str | Path) -> tuple[RunConfig, AnchorTransformer, Tra
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         tensors = load_file(str(path))
+        missing = [k for k in ("config", "position", "param_groups", "history") if k not in meta]
+        if missing:
+            raise RunError(f"{path} is not a checkpoint written by python -m core train (its metadata lacks"
+                           f" {missing})")
         config = RunConfig.from_dict(json.loads(meta["config"]))
         pos = json.loads(meta["position"])
         groups = json.loads(meta["param_groups"])
         history = json.loads(meta["history"])
+    except RunError:
+        raise
     except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
         raise RunError(f"{path} is not a readable checkpoint: {e}") from None
+    tc = config.train
+    try:
+        epoch, batch, step = int(pos["epoch"]), int(pos["batch"]), int(pos["step"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunError(f"{path} is not a readable checkpoint: bad position ({e})") from None
+    if not (0 <= epoch < tc.epochs and 0 <= batch < tc.steps_per_epoch and step == epoch * tc.steps_per_epoch + batch):
+        raise RunError(f"{path} is corrupt: position epoch {epoch}, batch {batch}, step {step} does not fit its"
+                       f" config ({tc.epochs} epochs of {tc.steps_per_epoch} steps)")
+    for k, v in tensors.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise RunError(f"{path} is corrupt: tensor {k} holds NaN or infinite values")
+        if k.endswith(".step") and not (0 <= float(v) <= step):
+            raise RunError(f"{path} is corrupt: optimizer step count {k} = {float(v)} (the run is at step {step})")
+        if k.endswith(".exp_avg_sq") and (v < 0).any():
+            raise RunError(f"{path} is corrupt: {k} has negative entries")
     model = build_model(config)
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     expected = model.state_dict()
@@ -298,8 +319,7 @@ def load_checkpoint(path: str | Path) -> tuple[RunConfig, AnchorTransformer, Tra
             _, i, name = k.split(".", 2)
             opt_state.setdefault(int(i), {})[name] = v
     try:
-        state = TrainState(epoch=int(pos["epoch"]), batch=int(pos["batch"]), step=int(pos["step"]),
-                           seconds=float(pos["seconds"]), loss_sum=tensors["loss_sum"].reshape(()),
+        state = TrainState(epoch=epoch, batch=batch, step=step, seconds=float(pos["seconds"]), loss_sum=tensors["loss_sum"].reshape(()),
                            epoch_rng=tensors["epoch_rng"], history=history,
                            optimizer={"state": opt_state, "param_groups": groups})
     except (KeyError, TypeError, ValueError) as e:

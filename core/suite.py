@@ -22,6 +22,7 @@ Only torch and the standard library (``core`` runs on a bare GPU box).
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -83,7 +84,7 @@ def run_suite(out: str | Path, budget_s: float = 480.0, workers: int | None = No
               preset: str = "paper-replica", epochs: int = 30, seeds: Sequence[int] = SEEDS,
               depths: Sequence[int] = PHASE_DEPTHS, gammas: Sequence[float] = PHASE_GAMMAS,
               fixed: dict[str, Any] | None = None, copy_dest: str | Path | None = None,
-              copy_weights: str = "seed0", on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              copy_weights: str = "seed0", retrain_changed: bool = False, on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the suite into ``out`` (see the module docstring) and return what ``suite.json`` holds.
 
     Args:
@@ -91,6 +92,8 @@ def run_suite(out: str | Path, budget_s: float = 480.0, workers: int | None = No
             as many runs as fit in what is left at the pair sweep's measured throughput.
         workers: runs in flight at once (default 4 on CUDA, else 1).
         copy_dest: publish both sweeps there (``core.sweep.copy_to``, fp16 weights).
+        retrain_changed: retrain finished runs whose config differs (e.g. other ``epochs``);
+            otherwise such runs raise ValueError.
         copy_weights: which runs' weights are published: ``"all"``, ``"seed0"`` (the first seed
             of every cell, default) or ``"none"`` (tables only).
 
@@ -104,14 +107,16 @@ def run_suite(out: str | Path, budget_s: float = 480.0, workers: int | None = No
     pair, phase = suite_specs(preset, epochs, seeds, PAIR_GAMMAS, depths, gammas, fixed)
     t0 = time.perf_counter()
     reports: dict[str, SweepReport] = {}
-    reports["pair"] = run_sweep(pair, out / "pair", workers=workers, threads=threads, on_event=on_event)
+    reports["pair"] = run_sweep(pair, out / "pair", workers=workers, threads=threads, on_event=on_event,
+                                retrain_changed=retrain_changed)
     elapsed = time.perf_counter() - t0
     per_run = _seconds_per_run(out / "pair", reports["pair"], elapsed)
     left = budget_s - elapsed
     n = max(0, int(left / per_run)) if per_run > 0 else 0
     order = seed_major(phase)
     reports["phase"] = run_sweep(phase, out / "phase", workers=workers, threads=threads, on_event=on_event,
-                                 only=order[:n] if n < len(order) else None) if n > 0 else None
+                                 only=order[:n] if n < len(order) else None,
+                                 retrain_changed=retrain_changed) if n > 0 else None
     summary = {
         "device": str(dev), "device_name": torch.cuda.get_device_name() if dev.type == "cuda" else platform.processor()
         or platform.machine(), "torch": torch.__version__, "workers": workers, "budget_seconds": budget_s,
@@ -169,7 +174,7 @@ def cmd_suite(args) -> int:
         fixed["train.device"] = args.device
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
-    if args.budget_minutes <= 0:
+    if not (math.isfinite(args.budget_minutes) and args.budget_minutes > 0):
         raise ValueError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
 
     def show(e: dict[str, Any]) -> None:
@@ -188,7 +193,7 @@ def cmd_suite(args) -> int:
     summary = run_suite(args.out, 60.0 * args.budget_minutes, args.workers, preset=args.preset, epochs=args.epochs,
                         seeds=[int(s) for s in _floats(args.seeds)], depths=[int(d) for d in _floats(args.depths)],
                         gammas=_floats(args.gammas), fixed=fixed, copy_dest=args.copy_to,
-                        copy_weights=args.copy_weights, on_event=show)
+                        copy_weights=args.copy_weights, retrain_changed=args.retrain_changed, on_event=show)
     print(json.dumps(summary))
     failed = summary["pair"]["failed"] + ((summary["phase"] or {}).get("failed") or [])
     return 1 if failed else 0
@@ -212,5 +217,7 @@ def register(subparsers) -> None:
     s.add_argument("--copy-to", metavar="DIR", help="publish both sweeps there for the app (e.g. pretrained)")
     s.add_argument("--copy-weights", choices=("all", "seed0", "none"), default="seed0",
                    help="weights published by --copy-to (default seed0: the first seed of every cell)")
+    s.add_argument("--retrain-changed", action="store_true",
+                   help="retrain finished runs whose config differs from this call's (e.g. after changing --epochs)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_suite)

@@ -40,7 +40,8 @@ def history_of(folder: Path) -> tuple[list[dict], str]:
         with safe_open(str(ckpt), framework="pt") as f:
             meta = f.metadata()
         pos = json.loads(meta["position"])
-        return json.loads(meta["history"]), f"in progress (epoch {pos['epoch']}, step {pos['step']})"
+        return json.loads(meta["history"]), (f"in progress: {pos['epoch']} epochs and {pos['batch']} steps done,"
+                                             f" step {pos['step']}")
     return [], "not started"
 
 
@@ -48,7 +49,7 @@ def answers(rec: dict, k: int = 2) -> str:
     """The k most common (4,3) answers as offsets from the key, with their shares."""
     offs = rec["held_out"]["4,3"]["offsets"]
     top = sorted(offs.items(), key=lambda kv: -kv[1])[:k]
-    return ", ".join(f"x{int(o):+d} {v:.0%}".replace("-", "−") for o, v in top)
+    return ", ".join(f"x{int(o):+d} {100 * v:.0f} %".replace("-", "−") for o, v in top)
 
 
 def table(root: Path) -> str:
@@ -66,8 +67,8 @@ def table(root: Path) -> str:
             continue
         by_epoch = {r["epoch"]: r for r in hist}
         lines.append(f"**γ {gamma:g}, seed {seed}** ({status}; `{folder.relative_to(ROOT)}`)\n")
-        lines.append("| epoch | authors: seen | authors: (4,3) answers | ours: seen | ours: (4,3) inferential x−10 "
-                     "| ours: symmetric x−6 | ours: top answers |")
+        lines.append("| epoch (after) | authors: seen | authors: (4,3) answers, training-split keys | ours: seen "
+                     "| ours: (4,3) x−10, both splits | ours: (4,3) x−6 | ours: top (4,3) answers |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         ref = AUTHORS.get(gamma, {})
         for e in sorted(set(ref) | set(by_epoch)):

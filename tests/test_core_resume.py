@@ -182,3 +182,47 @@ def test_resume_after_a_kill_between_save_and_cleanup_finishes_cleanly(tmp_path)
     r = cli("train", "--resume", str(out))
     assert r.returncode == 0 and "already finished" in r.stderr
     assert not checkpoint_path(out).exists() and load_run(out).final["epoch"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", ""], "empty path"),
+    (["--resume", "/tmp/x", "--gamma", "0.8"], "drop --gamma"),
+    (["--resume", "/tmp/x", "--out", "/tmp/y"], "drop --out"),
+    (["--resume", "/tmp/x", "--preset", "tiny"], "drop --preset"),
+    (["--preset", "tiny", "--checkpoint-every", "-1"], "minutes ≥ 0"),
+    (["--preset", "tiny", "--checkpoint-every", "nan"], "minutes ≥ 0"),
+])
+def test_bad_resume_and_checkpoint_flags_are_one_error_line(args, message):
+    r = cli("train", *args, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_checkpoint_with_damaged_numbers_is_refused(tmp_path):
+    """A well-formed file whose tensors were overwritten (NaN moments, absurd step counts) is
+    refused with a sentence, never a traceback from inside the optimizer."""
+    cfg = tiny_cfg()
+    model = build_model(cfg, torch.Generator().manual_seed(0))
+    ckpt = tmp_path / "c.checkpoint.safetensors"
+
+    def on_checkpoint(state):
+        save_checkpoint(ckpt, cfg, model, state)
+        if state.step >= 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    from core.runs import RunError
+    with safe_open(str(ckpt), framework="pt") as f:
+        meta = f.metadata()
+    good = load_file(str(ckpt))
+    for key, value in [("optim.0.exp_avg", float("nan")), ("optim.0.step", 1e30), ("optim.0.exp_avg_sq", -1.0)]:
+        bad = dict(good)
+        bad[key] = torch.full_like(good[key], value)
+        save_file(bad, str(ckpt), metadata=meta)
+        with pytest.raises(RunError, match="corrupt"):
+            load_checkpoint(ckpt)
+    save_file(good, str(ckpt), metadata={k: v for k, v in meta.items() if k != "config"})
+    with pytest.raises(RunError, match="not a checkpoint written by"):
+        load_checkpoint(ckpt)
