@@ -161,15 +161,14 @@ def _floats(text: str) -> list[float]:
 
 def cmd_suite(args) -> int:
     import sys
+
+    from .cli import _parse_value  # the train command's --set rule (value as JSON, else a string)
     fixed: dict[str, Any] = {}
     for item in args.set or []:
         if "=" not in item:
             raise ValueError(f"--set takes section.field=value, got {item!r}")
         k, v = item.split("=", 1)
-        try:
-            fixed[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            fixed[k.strip()] = v
+        fixed[k.strip()] = _parse_value(v)
     if args.device:
         fixed["train.device"] = args.device
     if args.workers is not None and args.workers < 1:

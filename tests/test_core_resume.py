@@ -64,6 +64,23 @@ class Killed(Exception):
     pass
 
 
+def checkpoint_until_killed(cfg: RunConfig, ckpt: Path, kill_at: int) -> list[int]:
+    """Train a fresh model of ``cfg``, checkpointing into ``ckpt`` at every step, and 'kill' it
+    (raise ``Killed``) once a checkpoint at step ≥ ``kill_at`` is written. Returns the steps saved."""
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    calls = []
+
+    def on_checkpoint(state):
+        save_checkpoint(ckpt, cfg, model, state)
+        calls.append(state.step)
+        if state.step >= kill_at:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    return calls
+
+
 def strip_seconds(history):
     return [{k: v for k, v in rec.items() if k != "seconds"} for rec in history]
 
@@ -77,17 +94,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, data, kill_at):
     ref_weights = {k: v.clone() for k, v in model.state_dict().items()}
 
     ckpt = tmp_path / "run.checkpoint.safetensors"
-    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
-    calls = []
-
-    def on_checkpoint(state):
-        save_checkpoint(ckpt, cfg, model, state)
-        calls.append(state.step)
-        if state.step >= kill_at:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    checkpoint_until_killed(cfg, ckpt, kill_at)
     cfg2, model2, state = load_checkpoint(ckpt)
     assert cfg2 == cfg and state.step == kill_at
     resumed = train(model2, cfg2, resume=state)
@@ -102,15 +109,7 @@ def test_resume_from_a_wrong_state_is_detected(tmp_path):
     model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
     reference = train(model, cfg)
     ckpt = tmp_path / "c.safetensors"
-    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
-
-    def on_checkpoint(state):
-        save_checkpoint(ckpt, cfg, model, state)
-        if state.step >= 2:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    checkpoint_until_killed(cfg, ckpt, 2)
     _, model2, state = load_checkpoint(ckpt)
     state.batch += 1
     assert strip_seconds(train(model2, cfg, resume=state)) != strip_seconds(reference)
@@ -201,16 +200,8 @@ def test_a_checkpoint_with_damaged_numbers_is_refused(tmp_path):
     """A well-formed file whose tensors were overwritten (NaN moments, absurd step counts) is
     refused with a sentence, never a traceback from inside the optimizer."""
     cfg = tiny_cfg()
-    model = build_model(cfg, torch.Generator().manual_seed(0))
     ckpt = tmp_path / "c.checkpoint.safetensors"
-
-    def on_checkpoint(state):
-        save_checkpoint(ckpt, cfg, model, state)
-        if state.step >= 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(model, cfg, on_checkpoint=on_checkpoint, checkpoint_every=0)
+    checkpoint_until_killed(cfg, ckpt, 3)
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
     from core.runs import RunError
