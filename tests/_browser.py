@@ -36,15 +36,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(log_dir: Path, env: dict[str, str]) -> Iterator[str]:
-    """Run ``streamlit run app.py`` with ``env`` added to the environment; yield its URL once
+def streamlit_server(log_dir: Path, env: dict[str, str], script: str | Path = "app.py") -> Iterator[str]:
+    """Run ``streamlit run app.py`` (or ``script``, a path from the repository root or absolute)
+    with ``env`` added to the environment; yield its URL once
     ``/_stcore/health`` answers (fail with the server log after 90 s), stop it afterwards.
     The log is ``log_dir/streamlit.log``."""
     port = free_port()
     log_path = Path(log_dir) / "streamlit.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
