@@ -433,6 +433,24 @@ def test_a_page_that_asks_itself_gets_nothing_without_a_class(class_db):
     assert not at.exception and not at.radio and "picked: None" in page_text(at)
 
 
+def test_role_says_who_the_session_is(class_db):
+    def harness() -> None:
+        import streamlit as st
+
+        from ui import classroom
+
+        st.write(f"role: {classroom.role()}")
+
+    key = new_token()
+    code = class_db.start_class(key)
+    for query, expected in [({}, "None"), ({"class": code}, "student"), ({"class": code, "teach": key}, "lecturer"),
+                            ({"class": "junk"}, "None")]:
+        at = AppTest.from_function(harness, default_timeout=60)
+        at.query_params.update(query)
+        at.run()
+        assert not at.exception and f"role: {expected}" in page_text(at)
+
+
 def test_the_qr_code_holds_the_students_link(monkeypatch):
     import zxingcpp
     from PIL import Image
@@ -500,12 +518,14 @@ def test_a_class_in_a_browser_lecturer_and_phone(tmp_path):
             == [link]
         lecturer.keyboard.press("Escape")
         expect(dialog).to_have_count(0)
-        lecturer.get_by_role("button", name="Ask the class").click()
-        expect(lecturer.get_by_text("0 answers so far")).to_be_visible()
-
         phone = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True)
         phone.goto(link)
-        expect(phone.get_by_text(f"You answer in class {code}")).to_have_count(1)
+        expect(phone.get_by_text(f"Class {code}: waiting for your lecturer")).to_be_visible()
+        expect(phone.get_by_text(f"You answer in class {code}")).to_have_count(1)  # in the closed sidebar
+        phone.screenshot(path=str(shots / "class_phone_waiting.png"), full_page=True)
+
+        lecturer.get_by_role("button", name="Ask the class").click()
+        expect(lecturer.get_by_text("0 answers so far")).to_be_visible()
         phone.get_by_text("74 (x-6)").click()
         expect(phone.get_by_text("Sent:")).to_be_visible()
         phone.wait_for_timeout(1000)

@@ -150,6 +150,15 @@ def _sync() -> None:
     st.session_state[SEEN] = tuple(want.get(name) for name in PARAMS)
 
 
+def role() -> str | None:
+    """This session's part in a live class: ``"lecturer"``, ``"student"`` or None (no class).
+    Handles a ``?class=`` link first, like ``session_panel``. A page that asks the question
+    with its own widget can hide it for a student, who answers in ``question_widget``."""
+    _sync()
+    cur = _current()
+    return cur["role"] if cur else None
+
+
 # -- sidebar -------------------------------------------------------------------------------------
 def student_link(code: str) -> str:
     """The link students open: this page of the app with ``?class=CODE``. The app's address is
