@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -145,7 +147,92 @@ def _bar(rec: dict[str, Any], t0: float) -> None:
     sys.stderr.flush()
 
 
+STOPPED = 143  # exit status of a training stopped by SIGTERM or by stdin closing: nothing saved
+
+
+def _emit(record: dict[str, Any]) -> None:
+    """``--progress jsonl``: one JSON object per line on stdout, flushed at once."""
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+class _StopRequest:
+    """The stop flag of one ``train`` command, polled by ``core.train.train`` every optimizer step.
+
+    Set by SIGTERM (a handler installed while the command runs, main thread only) and, with
+    ``--watch-stdin``, when stdin reaches end of file: a parent process that launched the
+    training holds the other end of that pipe, so its death (even by SIGKILL) stops the child.
+    """
+
+    def __init__(self, watch_stdin: bool) -> None:
+        self.event = threading.Event()
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, lambda *_: self.event.set())
+        if watch_stdin:
+            threading.Thread(target=self._watch_stdin, name="stdin-watch", daemon=True).start()
+
+    def _watch_stdin(self) -> None:
+        try:
+            while sys.stdin.buffer.read1(65536):
+                pass
+        except (OSError, ValueError, AttributeError):  # closed or absent stdin: the parent is gone too
+            pass
+        self.event.set()
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _save_unique(out: Path, cfg: RunConfig, model: Any, metrics: dict[str, Any], device: str, half: bool) -> Path:
+    """Save under ``out`` or, when taken (also by a concurrent save), ``out_2``, ``out_3``, ...: never overwrite."""
+    for i in range(1, 1000):
+        path = out if i == 1 else out.with_name(f"{out.name}_{i}")
+        if path.exists():
+            continue
+        try:
+            return save_run(path, cfg, model, metrics, device=device, half=half)
+        except (RunError, OSError):
+            if path.exists():  # another process took the name between the check and the rename
+                continue
+            raise
+    raise CLIError(f"no free run folder name for {out}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    """``python -m core train``. Exit status 0 (saved), 2 (bad input), 130 (Ctrl-C) or
+    ``STOPPED`` (143: SIGTERM, or stdin closed under ``--watch-stdin``; nothing saved).
+
+    ``--progress jsonl`` prints one JSON object per line on stdout instead of the progress bar:
+    ``core.train.train``'s progress records (``{"event": "step", "step", "total_steps", "epoch",
+    "loss", "lr"}`` every 20 steps and ``{"event": "eval", ...}`` with each evaluation record),
+    then ``{"event": "done", "run": FOLDER, "seconds", "summary"}`` (the ``--json`` object),
+    ``{"event": "cancelled"}`` or ``{"event": "error", "message"}``.
+    """
+    stop = _StopRequest(bool(getattr(args, "watch_stdin", False)))
+    try:
+        return _train_command(args, stop)
+    except (CLIError, RunError, ValueError, KeyError, TypeError, OSError) as e:
+        if getattr(args, "progress", None) == "jsonl":
+            _emit({"event": "error", "message": str(e.args[0] if isinstance(e, KeyError) and e.args else e)})
+        raise
+    finally:
+        stop.restore()
+
+
+def _stopped(args: argparse.Namespace) -> int:
+    if args.progress == "jsonl":
+        _emit({"event": "cancelled"})
+    sys.stderr.write("\nstopped: nothing saved\n")
+    return STOPPED
+
+
+def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
+    if args.json and args.progress:
+        raise CLIError("--json and --progress jsonl both write to stdout; use one")
+    if args.unique and args.overwrite:
+        raise CLIError("--unique never replaces a run folder; drop --overwrite or --unique")
     if args.threads:
         torch.set_num_threads(args.threads)
     state = None
@@ -187,18 +274,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"{checkpoint_path(out)} exists: a run into {out} was interrupted; continue it with"
                            f" --resume {out}, or delete that file to start again")
         model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
-    if out.exists() and not args.overwrite:
+    if out.exists() and not args.overwrite and not args.unique:
         raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
     check_replaceable(out)  # --overwrite replaces a run folder, never a file or another folder
     device = resolve_device(cfg.train.device)
     t0 = time.perf_counter()
-    quiet = args.json or args.quiet
+    quiet = args.json or args.quiet or args.progress
     ckpt_kw: dict[str, Any] = {}
     if every is not None:
         ckpt_kw = {"on_checkpoint": lambda st: save_checkpoint(checkpoint_path(out), cfg, model, st),
                    "checkpoint_every": 60.0 * every}
     try:
-        history = train(model, cfg, on_progress=None if quiet else (lambda r: _bar(r, t0)), resume=state, **ckpt_kw)
+        progress = _emit if args.progress == "jsonl" else None if quiet else (lambda r: _bar(r, t0))
+        history = train(model, cfg, on_progress=progress, should_stop=stop.event.is_set, resume=state, **ckpt_kw)
     except KeyboardInterrupt:
         if ckpt_kw and checkpoint_path(out).exists():
             sys.stderr.write(f"\ninterrupted: continue from the last checkpoint with --resume {out}\n")
@@ -206,19 +294,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             sys.stderr.write("\ninterrupted: nothing saved\n")
         return 130
     except Cancelled:
-        return 130
+        return _stopped(args)
+    if stop.event.is_set():  # asked to stop after the last step: still save nothing
+        return _stopped(args)
     seconds = history[-1]["seconds"]
     if not quiet:
         sys.stderr.write("\n")
     metrics = {"history": history, "seconds": seconds, "device": str(device)}
-    save_run(out, cfg, model.cpu(), metrics, device=str(device), overwrite=args.overwrite, half=args.half)
+    if args.unique:
+        saved = _save_unique(out, cfg, model.cpu(), metrics, str(device), args.half)
+    else:
+        saved = save_run(out, cfg, model.cpu(), metrics, device=str(device), overwrite=args.overwrite, half=args.half)
     checkpoint_path(out).unlink(missing_ok=True)  # the run folder is whole: the checkpoint has served
-    summary = summarize(str(out), cfg, history, seconds)
-    if args.json:
+    summary = summarize(str(saved), cfg, history, seconds)
+    if args.progress == "jsonl":
+        _emit({"event": "done", "run": str(saved), "seconds": seconds, "summary": summary})
+    elif args.json:
         print(json.dumps(summary))
     else:
         _print_verdicts(cfg, summary)
-        print(f"saved {out} ({seconds:.1f} s training on {device})")
+        print(f"saved {saved} ({seconds:.1f} s training on {device})")
     return 0
 
 
@@ -288,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
                    " pass them again")
     t.add_argument("--json", action="store_true", help="print one JSON object (the README's contract)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--progress", choices=["jsonl"], help="jsonl: one JSON object per line on stdout (step and"
+                   " evaluation records, then done/cancelled/error) instead of the progress bar")
+    t.add_argument("--unique", action="store_true", help="if the --out folder exists when the run is saved, save"
+                   " as OUT_2, OUT_3, ... instead (never overwrites)")
+    t.add_argument("--watch-stdin", action="store_true", help="stop (saving nothing, exit status 143) when stdin"
+                   " closes: for a parent process that launches the training and holds the pipe")
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("eval", help="print a saved run's per-pair table and verdict")
     e.add_argument("run")

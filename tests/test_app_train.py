@@ -136,7 +136,8 @@ def test_training_runs_in_the_background_and_opens_the_result(app_env):
     assert "not fitted" in verdicts(at)  # tiny is too small to learn the task, and says so
 
 
-def test_a_running_job_shows_and_stays_alive_on_other_pages(app_env):
+def test_a_running_job_shows_and_stays_alive_on_other_pages(app_env, monkeypatch):
+    monkeypatch.setenv("ANCHOR_MAX_STEPS", "100000")  # 20,000 steps: longer than the public cap allows
     at = open_train(app_env)
     at.selectbox(key="train_preset").set_value("tiny").run()
     at.number_input(key="train_epochs").set_value(5000).run()
@@ -206,27 +207,86 @@ def test_live_curves_before_the_loss_has_two_points():
     assert any("Training loss" in i.value and "first training steps" in i.value for i in at.info)
 
 
-def test_queue_caption_redraws_the_page_when_the_queue_changes(monkeypatch):
-    """Right after a job ends its process may still hold the slot when the page is redrawn
-    ('1 training'); the caption's fragment redraws the page once the counts change."""
+def test_queue_caption_is_cheap_and_current(monkeypatch):
+    """#15: with many sessions on the Train page the caption's fragment used to redraw the whole
+    page whenever the counts changed; it now redraws the caption alone, with the counts of now
+    (a finished job's slot is released before the job reads as finished, tests/test_jobs.py)."""
     import streamlit as st
 
     from ui import widgets
 
     class Queue:
-        max_jobs, max_flops, now = 1, 1e15, (0, 0)
+        max_jobs, max_flops, max_steps, max_queue, max_job_seconds, now = 1, 1e15, 7110, 8, 900.0, (0, 0)
 
         def counts(self):
             return self.now
 
-    reruns, captions = [], []
-    monkeypatch.setattr(widgets, "job_queue", lambda: Queue())
+    queue, reruns, captions = Queue(), [], []
+    monkeypatch.setattr(widgets, "job_queue", lambda: queue)
     monkeypatch.setattr(st, "rerun", lambda **kw: reruns.append(kw))
     monkeypatch.setattr(st, "caption", lambda text: captions.append(text))
-    widgets.queue_caption_body((0, 0))
-    assert reruns == [] and captions[-1].startswith("Server queue: 0 training, 0 waiting")
-    widgets.queue_caption_body((1, 0))  # drawn while the finished job's process was exiting
-    assert reruns == [{"scope": "app"}]
+    widgets.queue_caption_body()
+    queue.now = (1, 3)
+    widgets.queue_caption_body()
+    assert reruns == [] and captions[0].startswith("Server queue: 0 training, 0 waiting")
+    assert captions[1].startswith("Server queue: 1 training, 3 waiting") and "8 waiting, one per visitor" in captions[1]
+    assert widgets.QUEUE_CAPTION_EVERY_S >= 5 and widgets.LIVE_CURVES_EVERY_S >= 2
+
+
+def test_streamlit_config_turns_off_the_garbage_collection_after_every_run():
+    """#15: Streamlit's default full GC after every script and fragment run saturated the GIL."""
+    import tomllib
+
+    from conftest import ROOT
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    import streamlit.config
+    assert "runner.postScriptGC" in streamlit.config._config_options  # the option exists in this Streamlit
+
+
+def test_a_second_click_while_a_job_runs_is_refused_with_a_message(app_env, monkeypatch):
+    """#11: a double-click on Train queued a second training of the same session. The button is
+    disabled once a job is queued; a second click already on its way runs the click callback
+    again, before any redraw: the queue refuses it and the page says so next to the job."""
+    monkeypatch.setenv("ANCHOR_MAX_STEPS", "100000")
+    at = open_train(app_env)
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.number_input(key="train_epochs").set_value(5000).run()
+    at.button(key="train_start").click().run()
+    assert at.button(key="train_start").disabled  # one training per session
+
+    def script():
+        from core.presets import get_preset
+        from ui import widgets
+
+        cfg = get_preset("tiny").replace(**{"train.epochs": 5000, "train.decay_epochs": 5000})
+        widgets._submit_job("train", cfg, "tiny")  # the two clicks' callbacks, before any redraw
+        widgets._submit_job("train", cfg, "tiny")
+        widgets.job_panel("train", cfg, "tiny")
+
+    other = AppTest.from_function(script, default_timeout=60).run()
+    assert not other.exception
+    assert any("already have a training" in e.value for e in other.error)
+    assert other.button(key="train_cancel")  # the session's job is still shown
+    from ui.loaders import job_queue
+    q = job_queue()
+    assert sum(q.counts()) == 2  # one job per session: the first page's and the double-click's first
+    for owner in (at.session_state["_owner"], other.session_state["_owner"]):
+        (job,) = q.touch_owner(owner)
+        q.cancel(job.id)
+
+
+def test_a_refusal_from_a_reloaded_jobs_module_is_a_message(app_env, monkeypatch):
+    """#16: after a file edit Streamlit reloads ui.jobs; the queue (made before) and the page
+    (imported after) then hold different JobRefused classes, and the refusal was uncaught."""
+    from ui import jobs
+    monkeypatch.setattr(jobs, "JobRefused", type("JobRefused", (ValueError,), {}))
+    at = open_train(app_env)
+    at.number_input(key="train_epochs").set_value(1000).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert any("FLOP" in e.value for e in at.error)
 
 
 def test_a_committed_run_shows_its_note(app_env, make_run):

@@ -17,7 +17,9 @@ LONG = 60_000  # ms: generous, the machine may be busy
 def server(tmp_path):
     require_browser()
     runs = tmp_path / "runs"
-    with streamlit_server(tmp_path, {"ANCHOR_RUNS_DIR": str(runs), "ANCHOR_MAX_JOBS": "1"}) as url:
+    # 2,000 tiny epochs (8,000 steps, cancelled) are over the public step cap: this server allows them
+    env = {"ANCHOR_RUNS_DIR": str(runs), "ANCHOR_MAX_JOBS": "1", "ANCHOR_MAX_STEPS": "100000"}
+    with streamlit_server(tmp_path, env) as url:
         yield url, runs
 
 

@@ -1,46 +1,60 @@
-"""Background training jobs: a process-wide FIFO queue with a cap on concurrent trainings.
+"""Background training jobs: a process-wide FIFO queue of ``python -m core train`` subprocesses.
 
-Training never runs in a Streamlit script thread. Each job is a child process started with
-the multiprocessing ``spawn`` context (one torch thread), so one user's training never freezes
-another user's pages. The child calls ``core.train.train`` with
+Training never runs in a Streamlit script thread, nor in a forked or spawned copy of the
+server: each job is the command line itself,
 
-- ``on_progress`` pushing every record onto a multiprocessing ``Queue``;
-- ``should_stop`` reading a multiprocessing ``Event`` (polled every optimizer step, so a
-  cancel takes effect within one step; a child that does not stop within ``stop_grace``
-  seconds is terminated);
+    python -m core train <cli_args(cfg, preset)> --out RUNS/NAME --unique --threads 1
+        --progress jsonl --watch-stdin
 
-and saves a finished run with ``core.runs.save_run`` (temporary folder + rename, so a run
-folder is either complete or absent). A cancelled job saves nothing.
+so the command the page shows for reproducing a run (``cli_command``) is the one that ran.
+The child prints one JSON object per progress event on stdout (``core.cli.cmd_train``); a
+reader thread per child parses the lines into the job's message queue, a second one keeps the
+tail of its stderr (the CLI's one-line ``error:`` message). Nothing is pickled, so editing a
+project file on a running server (Streamlit reloads the modules) cannot break later jobs.
+
+- **Cancel** sends SIGTERM: the CLI stops within one optimizer step and saves nothing (exit
+  status 143); a child still alive ``stop_grace`` seconds later is killed.
+- **The child dies with the server**: the server holds the child's stdin pipe and the child
+  stops when it reaches end of file (``--watch-stdin``), which happens when the server exits
+  for any reason, SIGKILL included.
+- **Saves** are the CLI's: temporary folder + rename (a run folder is whole or absent), and
+  ``--unique`` saves as ``NAME_2``, ``NAME_3``, ... when the name is taken: never overwrites.
 
 The queue's daemon thread (started on the first submit) drains progress messages, starts
-waiting jobs in submission order while fewer than ``max_jobs`` run, and is the watchdog: a
-job whose owner has not called ``poll``/``touch`` for ``orphan_timeout`` seconds (60 s by
-default) is cancelled, so a closed browser tab does not leave work running.
+waiting jobs in submission order while fewer than ``max_jobs`` run, and is the watchdog: a job
+whose owner has not called ``poll``/``touch`` for ``orphan_timeout`` seconds (60 s by default)
+is cancelled, so a closed browser tab does not leave work running; a job running longer than
+``max_job_seconds`` is stopped. A job holds its training slot until its process has exited.
 
-Admission (``refusal``): a job is refused when its ``RunConfig.total_flops`` exceeds
-``max_flops`` (env ``ANCHOR_MAX_FLOPS``, default 3x the ``cpu-demo`` preset) or when it uses
-the ``paper`` preset on a machine without a GPU. The message says why and gives the CLI
-command that trains the same run on a GPU.
+Admission (``refusal``; ``submit`` raises ``JobRefused`` with the reason, one paragraph):
 
-This module imports no Streamlit: the child process imports it, and its tests need no
-Streamlit runtime. Nor does the child run the app's script: ``spawn`` re-executes the parent's
-``__main__`` file in every child, and under ``streamlit run`` that is ``app.py`` (Streamlit
-installs the script as ``__main__``), which would draw the whole app in bare mode in every
-training process ("missing ScriptRunContext" warnings, seconds of work); ``_main_not_rerun``
-prevents it. ``ui.loaders.job_queue`` holds the process-wide instance.
+- per job: ``job_cost`` (training plus evaluation FLOP, optimizer steps) within ``max_flops``
+  and ``max_steps``; the ``paper`` preset needs a GPU;
+- per browser session (``owner``): at most ``max_per_session`` queued-or-running requests
+  (a double-click cannot queue two trainings); jobs submitted inside ``request(owner)`` count
+  as one request (the Phase page's seeds of one cell);
+- per server: at most ``max_queue`` jobs waiting.
+
+Limits come from the environment (``limits_from_env``): a value that is not a positive finite
+number is refused with a warning on stderr and the default is used, never "no limit".
+
+This module imports no Streamlit (its tests need no Streamlit runtime).
+``ui.loaders.job_queue`` holds the process-wide instance.
 """
 from __future__ import annotations
 
-import importlib.machinery
 import json
-import multiprocessing as mp
+import math
 import os
 import queue as queue_mod
 import shlex
+import signal
+import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,32 +64,75 @@ from typing import Any
 from core.config import RunConfig, pair_key
 from core.presets import get_preset
 
+REPO = Path(__file__).resolve().parents[1]
 ACTIVE = ("queued", "running", "cancelling")
 TERMINAL = ("done", "cancelled", "failed")
 ORPHAN_TIMEOUT_S = 60.0
+STOPPED_EXIT = 143  # core.cli.STOPPED: the CLI stopped on SIGTERM / stdin EOF and saved nothing
 
 
 class JobRefused(ValueError):
-    """A job the queue will not run (too large for this server); the message says why."""
+    """A job the queue will not run (too large for this server, or too many queued); the message says why."""
+
+
+class SessionBusy(JobRefused):
+    """This browser session already has a training queued or running."""
+
+
+class QueueFull(JobRefused):
+    """The server's queue holds ``max_queue`` waiting jobs already."""
+
+
+# -- limits ------------------------------------------------------------------------------------
+def _demo_flops() -> float:
+    return 3.0 * job_cost(get_preset("cpu-demo"))["flops"]
+
+
+def _demo_steps() -> int:
+    return 3 * get_preset("cpu-demo").train.total_steps
+
+
+# env name -> (default, whole number?, what it limits)
+LIMITS: dict[str, tuple[Any, bool, str]] = {
+    "ANCHOR_MAX_JOBS": (lambda: 1, True, "trainings running at once"),
+    "ANCHOR_MAX_QUEUE": (lambda: 8, True, "jobs waiting in the queue"),
+    "ANCHOR_MAX_JOBS_PER_SESSION": (lambda: 1, True, "queued-or-running trainings per browser session"),
+    "ANCHOR_MAX_FLOPS": (_demo_flops, False, "FLOP per job, training plus evaluation"),
+    "ANCHOR_MAX_STEPS": (_demo_steps, True, "optimizer steps per job"),
+    "ANCHOR_MAX_JOB_SECONDS": (lambda: 900.0, False, "seconds of wall time per job"),
+}
+
+
+def env_limit(name: str) -> tuple[float, str | None]:
+    """The limit ``name`` of ``LIMITS`` from the environment: ``(value, warning or None)``.
+
+    A value that is not a positive finite number (``nan``, ``inf``, ``-1``, ``0``, ``abc``; for
+    counts also ``2.5``) is refused: the default is returned with a one-line warning saying so.
+    """
+    default_fn, whole, what = LIMITS[name]
+    default = default_fn()
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default, None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0) or (whole and value != int(value)):
+        kind = "a whole number ≥ 1" if whole else "a positive finite number"
+        return default, (f"{name}={text!r} is not {kind} ({what}); using the default {default:g} instead"
+                         " (a limit is never switched off)")
+    return (int(value) if whole else value), None
 
 
 def default_max_jobs() -> int:
-    """Concurrent trainings allowed: env ``ANCHOR_MAX_JOBS`` (default 1, at least 1)."""
-    try:
-        return max(1, int(os.environ.get("ANCHOR_MAX_JOBS", "1")))
-    except ValueError:
-        return 1
+    """Concurrent trainings allowed: env ``ANCHOR_MAX_JOBS`` (default 1)."""
+    return int(env_limit("ANCHOR_MAX_JOBS")[0])
 
 
 def default_max_flops() -> float:
-    """Per-job FLOP cap: env ``ANCHOR_MAX_FLOPS``, else 3x the cpu-demo preset's total_flops."""
-    text = os.environ.get("ANCHOR_MAX_FLOPS")
-    if text:
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    return 3.0 * get_preset("cpu-demo").total_flops
+    """Per-job FLOP cap: env ``ANCHOR_MAX_FLOPS``, else 3x the cpu-demo preset's ``job_cost`` FLOP."""
+    return float(env_limit("ANCHOR_MAX_FLOPS")[0])
 
 
 def has_gpu() -> bool:
@@ -83,6 +140,27 @@ def has_gpu() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def job_cost(cfg: RunConfig) -> dict[str, float]:
+    """What one training of ``cfg`` really costs, as the queue's caps count it.
+
+    Returns:
+        ``steps``: optimizer steps; ``evaluations``: evaluation passes (epoch 0, every
+        ``eval_every`` epochs and the last); ``train_flops``: ``cfg.total_flops`` (6 · params ·
+        tokens per training sequence); ``eval_flops``: forward passes of the evaluations
+        (2 · params · tokens per sequence; each pass scores ``n_eval_per_pair`` test sequences
+        of every pair and twice that of every held-out pair, ``core.train.make_eval_set``);
+        ``flops``: their sum.
+    """
+    t, task = cfg.train, cfg.task
+    n_params = cfg.model.n_params(task.vocab_size, cfg.model.n_ctx or task.seq_len)
+    evaluations = 1 + t.epochs // t.eval_every + (1 if t.epochs % t.eval_every else 0)
+    eval_sequences = t.n_eval_per_pair * (len(task.pairs) + 2 * len(task.held_out))
+    eval_flops = evaluations * eval_sequences * 2.0 * n_params * task.seq_len
+    return {"steps": t.total_steps, "evaluations": evaluations, "train_flops": cfg.total_flops,
+            "eval_flops": eval_flops, "flops": cfg.total_flops + eval_flops}
+
+
+# -- the command line of a job -------------------------------------------------------------------
 def run_name(cfg: RunConfig, preset: str) -> str:
     """Folder name like the CLI's default: ``<preset>_L<layers>_g<γ>_s<seed>``.
 
@@ -101,36 +179,68 @@ def run_name(cfg: RunConfig, preset: str) -> str:
     return name
 
 
-def cli_command(cfg: RunConfig, preset: str) -> str:
-    """The ``python -m core train`` command that trains ``cfg`` (for a GPU machine)."""
-    parts = ["python", "-m", "core", "train", "--preset", preset, "--gamma", f"{cfg.model.gamma:g}",
-             "--layers", str(cfg.model.n_layers), "--seed", str(cfg.train.seed)]
-    try:
-        base = get_preset(preset)
-    except ValueError:
-        base = RunConfig()
+def _number(x: float) -> str:
+    return f"{x:g}" if float(f"{x:g}") == x else repr(x)
+
+
+def _config_of(args: list[str]) -> RunConfig:
+    from core.cli import build_parser, config_from_args
+    return config_from_args(build_parser().parse_args(["train", *args]))
+
+
+def cli_args(cfg: RunConfig, preset: str) -> list[str]:
+    """The arguments after ``python -m core train`` that rebuild exactly ``cfg``.
+
+    The preset and the shortcut flags the app changes (``--gamma --layers --seed --epochs
+    --held-out``), then ``--set section.field=JSON`` for every other field that still differs
+    (checked by parsing the arguments with the CLI's own parser).
+
+    Raises:
+        ValueError: ``preset`` is unknown, or no command line rebuilds ``cfg``.
+    """
+    base = get_preset(preset)
+    args = ["--preset", preset, "--gamma", _number(cfg.model.gamma), "--layers", str(cfg.model.n_layers),
+            "--seed", str(cfg.train.seed)]
     if cfg.train.epochs != base.train.epochs:
-        parts += ["--epochs", str(cfg.train.epochs)]
-    t, b = cfg.task, base.task
-    if t.held_out != b.held_out:
-        if t.held_out:
-            for p in t.held_out:
-                parts += ["--held-out", pair_key(p)]
+        args += ["--epochs", str(cfg.train.epochs)]
+    if cfg.task.held_out != base.task.held_out:
+        if cfg.task.held_out:
+            for p in cfg.task.held_out:
+                args += ["--held-out", pair_key(p)]
         else:
-            parts += ["--set", "task.held_out=[]"]
-    if t.operations != b.operations:
-        parts += ["--set", "task.operations=" + json.dumps([list(o) for o in t.operations], separators=(",", ":"))]
-    if t.overrides != b.overrides:
-        parts += ["--set", "task.overrides=" + json.dumps([list(o) for o in t.overrides], separators=(",", ":"))]
-    return " ".join(shlex.quote(p) for p in parts)
+            args += ["--set", "task.held_out=[]"]
+    want, have = cfg.to_dict(), base.to_dict()
+    given = {"task.held_out", "model.gamma", "model.n_layers", "train.seed", "train.epochs",
+             "train.warmup_epochs", "train.decay_epochs"}  # flags above, or scaled with --epochs
+
+    def sets(have: dict[str, Any], skip: set[str]) -> list[str]:
+        return ["--set" if i % 2 == 0 else f"{section}.{name}=" + json.dumps(value, separators=(",", ":"))
+                for section, fields in want.items() for name, value in fields.items()
+                if f"{section}.{name}" not in skip and have[section].get(name) != value for i in (0, 1)]
+
+    args += sets(have, given)  # at once: some fields are only valid together (a held-out pair, its override)
+    for _ in range(3):  # an explicit decay or warm-up undoes the CLI's epoch scaling: look again
+        got = _config_of(args)
+        if got == cfg:
+            return args
+        args += sets(got.to_dict(), set())
+    raise ValueError("this configuration cannot be written as a python -m core train command")
 
 
+def cli_command(cfg: RunConfig, preset: str) -> str:
+    """The ``python -m core train`` command that trains ``cfg`` (the one the queue runs, less its
+    runtime flags), shell-quoted; without ``--out`` it saves into ``runs/``."""
+    return shlex.join(["python", "-m", "core", "train", *cli_args(cfg, preset)])
+
+
+# -- jobs ----------------------------------------------------------------------------------------
 @dataclass
 class Job:
     """One training job as the UI sees it (``JobQueue.poll`` returns a copy).
 
     ``records`` are the evaluation records of ``core.train.train`` (epoch 0 first), ``steps``
-    the step records (``step``, ``total_steps``, ``epoch``, ``loss``, ``lr``).
+    the step records (``step``, ``total_steps``, ``epoch``, ``loss``, ``lr``). ``argv`` is the
+    command the job runs (``python`` standing for the server's interpreter).
     """
 
     id: str
@@ -139,6 +249,7 @@ class Job:
     config: RunConfig
     runs_dir: Path
     name: str
+    argv: list[str] = field(default_factory=list)
     state: str = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -150,14 +261,23 @@ class Job:
     message: str | None = None
     # process plumbing, parent side only
     _proc: Any = field(default=None, repr=False)
-    _msgs: Any = field(default=None, repr=False)
-    _stop: Any = field(default=None, repr=False)
+    _lines: Any = field(default=None, repr=False)
+    _readers: list[threading.Thread] = field(default_factory=list, repr=False)
+    _stderr: Any = field(default=None, repr=False)
+    _group: str = field(default="", repr=False)
+    _t0: float | None = field(default=None, repr=False)
     _cancel_at: float | None = field(default=None, repr=False)
+    _exited_at: float | None = field(default=None, repr=False)
     _result: str | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def command(self) -> str:
+        """The command this job runs, shell-quoted."""
+        return shlex.join(self.argv)
 
     @property
     def progress(self) -> float:
@@ -171,129 +291,159 @@ class Job:
         return 1.0 if self.state == "done" else min(done / max(total, 1), 1.0)
 
     def snapshot(self) -> "Job":
-        return Job(self.id, self.owner, self.preset, self.config, self.runs_dir, self.name, self.state,
-                   self.created, self.started, self.finished, self.last_seen, list(self.records),
+        return Job(self.id, self.owner, self.preset, self.config, self.runs_dir, self.name, list(self.argv),
+                   self.state, self.created, self.started, self.finished, self.last_seen, list(self.records),
                    list(self.steps), self.run_path, self.message)
 
 
-def _save_unique(runs_dir: Path, name: str, cfg: RunConfig, model: Any, metrics: dict[str, Any],
-                 device: str) -> Path:
-    """Save under ``runs_dir/name`` or, when taken, ``name_2``, ``name_3``, ...: never overwrite."""
-    from core.runs import RunError, save_run
-    for i in range(1, 1000):
-        path = runs_dir / (name if i == 1 else f"{name}_{i}")
-        if path.exists():
-            continue
-        try:
-            return save_run(path, cfg, model, metrics, device=device)
-        except (RunError, OSError):
-            if path.exists():  # another job took the name between the check and the rename
+def _read_stdout(stream: Any, sink: queue_mod.SimpleQueue) -> None:
+    """Reader thread: one JSON object per line onto ``sink``; other lines are ignored."""
+    try:
+        for line in stream:
+            try:
+                msg = json.loads(line)
+            except ValueError:
                 continue
-            raise
-    raise RuntimeError(f"no free run folder name for {name} in {runs_dir}")
-
-
-def _worker(cfg_dict: dict[str, Any], runs_dir: str, name: str, msgs: Any, stop: Any) -> None:
-    """Child process body: train, then save atomically; report through ``msgs``."""
-    import torch
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
+            if isinstance(msg, dict):
+                sink.put(msg)
+    except (OSError, ValueError):  # the pipe was closed under us
         pass
-    from core.train import Cancelled, build_model, resolve_device, train
+
+
+def _read_stderr(stream: Any, tail: deque) -> None:
     try:
-        cfg = RunConfig.from_dict(cfg_dict)
-        device = resolve_device(cfg.train.device)
-        model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
-        if stop.is_set():
-            raise Cancelled([])
-        history = train(model, cfg, on_progress=msgs.put, should_stop=stop.is_set)
-        if stop.is_set():  # cancelled after the last step: still save nothing
-            raise Cancelled(history)
-        metrics = {"history": history, "seconds": history[-1]["seconds"], "device": str(device)}
-        path = _save_unique(Path(runs_dir), name, cfg, model.cpu(), metrics, str(device))
-        msgs.put({"event": "done", "path": str(path)})
-    except Cancelled:
-        msgs.put({"event": "cancelled"})
-    except Exception as e:  # reported to the page as a message, never a traceback
-        msgs.put({"event": "error", "message": f"{type(e).__name__}: {e}"})
-
-
-@contextmanager
-def _main_not_rerun() -> Iterator[None]:
-    """While starting a ``spawn`` child, keep it from re-running the parent's main script.
-
-    ``multiprocessing`` re-executes ``__main__.__file__`` in the child unless ``__main__`` has
-    a module spec; one named ``__main__`` makes the child skip that step. The spec is set on
-    the current main module (Streamlit's script module: its ``__file__`` stays, which
-    Streamlit's own code reads) only while the process starts.
-    """
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
-        yield  # started with python -m ...: the child imports that module by name, guarded
-        return
-    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
-    try:
-        yield
-    finally:
-        main.__spec__ = None
+        for line in stream:
+            text = line.decode("utf-8", "replace").strip()
+            if text:
+                tail.append(text)
+    except (OSError, ValueError):
+        pass
 
 
 class JobQueue:
     """Process-wide training queue shared by every browser session.
 
-    Args:
-        max_jobs: trainings that may run at once (default ``default_max_jobs()``).
-        max_flops: per-job FLOP cap (default ``default_max_flops()``).
+    Args (each ``None`` reads its environment variable, see ``LIMITS`` and ``env_limit``):
+        max_jobs: trainings that may run at once (``ANCHOR_MAX_JOBS``, default 1).
+        max_flops: per-job cap on ``job_cost(cfg)["flops"]`` (``ANCHOR_MAX_FLOPS``, default 3x
+            the cpu-demo preset's).
+        max_steps: per-job cap on optimizer steps (``ANCHOR_MAX_STEPS``, default 3x cpu-demo's).
+        max_queue: jobs that may wait (``ANCHOR_MAX_QUEUE``, default 8).
+        max_per_session: queued-or-running requests per owner (``ANCHOR_MAX_JOBS_PER_SESSION``, default 1).
+        max_job_seconds: wall time after which a running job is stopped (``ANCHOR_MAX_JOB_SECONDS``,
+            default 900 s).
         orphan_timeout: seconds without ``poll``/``touch`` after which a job is cancelled.
         gpu: whether a GPU is present (default: ask torch); without one, ``paper`` is refused.
         tick: seconds between scheduler passes.
-        stop_grace: seconds a cancelled child may take to stop before it is terminated.
+        stop_grace: seconds a cancelled child may take to stop before it is killed.
         keep_finished: seconds a finished job stays visible.
+
+    Attributes:
+        warnings: one line per refused environment value (also written to stderr).
     """
 
     def __init__(self, max_jobs: int | None = None, max_flops: float | None = None,
                  orphan_timeout: float = ORPHAN_TIMEOUT_S, gpu: bool | None = None, tick: float = 0.2,
-                 stop_grace: float = 3.0, keep_finished: float = 3600.0) -> None:
-        self.max_jobs = max_jobs if max_jobs is not None else default_max_jobs()
-        self.max_flops = max_flops if max_flops is not None else default_max_flops()
+                 stop_grace: float = 3.0, keep_finished: float = 3600.0, max_steps: int | None = None,
+                 max_queue: int | None = None, max_per_session: int | None = None,
+                 max_job_seconds: float | None = None) -> None:
+        self.warnings: list[str] = []
+
+        def limit(given: Any, name: str) -> Any:
+            if given is not None:
+                return given
+            value, warning = env_limit(name)
+            if warning:
+                self.warnings.append(warning)
+                sys.stderr.write(f"warning: {warning}\n")
+            return value
+
+        self.max_jobs = limit(max_jobs, "ANCHOR_MAX_JOBS")
+        self.max_flops = limit(max_flops, "ANCHOR_MAX_FLOPS")
+        self.max_steps = limit(max_steps, "ANCHOR_MAX_STEPS")
+        self.max_queue = limit(max_queue, "ANCHOR_MAX_QUEUE")
+        self.max_per_session = limit(max_per_session, "ANCHOR_MAX_JOBS_PER_SESSION")
+        self.max_job_seconds = limit(max_job_seconds, "ANCHOR_MAX_JOB_SECONDS")
         self.orphan_timeout = orphan_timeout
         self.gpu = has_gpu() if gpu is None else gpu
         self.tick = tick
         self.stop_grace = stop_grace
         self.keep_finished = keep_finished
-        self._ctx = mp.get_context("spawn")
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._waiting: list[str] = []
-        self._exiting: list[tuple[Any, float]] = []
+        self._requests: dict[tuple[int, str], str] = {}
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
     # -- admission -------------------------------------------------------------------------
     def refusal(self, cfg: RunConfig, preset: str) -> str | None:
-        """Why this job would be refused, or None when it is accepted."""
-        cmd = cli_command(cfg, preset)
+        """Why this job would be refused by its size, or None when it is accepted."""
+        try:
+            cmd = cli_command(cfg, preset)
+        except ValueError as e:
+            return f"This run cannot be started here: {e}."
+        cost = job_cost(cfg)
         if preset == "paper" and not self.gpu:
-            return (f"The 'paper' preset is the paper's full setup (≈{cfg.total_flops:.1e} FLOP: days on this"
+            return (f"The 'paper' preset is the paper's full setup (≈{cost['flops']:.1e} FLOP: days on this"
                     f" server's CPU) and this server has no GPU. Train it with the command line on a GPU"
                     f" machine:\n\n`{cmd}`\n\nthen copy the run folder into this app's runs/ folder (or"
                     " $ANCHOR_RUNS_DIR) and open it under 'Open a saved run'.")
-        if cfg.total_flops > self.max_flops:
-            return (f"This run needs ≈{cfg.total_flops:.1e} FLOP, more than this server's cap of"
-                    f" {self.max_flops:.1e} FLOP per job (3× the cpu-demo preset unless ANCHOR_MAX_FLOPS"
-                    " says otherwise). Use fewer epochs or a smaller preset, or train it with the command"
-                    f" line on a GPU machine:\n\n`{cmd}`\n\nand copy the run folder into runs/.")
+        elsewhere = (" Use fewer epochs or a smaller preset, or train it with the command line on a GPU"
+                     f" machine:\n\n`{cmd}`\n\nand copy the run folder into runs/.")
+        if cost["flops"] > self.max_flops:
+            return (f"This run needs ≈{cost['flops']:.1e} FLOP ({cost['train_flops']:.1e} training,"
+                    f" {cost['eval_flops']:.1e} for its {cost['evaluations']:,} evaluations), more than this"
+                    f" server's cap of {self.max_flops:.1e} FLOP per job (3× the cpu-demo preset unless"
+                    " ANCHOR_MAX_FLOPS says otherwise)." + elsewhere)
+        if cost["steps"] > self.max_steps:
+            return (f"This run needs {cost['steps']:,} optimizer steps, more than this server's cap of"
+                    f" {self.max_steps:,} steps per job (3× the cpu-demo preset unless ANCHOR_MAX_STEPS says"
+                    " otherwise): every step takes time, however small the model." + elsewhere)
         return None
 
+    @contextmanager
+    def request(self, owner: str) -> Iterator[None]:
+        """Jobs ``owner`` submits inside this block (from this thread) count as one request
+        against ``max_per_session``: the several seeds of one Phase-diagram cell."""
+        key = (threading.get_ident(), owner)
+        with self._lock:
+            self._requests[key] = uuid.uuid4().hex[:12]
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._requests.pop(key, None)
+
     def submit(self, cfg: RunConfig, preset: str, owner: str, runs_dir: str | Path) -> Job:
-        """Queue a job; returns its snapshot. Raises ``JobRefused`` (see ``refusal``)."""
+        """Queue a job; returns its snapshot.
+
+        Raises:
+            JobRefused: too large (``refusal``); ``SessionBusy``: ``owner`` has
+                ``max_per_session`` requests queued or running; ``QueueFull``: ``max_queue``
+                jobs are waiting.
+        """
         why = self.refusal(cfg, preset)
         if why is not None:
             raise JobRefused(why)
-        job = Job(uuid.uuid4().hex[:12], owner, preset, cfg, Path(runs_dir), run_name(cfg, preset))
+        job_id = uuid.uuid4().hex[:12]
         with self._lock:
+            group = self._requests.get((threading.get_ident(), owner), job_id)
+            mine = [j for j in self._jobs.values() if j.owner == owner and j.active]
+            others = {j._group for j in mine if j._group != group}
+            if len(others) >= self.max_per_session:
+                names = ", ".join(j.name for j in mine)
+                raise SessionBusy(
+                    f"You already have a training queued or running ({names}). This server trains"
+                    f" {self.max_per_session} job per visitor at a time: wait for it to finish or cancel it,"
+                    " then train again.")
+            if len(self._waiting) >= self.max_queue:
+                raise QueueFull(
+                    f"The server's training queue is full ({len(self._waiting)} jobs waiting, at most"
+                    f" {self.max_queue}). Try again in a few minutes, or train on your own machine with"
+                    f" the command line:\n\n`{cli_command(cfg, preset)}`")
+            job = Job(job_id, owner, preset, cfg, Path(runs_dir), run_name(cfg, preset))
+            job._group = group
             self._jobs[job.id] = job
             self._waiting.append(job.id)
             self._ensure_thread()
@@ -340,9 +490,9 @@ class JobQueue:
             return self._waiting.index(job_id) + 1 if job_id in self._waiting else None
 
     def counts(self) -> tuple[int, int]:
-        """(running, waiting) jobs."""
+        """(running, waiting) jobs; a job counts as running until its process has exited."""
         with self._lock:
-            return self._running(time.monotonic()), len(self._waiting)
+            return self._running(), len(self._waiting)
 
     # -- control ---------------------------------------------------------------------------
     def cancel(self, job_id: str, reason: str = "cancelled by the user") -> None:
@@ -372,17 +522,15 @@ class JobQueue:
         with self._lock:
             end = time.monotonic() + self.stop_grace
             for job in self._jobs.values():
-                if job._proc is not None:
-                    job._proc.join(timeout=max(end - time.monotonic(), 0.1))  # let it stop by itself
-                    if job._proc.is_alive():
-                        job._proc.terminate()
-                        job._proc.join(timeout=2)
-                self._reap(job, time.monotonic() + 1e9)
-            for proc, _ in self._exiting:
-                proc.join(timeout=2)
-                if proc.is_alive():
+                proc = job._proc
+                if proc is None:
+                    continue
+                try:
+                    proc.wait(timeout=max(end - time.monotonic(), 0.1))  # let it stop by itself
+                except subprocess.TimeoutExpired:
                     proc.kill()
-            self._exiting = []
+                    proc.wait(timeout=5)
+                self._reap(job, time.monotonic() + 1e9)
 
     # -- scheduler (always under the lock) ---------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -401,38 +549,49 @@ class JobQueue:
             if job.active and now - job.last_seen > self.orphan_timeout:
                 self._cancel(job, f"cancelled: nobody watched this job for {self.orphan_timeout:.0f} s"
                                   " (the browser tab was closed or left)", now)
+            if job.state == "running" and job._t0 is not None and now - job._t0 > self.max_job_seconds:
+                self._cancel(job, f"stopped: it ran longer than this server's limit of {self.max_job_seconds:.0f} s"
+                                  " per job (ANCHOR_MAX_JOB_SECONDS). Use fewer epochs, or train it with the"
+                                  f" command line: `{cli_command(job.config, job.preset)}`", now)
             if job.state in ("running", "cancelling"):
                 self._drain(job)
                 self._reap(job, now)
             elif job.state in TERMINAL and job.finished and time.time() - job.finished > self.keep_finished:
                 del self._jobs[job.id]
-        running = self._running(now)
+        running = self._running()
         while self._waiting and running < self.max_jobs:
             self._start(self._jobs[self._waiting.pop(0)])
             running += 1
 
     def _start(self, job: Job) -> None:
-        job._msgs = self._ctx.Queue()
-        job._stop = self._ctx.Event()
-        job._proc = self._ctx.Process(
-            target=_worker, args=(job.config.to_dict(), str(job.runs_dir), job.name, job._msgs, job._stop),
-            name=f"anchor-train-{job.id}", daemon=True)
-        job.state, job.started = "running", time.time()
+        args = cli_args(job.config, job.preset)
+        runtime = ["--out", str(job.runs_dir / job.name), "--unique", "--threads", "1", "--progress", "jsonl",
+                   "--watch-stdin"]
+        job.argv = ["python", "-m", "core", "train", *args, *runtime]
+        job.state, job.started, job._t0 = "running", time.time(), time.monotonic()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         try:
-            with _main_not_rerun():
-                job._proc.start()
-        except Exception as e:  # e.g. out of processes: report, do not crash the scheduler
+            job._proc = subprocess.Popen([sys.executable, *job.argv[1:]], cwd=REPO, env=env, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:  # e.g. out of processes: report, do not crash the scheduler
             self._finish(job, "failed", f"could not start the training process: {e}")
+            return
+        job._lines, job._stderr = queue_mod.SimpleQueue(), deque(maxlen=20)
+        job._readers = [
+            threading.Thread(target=_read_stdout, args=(job._proc.stdout, job._lines), daemon=True,
+                             name=f"anchor-job-{job.id}-out"),
+            threading.Thread(target=_read_stderr, args=(job._proc.stderr, job._stderr), daemon=True,
+                             name=f"anchor-job-{job.id}-err")]
+        for t in job._readers:
+            t.start()
 
     def _drain(self, job: Job) -> None:
-        if job._msgs is None:
+        if job._lines is None:
             return
         while True:
             try:
-                msg = job._msgs.get_nowait()
+                msg = job._lines.get_nowait()
             except queue_mod.Empty:
-                return
-            except Exception:  # a child killed mid-message leaves a torn pickle: stop reading
                 return
             event = msg.pop("event", None)
             if event == "step":
@@ -440,51 +599,42 @@ class JobQueue:
             elif event == "eval":
                 job.records.append(msg)
             elif event == "done":
-                job._result, job.run_path = "done", msg["path"]
+                job._result, job.run_path = "done", msg.get("run")
             elif event == "cancelled":
                 job._result = "cancelled"
             elif event == "error":
                 job._result, job.message = "failed", msg.get("message", "training failed")
 
     def _reap(self, job: Job, now: float) -> None:
+        """Finish ``job`` once its process has exited and its output is read; kill a child that
+        ignores a cancel for ``stop_grace`` seconds."""
         proc = job._proc
         if proc is None:
             return
-        alive = proc.is_alive()
-        if alive and job._result is None:
-            if job.state == "cancelling" and job._cancel_at is not None:
-                late = now - job._cancel_at
-                if late > self.stop_grace + 2:
-                    proc.kill()
-                elif late > self.stop_grace:
-                    proc.terminate()
+        code = proc.poll()
+        if code is None:
+            if job.state == "cancelling" and job._cancel_at is not None and now - job._cancel_at > self.stop_grace:
+                proc.kill()
             return
-        if alive:  # the child has reported (run saved, or stopped) and is only exiting now
-            self._exiting.append((proc, now))
-        else:
-            proc.join(timeout=0.1)
-            self._drain(job)
-        if job._result == "done":
+        if job._exited_at is None:
+            job._exited_at = now
+        if any(t.is_alive() for t in job._readers) and now - job._exited_at < 5:
+            return  # the last lines are still being read
+        self._drain(job)
+        if job._result == "done" and job.state != "cancelling":
             self._finish(job, "done", None)
-        elif job.state == "cancelling" or job._result == "cancelled":
+        elif job.state == "cancelling" or job._result == "cancelled" or code == STOPPED_EXIT:
             self._finish(job, "cancelled", job.message or "cancelled")
         elif job._result == "failed":
             self._finish(job, "failed", job.message)
         else:
-            self._finish(job, "failed", f"the training process exited unexpectedly (exit code {proc.exitcode})")
+            errors = [line for line in job._stderr if line.startswith("error:")]
+            why = errors[-1] if errors else f"the training process exited unexpectedly (exit code {code})"
+            self._finish(job, "failed", why)
 
-    def _running(self, now: float) -> int:
-        """Jobs holding a training slot: running, stopping, or reported but not yet exited."""
-        still = []
-        for proc, since in self._exiting:
-            if proc.is_alive():
-                if now - since > 10:
-                    proc.kill()
-                still.append((proc, since))
-            else:
-                proc.join(timeout=0.1)
-        self._exiting = still
-        return len(still) + sum(1 for j in self._jobs.values() if j.state in ("running", "cancelling"))
+    def _running(self) -> int:
+        """Jobs holding a training slot: running, or stopping until their process has exited."""
+        return sum(1 for j in self._jobs.values() if j.state in ("running", "cancelling"))
 
     def _cancel(self, job: Job, reason: str, now: float) -> None:
         if job.state == "queued":
@@ -493,12 +643,17 @@ class JobQueue:
             self._finish(job, "cancelled", reason)
         elif job.state == "running":
             job.state, job.message, job._cancel_at = "cancelling", reason, now
-            job._stop.set()
+            if job._proc is not None and job._proc.poll() is None:
+                job._proc.send_signal(signal.SIGTERM)  # Windows: terminate()
 
     def _finish(self, job: Job, state: str, message: str | None) -> None:
         job.state, job.message, job.finished = state, message, time.time()
-        for q in (job._msgs,):
-            if q is not None:
-                q.close()
-                q.cancel_join_thread()
-        job._proc, job._msgs, job._stop = None, None, None
+        proc = job._proc
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+        job._proc, job._lines, job._readers = None, None, []

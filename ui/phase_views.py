@@ -20,7 +20,6 @@ from core.runs import RunError
 from core.sweep import run_row
 
 from . import phase_data as pdat
-from .jobs import JobRefused
 from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir
 
 RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential", "symmetric", "other",
@@ -141,9 +140,10 @@ def _submit(key: str, spec: Any, points: list) -> None:
     q = job_queue()
     submitted: list[tuple[str, str]] = []
     try:
-        for p in points:
-            submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
-    except JobRefused as e:
+        with q.request(_owner()):  # the cell's seeds count as one request against the per-session cap
+            for p in points:
+                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
+    except ValueError as e:  # JobRefused, also from a ui.jobs reloaded after a file edit
         for _, jid in submitted:
             q.cancel(jid, "refused together with the rest of the cell")
         st.session_state[f"{key}::refused"] = str(e)

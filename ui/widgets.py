@@ -22,7 +22,6 @@ from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
 from . import charts
-from .jobs import JobRefused
 from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs
 
 DEFAULT_TASK = TaskConfig()
@@ -40,7 +39,7 @@ def _copy_state(widget_key: str, state_key: str) -> None:
     st.session_state[state_key] = st.session_state[widget_key]
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=5.0)  # a heartbeat every 5 s is plenty against the 60 s watchdog, and cheap
 def _sidebar_jobs() -> None:
     """This session's background trainings, on every page; polling it is their heartbeat, so
     they keep running while the user reads another page and stop when the tab is closed."""
@@ -231,32 +230,48 @@ def _owner() -> str:
     return st.session_state.setdefault("_owner", uuid.uuid4().hex)
 
 
+def _submit_job(prefix: str, cfg: RunConfig | None, preset: str) -> None:
+    """Train's click callback: queue the job, or keep the refusal for the page to show."""
+    if cfg is None:
+        return
+    try:
+        st.session_state[f"{prefix}_job"] = job_queue().submit(cfg, preset, _owner(), runs_dir()).id
+    except ValueError as e:  # JobRefused, also from a ui.jobs reloaded after a file edit
+        st.session_state[f"{prefix}_refused"] = str(e)
+
+
 def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
-    """Train button, admission errors, queue position, live progress and Cancel."""
+    """Train button, admission errors, queue position, live progress and Cancel.
+
+    The queue allows one queued-or-running training per session (``JobQueue.max_per_session``):
+    the button is disabled while this session has one, and a second click that arrives before
+    the page is redrawn (a double-click) gets the queue's refusal as a message, next to the job
+    that is running. Every refusal is shown with ``st.error``, never raised."""
     q = job_queue()
     key = f"{prefix}_job"
     job = q.get(st.session_state[key]) if st.session_state.get(key) else None
+    mine = [j for j in q.touch_owner(_owner()) if j.active]
+    if (job is None or not job.active) and mine:
+        job = mine[-1]  # submitted by a click whose redraw was cut short
+        st.session_state[key] = job.id
     c1, c2 = st.columns([1, 4])
-    clicked = c1.button("Train", type="primary", key=f"{prefix}_start",
-                        disabled=cfg is None or (job is not None and job.active))
-    refused = None
-    if clicked and cfg is not None:
-        try:
-            job = q.submit(cfg, preset, _owner(), runs_dir())
-            st.session_state[key] = job.id
-        except JobRefused as e:
-            refused = str(e)
-    with c2:  # after the submission, so the counts include it (and a redraw cannot drop the click)
-        _queue_caption(q.counts())
+    # Submitted in the click callback, before the rerun: the button is disabled in that rerun.
+    c1.button("Train", type="primary", key=f"{prefix}_start", disabled=cfg is None or bool(mine),
+              on_click=_submit_job, args=(prefix, cfg, preset))
+    refused = st.session_state.pop(f"{prefix}_refused", None)
+    with c2:
+        _queue_caption()
     if refused:
         st.error(refused)
-        return  # the refusal replaces the previous job's status
+        if job is None or not job.active:
+            return  # the refusal replaces the previous job's status
     if job is None:
         return
     if job.active:
         _live_job(prefix, job.id)
     elif job.state == "done":
         st.success(f"Finished and saved as {Path(job.run_path or '').name}: its verdict is shown below.")
+        st.caption(f"Trained by the command `{job.command}`")
     elif job.state == "cancelled":
         st.warning(f"Training stopped ({job.message}). Nothing was saved.")
     else:
@@ -266,32 +281,39 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
 def queue_text(counts: tuple[int, int]) -> str:
     q = job_queue()
     running, waiting = counts
-    return (f"Server queue: {running} training, {waiting} waiting; at most {q.max_jobs} at once, "
-            f"each job up to ≈{q.max_flops:.1e} FLOP. Training runs in a background process.")
+    return (f"Server queue: {running} training, {waiting} waiting; at most {q.max_jobs} at once and"
+            f" {q.max_queue} waiting, one per visitor; each job up to ≈{q.max_flops:.1e} FLOP,"
+            f" {q.max_steps:,} steps and {q.max_job_seconds / 60:.0f} min. Training runs in a background process.")
 
 
-def _queue_caption(drawn: tuple[int, int]) -> None:
-    """The server queue's caption. While the queue is busy it checks the counts every second
-    and redraws the page when they change, so it does not keep saying "1 training" after a
-    job ended or was cancelled (its process may still hold the slot when the page is redrawn)."""
+QUEUE_CAPTION_EVERY_S = 5.0
 
-    @st.fragment(run_every=1.0 if any(drawn) else None)
+
+def _queue_caption() -> None:
+    """The server queue's caption, refreshed every ``QUEUE_CAPTION_EVERY_S`` seconds by a
+    fragment that redraws the caption alone: with many sessions on the page it must stay cheap
+    (no page redraw, no chart). This session's own job redraws the page itself when it ends
+    (``_live_job``), and a job holds its slot until its process has exited, so the page
+    redrawn then never shows the finished job as still training."""
+
+    @st.fragment(run_every=QUEUE_CAPTION_EVERY_S)
     def caption() -> None:
-        queue_caption_body(drawn)
+        queue_caption_body()
 
     caption()
 
 
-def queue_caption_body(drawn: tuple[int, int]) -> None:
-    """Body of the caption fragment. ``drawn``: the (running, waiting) counts of the last full
-    run; when the queue's counts differ now, the whole page is redrawn (``st.rerun``)."""
-    now = job_queue().counts()
-    if now != tuple(drawn):
-        st.rerun(scope="app")
-    st.caption(queue_text(now))
+def queue_caption_body() -> None:
+    """Body of the caption fragment: the queue's counts now."""
+    st.caption(queue_text(job_queue().counts()))
+
+
+LIVE_CURVES_EVERY_S = 3.0
 
 
 def _live_job(prefix: str, job_id: str) -> None:
+    """Progress bar and Cancel, refreshed every second, and the live curves, every
+    ``LIVE_CURVES_EVERY_S`` seconds (drawing two charts is the expensive part of a refresh)."""
     q = job_queue()
 
     @st.fragment(run_every=1.0)
@@ -317,10 +339,15 @@ def _live_job(prefix: str, job_id: str) -> None:
             st.progress(job.progress, text=text)
         st.button("Cancel", key=f"{prefix}_cancel", on_click=q.cancel, args=(job_id,),
                   disabled=job.state == "cancelling")
-        if job.records:
+
+    @st.fragment(run_every=LIVE_CURVES_EVERY_S)
+    def live_curves() -> None:
+        job = q.get(job_id)
+        if job is not None and job.active and job.records:
             curves(job.records, job.config.task, job.steps, epochs=job.config.train.epochs)
 
     live()
+    live_curves()
 
 
 # -- results ---------------------------------------------------------------------------------------
