@@ -11,7 +11,8 @@ torch.set_num_threads(1)
 @pytest.fixture
 def at(app_env):
     at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=60)
-    at.run()
+    at.run()  # the app opens on the Lesson (pages/0_Lesson.py); the puzzle is the second page
+    at.switch_page("pages/1_The_puzzle.py").run()
     assert not at.exception
     return at
 
@@ -20,7 +21,7 @@ def texts(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
-def test_app_opens_on_the_puzzle(at):
+def test_puzzle_page_shows_pairs_roles_and_answers(at):
     assert at.title[0].value.startswith("The puzzle")
     grid = at.table[0].value  # the 4x4 grid of anchor pairs, with targets and roles
     assert grid.shape == (4, 4)

@@ -46,7 +46,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
             box.press("Enter")
             expect(page.get_by_text(f"× {n} epochs").first).to_be_visible()
 
-        page.goto(url)
+        page.goto(url + "/The_puzzle")  # the app opens on the Lesson; this test starts at the puzzle
         expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
         expect(page.get_by_text("x-6 · overridden")).to_be_visible()
         shot("1_puzzle")
@@ -62,7 +62,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         expect(page.get_by_label("Epochs")).to_have_value("2")  # the preset's epochs arrived from the server
         set_epochs(2000)
         page.get_by_role("button", name="Train", exact=True).click()
-        expect(page.get_by_test_id("stMainBlockContainer").get_by_test_id("stProgress")).to_be_visible()  # the sidebar shows it too
+        expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
         expect(page.get_by_text("Accuracy during training")).to_have_count(2)  # live curves + the saved run's
         shot("3_training_live")
         page.get_by_role("button", name="Cancel").click()

@@ -145,7 +145,7 @@ def test_single_run_and_large_fonts(runs_env):
     assert spec["config"]["axis"]["labelFontSize"] == 11
     at = _app(inside_compare=False, large_fonts=True)
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
-    assert spec["config"]["axis"]["labelFontSize"] == 18
+    assert spec["config"]["axis"]["labelFontSize"] == 20  # projector: every chart text ≥ 20 px
 
 
 # -- chart builders: big data must not hit altair's MaxRowsError ------------------------------

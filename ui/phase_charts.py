@@ -56,7 +56,7 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
     fade = base.mark_rect(color="white", opacity=0.55).transform_filter("!datum.fitted")
     hatch = base.mark_point(shape=HATCH, size=(min(CELL_W, CELL_H) * scale * 0.85) ** 2, strokeWidth=1,
                             color="#444444", filled=False).transform_filter("!datum.fitted")
-    text = base.mark_text(fontSize=f["label"] - 1).encode(
+    text = base.mark_text(fontSize=f["label"] - (0 if large else 1)).encode(  # projector: ≥ 20 px
         text=alt.Text("value:Q", format=".2f"),
         color=alt.condition("datum.value < 0.55 && datum.fitted", alt.value("white"), alt.value("black")))
     ring = base.mark_rect(fill=None, stroke="#E69F00", strokeWidth=3).transform_filter(

@@ -30,8 +30,8 @@ GREYS = ["#333333", "#666666", "#999999", "#BBBBBB", "#555555", "#888888"]
 
 def fonts(large: bool = False) -> dict[str, int]:
     """Font sizes (px) and base chart size for normal and projector mode."""
-    if large:
-        return {"label": 18, "title": 20, "text": 18, "size": 420, "mark": 90}
+    if large:  # ≥ 20 px: readable from the back of a lecture room
+        return {"label": 20, "title": 22, "text": 20, "size": 420, "mark": 90}
     return {"label": 11, "title": 13, "text": 12, "size": 300, "mark": 40}
 
 
@@ -176,7 +176,8 @@ def flow_diagram(flow: dict[str, Any], tokens: list[int], large: bool = False,
     names = alt.Chart(nodes[nodes["x"] == 0]).mark_text(align="right", dx=-14, fontSize=f["text"]).encode(
         x=x, y=y, text="label:N").transform_calculate(label="datum.token + '  ' + datum.role")
     heads = pd.DataFrame({"x": list(range(L + 1)), "src": [-0.9] * (L + 1),
-                          "label": ["input"] + [f"after layer {l}" for l in range(1, L + 1)]})
+                          # large fonts: the short form, or neighbouring headers overlap in a half-width column
+                          "label": ["input"] + [f"layer {l}" if large else f"after layer {l}" for l in range(1, L + 1)]})
     header = alt.Chart(heads).mark_text(fontSize=f["text"], fontWeight="bold").encode(
         x=x, y=y, text="label:N")
     # layer order matters: Streamlit 1.67 drew nothing when the text layer came first
@@ -287,9 +288,10 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
         y=alt.Y("s:Q", scale=alt.Scale(domain=[n, 0], nice=False), axis=ticks), y2="e:Q",
         tooltip=["group:Q", "size:Q"])
     noun = "group" if c["n_groups"] == 1 else "groups"
-    sub = (f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g}; "
-           f"{c['share_in_groups']:.0%} of {n} neurons in groups, largest {c['largest_group_share']:.0%}")
-    chart = alt.layer(rect, boxes, title=alt.TitleParams(title, subtitle=[sub], subtitleFontSize=f["label"] + 1)
+    # two subtitle lines: one line was cut ("…") in a half-width column at large fonts
+    sub = [f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g};",
+           f"{c['share_in_groups']:.0%} of {n} neurons in groups, largest {c['largest_group_share']:.0%}"]
+    chart = alt.layer(rect, boxes, title=alt.TitleParams(title, subtitle=sub, subtitleFontSize=f["label"] + 1)
                       ).properties(width=size, height=size)
     return style(chart, large), frame.drop(columns=["row2", "col2"])
 

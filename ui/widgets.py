@@ -54,6 +54,56 @@ def large_fonts() -> bool:
     return bool(st.session_state.get("large_fonts", False))
 
 
+# Presenter mode: large fonts, the sidebar collapsed, a compact page that fits a 1280×720
+# projector, and on the lesson one figure per screen. ``?presenter=1`` in a link turns it on,
+# ``?presenter=0`` off; any other value is ignored.
+PRESENTER_PARAM = "presenter"
+
+
+def presenter() -> bool:
+    """Whether presenter mode is on (session key ``presenter``)."""
+    return bool(st.session_state.get("presenter", False))
+
+
+def presenter_from_url() -> bool:
+    """Apply ``?presenter=1`` / ``?presenter=0`` once per distinct value (so the sidebar toggle
+    can still change it), then return ``presenter()``. Called by app.py before the page runs."""
+    raw = st.query_params.get(PRESENTER_PARAM)
+    if raw is not None and raw != st.session_state.get("_presenter_param"):
+        st.session_state["_presenter_param"] = raw
+        if raw in ("0", "1"):
+            _set_presenter(raw == "1")
+    return presenter()
+
+
+def _set_presenter(on: bool) -> None:
+    st.session_state["presenter"] = on
+    if on:
+        st.session_state["large_fonts"] = True  # presenter mode is large fonts and more
+
+
+def _presenter_toggled(widget_key: str) -> None:
+    on = bool(st.session_state[widget_key])
+    _set_presenter(on)
+    st.session_state["_presenter_param"] = "1" if on else "0"
+    st.query_params[PRESENTER_PARAM] = "1" if on else "0"
+
+
+# CSS of the two projector modes. Large fonts: every text ≥ 20 px. Presenter: also a compact
+# top margin and title, so a page's first screen holds its controls at 1280×720.
+LARGE_CSS = ("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMarkdownContainer'] li,"
+             " [data-testid='stCaptionContainer'] p, [data-testid='stWidgetLabel'] p, table td, table th"
+             " {font-size: 1.3rem !important; line-height: 1.5}"
+             " [data-testid='stMetricValue'] [data-testid='stMarkdownContainer'] p {font-size: 3rem !important;}"
+             " [data-testid='stMetricLabel'], [data-testid='stMetricLabel'] * {white-space: normal !important;"
+             " overflow: visible !important; text-overflow: clip !important; height: auto !important}</style>")
+PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem !important;"
+                 " padding-bottom: 1rem !important}"
+                 " [data-testid='stMainBlockContainer'] h1 {font-size: 2.1rem !important; padding-top: 0.2rem}"
+                 " [data-testid='stMainBlockContainer'] h2 {font-size: 1.8rem !important; padding-top: 0.2rem}"
+                 " button p, [data-testid='stMarkdownContainer'] code {font-size: 1.25rem !important}</style>")
+
+
 def _ensure_app_navigation() -> None:
     """Make a deep link (``/Train``) on a fresh server run through ``app.py``.
 
@@ -87,19 +137,25 @@ def sidebar() -> bool:
     is their heartbeat, so they keep running while the user reads another page.
     """
     _ensure_app_navigation()
+    presenter_from_url()
     wkey = "_large_fonts_toggle"
     st.session_state[wkey] = large_fonts()
     st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_copy_state, args=(wkey, "large_fonts"),
                       help="Bigger chart and text fonts for teaching from a projector.")
+    pkey = "_presenter_toggle"
+    st.session_state[pkey] = presenter()
+    st.sidebar.toggle("Presenter mode", key=pkey, on_change=_presenter_toggled, args=(pkey,),
+                      help="For a projector (1280×720): large fonts, the sidebar folded away, and on the Lesson "
+                           "one figure per screen with ← / → for previous and next. A link with ?presenter=1 "
+                           "opens in it.")
     q = job_queue()
     if any(j.active for j in q.touch_owner(_owner())):
         with st.sidebar:
             _sidebar_jobs()
     if large_fonts():
-        st.html("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMarkdownContainer'] li,"
-                " [data-testid='stCaptionContainer'] p, [data-testid='stWidgetLabel'] p, table td, table th"
-                " {font-size: 1.3rem !important; line-height: 1.5}"
-                " [data-testid='stMetricValue'] [data-testid='stMarkdownContainer'] p {font-size: 3rem !important;}</style>")
+        st.html(LARGE_CSS)
+    if presenter():
+        st.html(PRESENTER_CSS)
     return large_fonts()
 
 
@@ -193,8 +249,12 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
     st.session_state.setdefault(f"{prefix}_epochs", base.train.epochs)
     c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1, 1])
     keep = {"persist_state": "session"}  # settings survive a visit to another page
-    preset = c1.selectbox("Preset", names, key=f"{prefix}_preset", on_change=_preset_changed, args=(prefix,), **keep)
-    c1.caption(DESCRIPTIONS.get(preset, ""))
+    large = large_fonts()  # large fonts: the preset's description as help, or it pushes Train below the fold
+    preset = c1.selectbox("Preset", names, key=f"{prefix}_preset", on_change=_preset_changed, args=(prefix,),
+                          help="\n\n".join(f"**{n}**: {DESCRIPTIONS.get(n, '')}" for n in names) if large else None,
+                          **keep)
+    if not large:
+        c1.caption(DESCRIPTIONS.get(preset, ""))
     gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", 0.1, 1.5, 0.5, 0.05,
                       key=f"{prefix}_gamma", help="larger γ = smaller initial weights", **keep)
     depth = c3.slider("Depth (layers)", 1, 6, key=f"{prefix}_depth", **keep)
@@ -379,7 +439,7 @@ def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
         with st.container(border=True):
             st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
                     f"{'2.0' if large_fonts() else '1.4'}rem; font-weight: 600'>Verdict: {line}</div>")
-            c = st.columns(4)
+            c = st.columns(4) if not large_fonts() else st.columns(2) + st.columns(2)  # 2×2: labels fit
             c[0].metric("seen pairs, test split", f"{seen:.0%}")
             c[1].metric(f"({k}) as {charts.formula(shifts['inferential'])}: inferential", f"{h['inferential']:.0%}")
             c[2].metric(f"({k}) as {charts.formula(shifts['symmetric'])}: symmetric", f"{h['symmetric']:.0%}")
@@ -406,7 +466,7 @@ def _run_report(run: Run) -> None:
     verdict_cards(cfg.task, last)
     curves(history, cfg.task)
     large = large_fonts()
-    c1, c2 = st.columns(2)
+    c1, c2 = st.columns(2) if not large else (st.container(), st.container())  # large: full width, nothing cut
     c1.altair_chart(charts.pair_accuracy_chart(last["per_pair"], cfg.task, large), width="stretch")
     for k, h in last.get("held_out", {}).items():
         c2.altair_chart(charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large, shares_of=h),

@@ -1,0 +1,254 @@
+"""The Lesson (pages/0_Lesson.py, ui/lesson.py): the step in the URL, the pair of runs from
+pretrained/lesson.json and its fallback, numbers computed from the runs, predict → reveal,
+presenter mode and the "try it" hand-over to the other pages.
+
+The AppTests run on a pretrained/ folder made here: two tiny runs of one setting that differ
+only in γ (0.3 copies x-6 on 88 % of keys, 0.9 composes x-10 on 77 %), plus the committed
+phase-diagram table, so they do not change when the committed runs do.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+from streamlit.testing.v1 import AppTest
+
+from core.presets import get_preset
+from ui import lesson
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- pure functions --------------------------------------------------------------------------------
+@pytest.mark.parametrize("raw, step", [(None, 1), ("", 1), ("1", 1), ("8", 8), (" 3 ", 3)])
+def test_step_from_the_url(raw, step):
+    assert lesson.parse_step(raw, 8) == (step, None)
+
+
+@pytest.mark.parametrize("raw", ["0", "9", "-1", "2.5", "abc", "１", "9" * 5000, "<script>alert(1)</script>",
+                                 "[x](javascript:alert(1))", "1e3"])
+def test_a_bad_step_goes_to_step_one_with_a_message_that_does_not_echo_it(raw):
+    step, problem = lesson.parse_step(raw, 8)
+    assert step == 1 and problem and "1 to 8" in problem
+    assert raw.strip() not in problem
+
+
+@settings(max_examples=300, deadline=None)
+@given(hs.text(max_size=50))
+def test_any_step_text_gives_a_valid_step(raw):
+    step, problem = lesson.parse_step(raw, 8)
+    assert 1 <= step <= 8
+    assert (problem is None) == (raw.strip() in {str(n) for n in range(1, 9)} or raw.strip() == "")
+
+
+def test_predict_options_come_from_the_task():
+    cfg = get_preset("cpu-demo")
+    assert lesson.predict_options(cfg, 80) == {"inferential": 70, "symmetric": 74}  # x-10 and the (3,4) rule x-6
+    other = cfg.replace(**{"task.overrides": ((3, 4, -3),)})
+    assert lesson.predict_options(other, 80) == {"inferential": 70, "symmetric": 77}
+    assert lesson.predict_options(cfg, 5) == {"inferential": 10, "symmetric": 14}  # key clipped to 20
+
+
+def test_seed_spread_of_the_committed_pair_is_read_from_the_calibration_record():
+    from core.runs import load_run
+    record = lesson.read_calibration()
+    g10 = load_run(ROOT / "pretrained" / "cpu-deep_L3_g1.0_s4").config
+    g05 = load_run(ROOT / "pretrained" / "cpu-deep_L3_g0.5_s0").config
+    assert lesson.seed_spread(g10, record) == {0: "inferential", 1: "symmetric", 2: "symmetric", 3: "inferential",
+                                               4: "inferential"}
+    assert sorted(lesson.seed_spread(g05, record).values()) == ["inferential", "symmetric", "symmetric"]
+    assert lesson.preset_of(g10) == "cpu-deep"
+    assert lesson.seed_spread(get_preset("tiny"), record) == {}
+
+
+# -- a pretrained/ folder for the page --------------------------------------------------------------
+@pytest.fixture
+def pair(app_env, make_run):
+    pre = app_env.pretrained
+    sym = make_run(pre, "tiny_L1_g0.3_s0", inferential=0.05, symmetric=0.88, **{"model.gamma": 0.3})
+    inf = make_run(pre, "tiny_L1_g0.9_s0", inferential=0.77, symmetric=0.02, **{"model.gamma": 0.9})
+    for suffix in (".csv", ".json"):
+        shutil.copy(ROOT / "pretrained" / f"phase_cpu-demo{suffix}", pre / f"phase_cpu-demo{suffix}")
+    (pre / "lesson.json").write_text(json.dumps({"symmetric": sym.name, "inferential": inf.name, "note": "test pair"}))
+    return sym, inf
+
+
+def open_lesson(app_env, step: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=120)
+    if step is not None:
+        at.query_params["step"] = step
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def texts(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def title(at) -> str:
+    return at.title[0].value
+
+
+def test_the_app_opens_on_the_lesson_and_every_step_renders(app_env, pair):
+    at = open_lesson(app_env)
+    assert title(at).startswith("Lesson · 1.")
+    for n, (_, name) in enumerate(lesson.STEPS, start=1):
+        at.query_params["step"] = str(n)
+        at.run()
+        assert not at.exception, (n, at.exception)
+        assert not at.error, (n, [e.value for e in at.error])
+        assert title(at) == f"Lesson · {n}. {name}"
+        if n in (2, 3, 4, 5, 6, 7):
+            assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), f"step {n} drew no chart"
+
+
+def test_next_and_previous_keep_the_step_in_the_url(app_env, pair):
+    at = open_lesson(app_env, "3")
+    assert title(at).startswith("Lesson · 3.")
+    at.button(key="lesson_next").click().run()
+    assert at.query_params["step"] == "4" and title(at).startswith("Lesson · 4.")
+    at.button(key="lesson_prev").click().run()
+    at.button(key="lesson_prev").click().run()
+    assert at.query_params["step"] == "2" and title(at).startswith("Lesson · 2.")
+
+
+def test_the_reveal_shows_the_numbers_of_the_runs(app_env, pair):
+    from core.runs import load_run
+    sym, inf = (load_run(p) for p in pair)
+    at = open_lesson(app_env, "2")
+    body = texts(at)
+    for run in (sym, inf):
+        h = run.metrics["history"][-1]["held_out"]["4,3"]
+        seen = run.metrics["history"][-1]["seen_test_accuracy"]
+        g = run.config.model.gamma
+        main, share = ("x−6", h["symmetric"]) if h["symmetric"] > h["inferential"] else ("x−10", h["inferential"])
+        assert f"The γ {g:g} run answers (4,3) with {main} on {share:.0%}".replace("%", " %") in body
+        assert f"seen pairs at {seen:.0%}".replace("%", " %") in body
+    assert "88 %" in body and "77 %" in body  # the shares the fixture gave the runs
+    captions = "\n".join(c.value for c in at.caption)
+    assert "16-wide CPU runs" in captions and "docs/replication.md" in captions  # tiny is 16 wide
+    assert "test pair" in captions
+
+
+def test_predict_then_reveal_says_whether_you_were_right(app_env, pair):
+    at = open_lesson(app_env, "1")
+    assert "answer **70** or **74**" in texts(at)
+    assert at.button(key="lesson_reveal").disabled
+    at.radio(key="lesson_choice").set_value("symmetric").run()
+    at.button(key="lesson_reveal").click().run()
+    assert title(at).startswith("Lesson · 2.")
+    assert "Not this time. It answers 70 (composition) on 77 % of keys." in texts(at)
+    at.query_params["step"] = "1"
+    at.run()
+    assert at.radio(key="lesson_choice").value == "symmetric"  # the prediction is kept
+    at.radio(key="lesson_choice").set_value("inferential").run()
+    at.button(key="lesson_reveal").click().run()
+    assert "You were right. It answers 70 (composition) on 77 % of keys." in texts(at)
+
+
+def test_reveal_without_a_prediction(app_env, pair):
+    at = open_lesson(app_env, "2")
+    assert "You did not predict. It answers 70" in texts(at)
+
+
+@pytest.mark.parametrize("raw", ["0", "99", "two", "-3", "<b>x</b>"])
+def test_a_bad_step_in_the_link_shows_step_one_and_a_message(app_env, pair, raw):
+    at = open_lesson(app_env, raw)
+    assert not at.exception
+    assert title(at).startswith("Lesson · 1.")
+    assert any("does not exist" in w.value for w in at.warning)
+    assert at.query_params["step"] == "1"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "lesson.json is missing"),
+    ("{not json", "not readable JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    (json.dumps({"symmetric": "../runs/x", "inferential": "tiny_L1_g0.9_s0"}), "must be the name of a run folder"),
+    (json.dumps({"symmetric": "gone", "inferential": "tiny_L1_g0.9_s0"}), "which is not in"),
+    (json.dumps({"symmetric": "tiny_L1_g0.9_s0", "inferential": "tiny_L1_g0.3_s0"}), "γ is not the smaller"),
+])
+def test_a_missing_or_wrong_lesson_file_falls_back_with_a_message(app_env, pair, content, reason):
+    path = app_env.pretrained / "lesson.json"
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content)
+    at = open_lesson(app_env, "2")
+    assert not at.exception and not at.error
+    infos = " ".join(i.value for i in at.info)
+    assert reason in infos and "clearest committed contrast instead" in infos
+    body = texts(at)
+    assert "The γ 0.3 run answers (4,3) with x−6 on 88 %" in body  # the contrast pair, found by itself
+    assert "The γ 0.9 run answers (4,3) with x−10 on 77 %" in body
+    assert "test pair" not in "\n".join(c.value for c in at.caption)  # the broken file's note is not shown
+
+
+def test_runs_of_a_corrupt_folder_fall_back(app_env, pair):
+    (pair[0] / "weights.safetensors").write_bytes(b"not weights")
+    at = open_lesson(app_env, "2")
+    assert not at.exception
+    assert any("cannot be opened" in i.value for i in at.info)
+
+
+def test_no_pair_at_all_is_a_message(app_env, make_run):
+    make_run(app_env.pretrained, "only_one")
+    at = open_lesson(app_env, "3")
+    assert not at.exception
+    assert any("cannot be shown" in w.value for w in at.warning)
+
+
+def test_presenter_mode_from_the_link_and_the_toggle(app_env, pair):
+    at = open_lesson(app_env, "2", presenter="1")
+    assert at.session_state["presenter"] and at.session_state["large_fonts"]
+    assert title(at).startswith("2. ")  # presenter titles are short
+    at.toggle(key="_presenter_toggle").set_value(False).run()
+    assert not at.session_state["presenter"] and at.query_params["presenter"] == "0"
+    assert title(at).startswith("Lesson · 2.")
+    at.toggle(key="_presenter_toggle").set_value(True).run()
+    assert at.session_state["presenter"] and at.query_params["presenter"] == "1"
+
+
+def test_try_it_opens_train_with_the_settings_prefilled(app_env, pair):
+    at = open_lesson(app_env, str(len(lesson.STEPS)))
+    at.button(key="lesson_try_train").click().run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Train a model")
+    assert at.slider(key="train_gamma").value == 0.9
+    assert at.selectbox(key="train_preset").value == "tiny"
+    assert at.number_input(key="train_seed").value == 1  # a seed nobody trained yet
+    assert at.selectbox(key="train_run").value == str(pair[1])
+
+
+def test_try_it_opens_both_runs_inside_the_model(app_env, pair):
+    at = open_lesson(app_env, str(len(lesson.STEPS)))
+    at.button(key="lesson_try_inside").click().run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Inside the model")
+    assert at.selectbox(key="inside_run_a").value == str(pair[0])
+    assert at.selectbox(key="inside_run_b").value == str(pair[1])
+
+
+def test_a_live_class_on_the_predict_step(app_env, pair):
+    """With ui/classroom.py: the lecturer keeps the lesson's own choice and gets the class
+    panel; a student who joined with the code answers in the class form instead (no second
+    radio), and without a question opened the step still renders."""
+    lecturer = open_lesson(app_env, "1")
+    lecturer.button(key="_class_start").click().run()
+    assert not lecturer.exception
+    code = lecturer.session_state["_class"]["code"]
+    assert lecturer.radio(key="lesson_choice")  # the lecturer's own prediction stays
+    student = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=120)
+    student.query_params["class"] = code
+    student.query_params["step"] = "1"
+    student.run()
+    assert not student.exception
+    assert student.session_state["_class"]["role"] == "student"
+    assert not [r for r in student.radio if r.key == "lesson_choice"]

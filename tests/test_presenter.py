@@ -1,0 +1,65 @@
+"""Large fonts and presenter mode: the chart settings that keep a 1280×720 projector readable.
+Each test pins one defect seen in large-fonts mode at 1280×720 (the browser checks are in
+tests/test_browser_lesson.py)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from core import probes
+from core.presets import get_preset
+from core.train import build_model
+from ui import charts, probe_charts, widgets
+
+torch.set_num_threads(1)
+
+
+def _accuracy_frame():
+    history = [{"epoch": e, "seen_test_accuracy": 0.5, "held_out": {"4,3": {"inferential": 0.1, "symmetric": 0.8}}}
+               for e in range(3)]
+    return charts.accuracy_frame(history, get_preset("tiny").task)
+
+
+def test_large_font_legends_sit_under_the_plot():
+    """On the right, the 20 px legend labels of the accuracy chart ate its plot (~40 px wide in a
+    half-width column): with large fonts the legend goes under the plot, one entry a line."""
+    large = charts.accuracy_chart(_accuracy_frame(), large=True).to_dict()["config"]["legend"]
+    assert large["orient"] == "bottom" and large["symbolDirection"] == "vertical"
+    assert large["gradientDirection"] == "horizontal"  # a colour bar stays one line high
+    assert charts.accuracy_chart(_accuracy_frame(), large=False).to_dict()["config"]["legend"]["orient"] == "right"
+
+
+def test_projector_chart_text_is_at_least_20_px():
+    for f in (charts.fonts(True), probe_charts.fonts(True)):
+        assert min(v for k, v in f.items() if k in ("label", "title", "legend", "text")) >= 20
+
+
+def _flow(large: bool) -> list[str]:
+    cfg = get_preset("tiny").replace(**{"model.n_layers": 3})
+    model = build_model(cfg, torch.Generator().manual_seed(0))
+    tokens = probes.default_sequence(cfg.task)
+    sp = probes.sequence_probe(model, cfg.task, tokens)
+    chart, _ = probe_charts.flow_diagram(probes.information_flow(sp["attn"], sp["key_pos"]), sp["tokens"], large)
+    spec = chart.to_dict()
+    datasets = spec.get("datasets", {})
+    return [r["label"] for rows in datasets.values() for r in rows if isinstance(r, dict) and "label" in r
+            and str(r.get("label", "")).startswith(("input", "after", "layer"))]
+
+
+def test_flow_headers_are_short_with_large_fonts():
+    """"after layer 1" at 20 px bold overlapped its neighbours in a half-width column."""
+    assert _flow(False) == ["input", "after layer 1", "after layer 2", "after layer 3"]
+    assert _flow(True) == ["input", "layer 1", "layer 2", "layer 3"]
+
+
+def test_condensation_subtitle_is_two_lines():
+    """One subtitle line was cut with "…" in a half-width column."""
+    c = probes.condensation(np.random.default_rng(0).normal(size=(8, 4)), 0.7)
+    chart, _ = probe_charts.condensation_heatmap(c, "W_Q(1)", large=True)
+    sub = chart.to_dict()["title"]["subtitle"]
+    assert isinstance(sub, list) and len(sub) == 2 and all(len(s) < 60 for s in sub)
+
+
+def test_large_font_css_lets_metric_labels_wrap():
+    """Verdict-card labels were cut ("infere…") at large fonts: they wrap instead."""
+    assert "stMetricLabel" in widgets.LARGE_CSS and "white-space: normal" in widgets.LARGE_CSS
