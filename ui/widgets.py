@@ -101,7 +101,8 @@ PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5r
                  " padding-bottom: 1rem !important}"
                  " [data-testid='stMainBlockContainer'] h1 {font-size: 2.1rem !important; padding-top: 0.2rem}"
                  " [data-testid='stMainBlockContainer'] h2 {font-size: 1.8rem !important; padding-top: 0.2rem}"
-                 " button p, [data-testid='stMarkdownContainer'] code {font-size: 1.25rem !important}</style>")
+                 " button p, [data-testid='stMarkdownContainer'] code, input, [data-baseweb='select'] div"
+                 " {font-size: 1.25rem !important}</style>")
 
 
 def _ensure_app_navigation() -> None:
