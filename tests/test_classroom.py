@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from _browser import ROOT, open_page, require_browser, screenshot_dir, streamlit_server
 from ui.classroom_store import BAD_CODE, CODE_RE, MAX_QUESTIONS, ClassError, ClassStore, new_token, normalize_code
 
-OPTIONS = ["70 (x-10)", "74 (x-6)"]
+OPTIONS = ["70 (x-10: apply anchor 4, then anchor 3)", "74 (x-6: copy the answer of (3,4))"]  # as the lesson
 QID = "predict-43"
 HOSTILE = ["", "abc", "A" * 5000, "'; DROP TABLE classes;--", "ABCDEF' OR '1'='1", "ABCDE%", "ÄBCDEF",
            "\x00BCDEF", "ABCDEFG", "0OI1L5", "%27%3B--", "<script>alert(1)</script>"]
@@ -287,7 +287,8 @@ def _harness() -> None:
     from ui import classroom
 
     classroom.session_panel()
-    pick = classroom.question_widget("predict-43", "Key 80, pair (4,3): which answer?", ["70 (x-10)", "74 (x-6)"])
+    pick = classroom.question_widget("predict-43", "Key 80, pair (4,3): which answer?",
+                                     ["70 (x-10: apply anchor 4, then anchor 3)", "74 (x-6: copy the answer of (3,4))"])
     st.write(f"picked: {pick}")
 
 
@@ -356,14 +357,14 @@ def test_student_answers_and_changes_the_answer_without_adding_one(class_db):
     class_db.open_question(code, QID, OPTIONS, key)
     at.run()
     at.radio(key=f"_class_answer_{QID}").set_value(1).run()
-    assert class_db.counts(code, QID) == [0, 1] and "Sent: **74 (x-6)**" in page_text(at)
+    assert class_db.counts(code, QID) == [0, 1] and f"Sent: **{OPTIONS[1]}**" in page_text(at)
     at.radio(key=f"_class_answer_{QID}").set_value(0).run()
     assert class_db.counts(code, QID) == [1, 0] and "picked: 0" in page_text(at)
     reloaded = app({"class": code, "t": token})  # same browser, page reloaded
     assert reloaded.radio(key=f"_class_answer_{QID}").value == 0
     class_db.reveal(code, QID, key)
     reloaded.run()
-    assert "Yours: **70 (x-10)**" in page_text(reloaded) and "picked: 0" in page_text(reloaded)
+    assert f"Yours: **{OPTIONS[0]}**" in page_text(reloaded) and "picked: 0" in page_text(reloaded)
     assert class_db.counts(code, QID) == [1, 0]
 
 
@@ -451,6 +452,14 @@ def test_role_says_who_the_session_is(class_db):
         assert not at.exception and f"role: {expected}" in page_text(at)
 
 
+def test_axis_labels_are_short_when_the_options_allow():
+    from ui.classroom import axis_labels
+
+    assert axis_labels(OPTIONS) == ["70", "74"]
+    assert axis_labels(["70 (a)", "70 (b)"]) == ["70 (a)", "70 (b)"]  # the heads would not tell them apart
+    assert axis_labels(["x" * 30 + " (a)", "b"]) == ["x" * 30 + " (a)", "b"]
+
+
 def test_the_qr_code_holds_the_students_link(monkeypatch):
     import zxingcpp
     from PIL import Image
@@ -479,6 +488,11 @@ pick = classroom.question_widget({qid!r}, "The model trained with small weights 
 st.write(f"picked: {{pick}}")
 """
 LONG = 60_000  # ms: generous, the machine may be busy
+
+
+def axis_texts(page) -> list[str]:
+    """The histogram's texts as drawn (axis labels, titles, counts)."""
+    return page.locator('[data-testid="stVegaLiteChart"] svg text').all_text_contents()
 
 
 def bar_heights(page) -> list[float]:
@@ -526,22 +540,24 @@ def test_a_class_in_a_browser_lecturer_and_phone(tmp_path):
 
         lecturer.get_by_role("button", name="Ask the class").click()
         expect(lecturer.get_by_text("0 answers so far")).to_be_visible()
-        phone.get_by_text("74 (x-6)").click()
+        phone.get_by_text(OPTIONS[1]).click()
         expect(phone.get_by_text("Sent:")).to_be_visible()
         phone.wait_for_timeout(1000)
         phone.screenshot(path=str(shots / "class_phone_answered.png"), full_page=True)
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
 
         expect(lecturer.get_by_text("1 answer so far")).to_be_visible()  # the live histogram polled
+        lecturer.mouse.move(5, 890)  # off the chart: its hover toolbar would cover the question's end
         lecturer.wait_for_timeout(1000)
         assert len(bar_heights(lecturer)) == 2 and min(bar_heights(lecturer)) >= 12  # two readable bars
         lecturer.screenshot(path=str(shots / "class_lecturer_live.png"), full_page=True)
-        lecturer.get_by_role("button", name="Reveal").click()
+        lecturer.get_by_role("button", name="Reveal the class's answers", exact=True).click()
         expect(lecturer.get_by_text("Revealed: 1 answer.")).to_be_visible()
         expect(phone.get_by_text("The class answered (1 answer).")).to_be_visible()  # the phone polled
         phone.wait_for_timeout(1000)
         phone.screenshot(path=str(shots / "class_phone_revealed.png"), full_page=True)
         assert len(bar_heights(phone)) == 2 and min(bar_heights(phone)) >= 12
+        assert {"70", "74"} <= set(axis_texts(phone)) and not any("…" in t for t in axis_texts(phone))  # not cut
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         browser.close()
     assert ClassStore(db).counts(code, QID) == [0, 1]

@@ -4,7 +4,7 @@ phones, the lecturer's screen shows the answers as they arrive, then reveals the
 Two calls for a page: ``session_panel()`` (sidebar: start a class, or join one with a code;
 the lecturer sees the code, a QR code and the link) and ``question_widget(question_id, prompt,
 options)`` (the question: a plain choice without a class, the answer form for a student, the
-live histogram and **Reveal** for the lecturer). Storage is ``ui/classroom_store.py``.
+live histogram and **Reveal the class's answers** for the lecturer). Storage is ``ui/classroom_store.py``.
 
 Who is who. The session that starts a class holds its secret lecturer key. Students join with
 the link (``?class=CODE``) or by typing the code. Each session's role lives in
@@ -259,15 +259,24 @@ def session_panel() -> None:
 
 
 # -- questions --------------------------------------------------------------------------------
+def axis_labels(options: list[str]) -> list[str]:
+    """Short labels for the histogram's axis: each option's text before `` (`` when these are
+    distinct and at most 24 characters (``"74 (x-6: copy ...)"`` -> ``"74"``), else the options."""
+    heads = [o.split(" (", 1)[0].strip() for o in options]
+    return heads if all(heads) and len(set(heads)) == len(heads) and max(map(len, heads)) <= 24 else list(options)
+
+
 def histogram(options: list[str], counts: list[int], large: bool = False) -> alt.Chart:
-    """Horizontal bars: students per option (``counts[i]`` answered ``options[i]``), with the
-    number at the end of each bar; fits a 390 px phone."""
-    df = pd.DataFrame({"answer": options, "students": counts})
+    """Horizontal bars: students per option (``counts[i]`` answered ``options[i]``; the axis
+    shows ``axis_labels(options)``, the tooltip the whole option), with the number at the end
+    of each bar; fits a 390 px phone."""
+    df = pd.DataFrame({"answer": axis_labels(options), "option": options, "students": counts})
     f = charts.fonts(large)
     base = alt.Chart(df).encode(
         y=alt.Y("answer:N", sort=None, title=None, axis=alt.Axis(labelLimit=160)),
         x=alt.X("students:Q", title="students", axis=alt.Axis(tickMinStep=1),
-                scale=alt.Scale(domain=[0, max(1, *counts)])))
+                scale=alt.Scale(domain=[0, max(1, *counts) * 1.15], nice=False)),  # room for the count
+        tooltip=["option:N", "students:Q"])
     bars = base.mark_bar(color=BAR) + base.mark_text(align="left", dx=4, fontSize=f["text"]).encode(text="students:Q")
     return charts.style(bars, large)
 
@@ -329,7 +338,7 @@ def _live_counts(qid: str, options: list[str]) -> None:
     _show_histogram(options, counts, large_fonts())
     st.caption(f"{_answers(sum(counts))} so far (refreshed every {LECTURER_POLL_S:g} s); students can change "
                "their answer until you reveal.")
-    st.button("Reveal", on_click=_reveal, args=(qid,), key=f"_class_reveal_{qid}", type="primary")
+    st.button("Reveal the class's answers", on_click=_reveal, args=(qid,), key=f"_class_reveal_{qid}", type="primary")
 
 
 @st.fragment(run_every=STUDENT_POLL_S)
@@ -398,7 +407,7 @@ def question_widget(question_id: str, prompt: str, options: list[str],
     class: the answer form once the lecturer opened the question (a tap sends, another tap
     replaces it), then the class's histogram once revealed; returns the answer sent (a student
     who missed the question gets the plain choice). Lecturer: **Ask the class**, the live
-    histogram (refreshed every ``LECTURER_POLL_S`` s while open) with **Reveal**, then the
+    histogram (refreshed every ``LECTURER_POLL_S`` s while open) with **Reveal the class's answers**, then the
     final histogram and **Ask again**; returns the class's most common answer once revealed
     (ties: the first option), None before. ``question_id``: 1-64 letters, digits, ``_.-``
     (raises ``ValueError`` otherwise), one per question; ``options``: 2-10 labels.
