@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -398,7 +399,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: the status a shell shows for `yes | head`
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m core ARGS``: the exit status (0 done, 2 bad input, 130 interrupted).
+
+    A reader that closes stdout early (``python -m core probe RUN | head -8``) ends the command
+    quietly with status 141, as a Unix tool killed by SIGPIPE does (shells without ``pipefail``
+    ignore it): no traceback, nothing more written. Stdout is flushed here, so the error of a
+    late flush is caught too, and then pointed at ``os.devnull`` so that Python's own flush at
+    exit cannot fail again (the Python docs' "Note on SIGPIPE"). Work already done (a saved
+    run) is kept.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _detach_stdout()
+        return EXIT_STDOUT_CLOSED
+
+
+def _detach_stdout() -> None:
+    """Point file descriptor 1 at ``os.devnull`` (not possible when stdout is no real file, as
+    under pytest's capture: then nothing is left to flush anyway)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     _register_extra(parser)
     try:

@@ -36,6 +36,19 @@ def _full(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
 
+def embed(tokens: torch.Tensor, W_E: torch.Tensor) -> torch.Tensor:
+    """``W_E[tokens]``: ``[batch, pos]`` int64 -> ``[batch, pos, d_model]``, with a gradient that
+    is bit-identical at any CPU thread count.
+
+    ``F.embedding`` rather than indexing: the backward of ``W_E[tokens]`` (``index_put_`` with
+    accumulate) adds rows with atomic adds in thread order once a batch has more than 32,768
+    gradient entries, so two runs with the same seed and 2 threads diverged after a few steps.
+    The embedding backward gives the sum of the one-thread order at any thread count (and is
+    faster); the forward is the same gather.
+    """
+    return F.embedding(tokens, W_E)
+
+
 def init_std(d_in: int, gamma: float) -> float:
     """Standard deviation (1/d_in)^γ of a weight with ``d_in`` inputs ([INIT] §3.5)."""
     return float(d_in) ** (-gamma)
@@ -177,7 +190,7 @@ class AnchorTransformer(HookedRootModule):
         T = tokens.shape[1]
         if T > self.n_ctx:
             raise ValueError(f"sequence of {T} tokens is longer than the model's {self.n_ctx} positions")
-        x = self.hook_embed(self.W_E[tokens]) + self.hook_pos_embed(self.W_pos[:T])  # [batch, pos, d_model]
+        x = self.hook_embed(embed(tokens, self.W_E)) + self.hook_pos_embed(self.W_pos[:T])  # [batch, pos, d_model]
         for block in self.blocks:
             x = block(x)
         return self.hook_logits(x @ self.W_U + self.b_U)  # [batch, pos, d_vocab]
@@ -198,7 +211,7 @@ class AnchorTransformer(HookedRootModule):
         T = tokens.shape[1]
         if T > self.n_ctx:
             raise ValueError(f"sequence of {T} tokens is longer than the model's {self.n_ctx} positions")
-        x = self.W_E[tokens] + self.W_pos[:T]
+        x = embed(tokens, self.W_E) + self.W_pos[:T]
         for block in self.blocks[:-1]:
             x = _full(block(x))
         x = self.blocks[-1].forward_last(x)  # [batch, d_model]

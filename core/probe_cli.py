@@ -39,16 +39,17 @@ def _f(x: Any) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+# the named edges of ``core.probes.flow_edges`` the report prints for every layer
+_FLOW_EDGES = (("key→anchors", "key_to_anchors"), ("anchors→last", "anchors_to_last"), ("key→last", "key_to_last"))
+
+
 def _print_report(s: dict[str, Any]) -> None:
     f = s["flow"]
     print(f"run {s['run']}  γ={s['gamma']:g}  layers={s['n_layers']}")
     print(f"information flow, sequence {' '.join(map(str, f['sequence']))} (key at {f['key_pos']}):")
-    L = s["n_layers"]
-    print(f"  layer 1 key→anchors {_f(f['key_to_anchors_layer1'])}   layer 1 anchors→last "
-          f"{_f(f['anchors_to_last_layer1'])}")
-    # With one layer, layer L is layer 1: its anchors→last was just printed.
-    last = [] if L == 1 else [f"layer {L} anchors→last {_f(f['anchors_to_last_final'])}"]
-    print("  " + "   ".join(last + [f"layer {L} key→last {_f(f['key_to_last_final'])}"]))
+    for layer in sorted(f["layers"], key=int):  # every layer, each once (1-based)
+        e = f["layers"][layer]
+        print("  " + "   ".join(f"layer {layer} {label} {_f(e[k])}" for label, k in _FLOW_EDGES))
     for p in f["top_paths"][:3]:
         print(f"  path {p['label']}: {p['weight']:.3f}")
     pr = s["prediction"]

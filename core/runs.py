@@ -112,7 +112,10 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
         config: the run config (stored with library versions, device and seed).
         model: the trained model; weights are stored as fp32 (or fp16 with ``half``;
             loading always restores fp32).
-        metrics: JSON-serialisable; at least ``{"history": [...]}``.
+        metrics: JSON-serialisable; at least ``{"history": [...]}``. Stored with
+            ``"threads"``: torch's CPU thread count (``torch.get_num_threads()``) unless given;
+            training and saving run in one process, so it is the count the run was trained
+            with, part of what "same seed, same run" needs (README, "Reproducibility").
         overwrite: replace an existing run folder; otherwise an existing folder raises.
 
     Raises:
@@ -131,7 +134,8 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
         meta = {"format": FORMAT_VERSION, **config.to_dict(), "versions": _versions(), "device": device,
                 "seed": config.train.seed}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
-        (tmp / "metrics.json").write_text(json.dumps(metrics))
+        (tmp / "metrics.json").write_text(json.dumps({**metrics, "threads": metrics.get("threads",
+                                                                                   torch.get_num_threads())}))
     return path
 
 

@@ -181,6 +181,18 @@ def generate(
     return Batch(tokens, key, key_pos, a1, a2, target)
 
 
+def concat(batches: list[Batch]) -> Batch:
+    """The sequences of ``batches`` one after another (``[sum n, seq_len]``).
+
+    Raises:
+        ValueError: an empty list.
+    """
+    if not batches:
+        raise ValueError("no batches to concatenate")
+    fields = ("tokens", "key", "key_pos", "a1", "a2", "target")
+    return Batch(*(torch.cat([getattr(b, f) for b in batches]) for f in fields))
+
+
 def split_of(task: TaskConfig, key: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor:
     """``[n]`` bool: True where (key, position) belongs to the test split (x mod m = p)."""
     return (key % task.modulus) == (key_pos % task.modulus)

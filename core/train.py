@@ -2,11 +2,14 @@
 
 ``train`` is a plain function: AdamW, warm-up then cosine schedule, gradient clipping,
 cross-entropy on the last position. A callback reports progress, a stop check makes it
-cancellable; it never prints. The same config and seed on the CPU give identical metrics.
+cancellable; it never prints. The same config, seed and CPU thread count on the same machine
+and torch build give bit-identical metrics and weights, at any thread count (tested; README,
+"Reproducibility"); other thread counts, devices or torch builds give other low-order bits.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 from .config import Pair, RunConfig, TaskConfig, TrainConfig, pair_key
 from .model import AnchorTransformer
 from .probes import training_snapshot
-from .task import Batch, generate, targets
+from .task import Batch, concat, generate, targets
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -68,11 +71,28 @@ class EvalSet:
     pairs: list[Pair] = field(default_factory=list)
 
 
+def eval_generator(seed: int, pair: Pair, split: str) -> torch.Generator:
+    """The generator of one pair's evaluation sequences: seeded by the run's seed, the pair and
+    the split alone (the first 8 bytes of SHA-256 of ``"eval/<seed>/<split>/<a1>,<a2>"``), never
+    by where the pair stands in a list, and apart from the training data's generator."""
+    digest = hashlib.sha256(f"eval/{seed}/{split}/{pair[0]},{pair[1]}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
 def make_eval_set(task: TaskConfig, n_per_pair: int, seed: int) -> EvalSet:
-    """Evaluation data from its own generator (seed + 1_000_003) so training data never shifts it."""
-    g = torch.Generator().manual_seed(seed + 1_000_003)
-    test = generate(task, n_per_pair, "test", g, pairs=task.pairs, balanced=True)
-    held = {p: generate(task, 2 * n_per_pair, "any", g, pairs=[p], balanced=True) for p in task.held_out}
+    """Fixed evaluation sequences: ``n_per_pair`` of every pair on the test split (in
+    ``task.pairs`` order) and ``2 * n_per_pair`` of every held-out pair on both splits.
+
+    Each pair's sequences come from ``eval_generator(seed, pair, split)``, so they are the same
+    whatever the order of ``task.held_out``, ``task.overrides`` or ``task.operations``, and
+    training data never shifts them. (Runs saved before this rule, including the metrics
+    committed in ``pretrained/``, drew all pairs from one generator in list order; their
+    stored numbers differ from ``eval --recompute`` by sampling noise only.)
+    """
+    test = concat([generate(task, n_per_pair, "test", eval_generator(seed, p, "test"), pairs=[p], balanced=True)
+                   for p in task.pairs])
+    held = {p: generate(task, 2 * n_per_pair, "any", eval_generator(seed, p, "any"), pairs=[p], balanced=True)
+            for p in task.held_out}
     return EvalSet(test, held, list(task.pairs))
 
 
