@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .config import RunConfig, pair_key, parse_pair
+from .config import RunConfig, is_string_setting, pair_key, parse_pair, setting_type
 from .presets import PRESETS, get_preset
 from .runs import RunError, check_replaceable, checkpoint_path, load_checkpoint, load_run, save_checkpoint, save_run
 from .task import pair_target
@@ -61,11 +62,32 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _parse_value(text: str) -> Any:
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a finite number")
+
+
+def _parse_value(text: str, dotted: str) -> Any:
+    """The value of ``--set dotted=text`` (also the suite's and the sweep's ``--set``): strict
+    JSON, NaN and ±Infinity refused. A bare word (``cpu``, ``cuda:0``, ``bf16``) is taken as a
+    string only for the string settings (``core.config.is_string_setting``); elsewhere it is an
+    error, never a silent string.
+
+    Raises:
+        ValueError: naming the setting and what it expects, e.g. ``task.operations: expected a
+            JSON object like {"1": 5, ...}, got '{bad'``; or an unknown setting.
+    """
+    expected = setting_type(dotted)  # raises ValueError for an unknown setting
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError, NaN/Infinity, too many digits, too deep
+        pass
+    if is_string_setting(dotted) and _BARE_WORD.fullmatch(text.strip()):
+        return text.strip()
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    raise ValueError(f"{_setting_name(dotted)}: expected {expected} (as JSON), got {shown!r}")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -80,7 +102,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if "=" not in item:
             raise CLIError(f"--set takes section.field=value, got {item!r}")
         k, v = item.split("=", 1)
-        overrides[k.strip()] = _parse_value(v)
+        overrides[k.strip()] = _parse_value(v, k.strip())
     if args.held_out:
         overrides["task.held_out"] = [parse_pair(p) for p in args.held_out]
     if overrides:
@@ -117,7 +139,9 @@ def _setting_name(dotted: str) -> str:
     return dotted + (f" (--{flags[0].replace('_', '-')})" if flags else "")
 
 
-_WRONG_TYPE = ("wrong type", "unpack", "could not convert", "invalid literal", "not iterable", "not subscriptable")
+_WRONG_TYPE = ("wrong type", "unpack", "could not convert", "invalid literal", "not iterable", "not subscriptable",
+               "must be a list", "must be a pair", "must be an integer", "must be true or false",
+               "must be a JSON object")
 
 
 def _message(e: Exception, cfg: RunConfig | None = None, key: str | None = None) -> str:

@@ -62,7 +62,10 @@ class Attention(nn.Module):
         self.W_K = nn.Parameter(torch.empty(h, d, dh))
         self.W_V = nn.Parameter(torch.empty(h, d, dh))
         self.W_O = nn.Parameter(torch.empty(h, dh, d))
-        self.register_buffer("mask", torch.tril(torch.ones(n_ctx, n_ctx, dtype=torch.bool)), persistent=False)
+        # built on the CPU even under a ``meta`` device context (core.runs checks shapes that way;
+        # tril on meta would import torch._dynamo, seconds); ``model.to(device)`` moves it
+        self.register_buffer("mask", torch.tril(torch.ones(n_ctx, n_ctx, dtype=torch.bool, device="cpu")),
+                             persistent=False)
         self.scale = 1.0 / math.sqrt(dh)
         self.hook_q = HookPoint()             # [batch, pos, head, d_head]
         self.hook_k = HookPoint()             # [batch, pos, head, d_head]

@@ -7,11 +7,16 @@ is unpickled, no code runs. Any corrupt or mismatched folder raises ``RunError``
 """
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import platform
+import re
+import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig
+from .config import ModelConfig, RunConfig, max_params, max_tensor, pair_key
 from .model import AnchorTransformer
 from .train import TrainState, build_model
 
@@ -58,32 +63,151 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version(), "format": str(FORMAT_VERSION)}
 
 
+# -- saving: nothing is lost, whenever the writer is killed ----------------------------------
+#
+# A save of NAME writes ``.NAME.tmp-<pid>-<random>`` (a folder, or a file for checkpoints) and
+# renames it into place. Replacing an existing folder takes two renames (a folder cannot be
+# renamed over a non-empty one): NAME -> ``.NAME.old``, then the temporary -> NAME, then
+# ``.NAME.old`` is renamed to ``.NAME.trash-<pid>-<random>`` and deleted (so ``.NAME.old`` is
+# always whole). A writer killed at any step leaves NAME (old or new) or ``.NAME.old`` (old,
+# whole). ``recover_saves`` repairs a folder of runs; every save, ``list_runs`` and ``load_run``
+# of a missing run call it first:
+#
+# - NAME missing and ``.NAME.old`` a run folder: ``.NAME.old`` is renamed back to NAME (the old
+#   run returns; the new one never landed);
+# - NAME present and ``.NAME.old`` left over: ``.NAME.old`` is deleted (the replacement landed);
+# - a temporary or trash entry is deleted once it is *stale*: its owner process (the pid in its
+#   name) is not running on this machine and it was untouched for ``STALE_SECONDS``, or it was
+#   untouched for ``ABANDONED_SECONDS`` whoever owns it (a pid of another machine, or a reused
+#   pid); names of older versions (``.NAME.<8 random characters>``) only by the second rule.
+#
+# A save of NAME in progress (a temporary of NAME whose owner runs) makes recovery leave NAME
+# and ``.NAME.old`` alone. A save writes a few files in seconds, so both delays are generous.
+
+STALE_SECONDS = 60.0
+ABANDONED_SECONDS = 3600.0
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:(?:tmp|trash)-(?P<pid>\d+)-[a-z0-9_]+|(?P<legacy>[a-z0-9_]{8}))$")
+_OLD = re.compile(r"^\.(?P<name>.+)\.old$")
+
+
+def _temp_prefix(name: str) -> str:
+    """Prefix of this process's temporaries for entry ``name`` (``.NAME.tmp-<pid>-``)."""
+    return f".{name}.tmp-{os.getpid()}-"
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a pid we may not signal runs too)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def _discard(entry: Path, name: str) -> None:
+    """Delete ``entry`` (folder or file): first renamed to ``.NAME.trash-<pid>-<random>``, so a
+    deletion killed half-way never leaves a half folder under a name recovery would restore."""
+    trash = entry.with_name(f".{name}.trash-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        os.replace(entry, trash)
+    except FileNotFoundError:
+        return
+    if trash.is_dir() and not trash.is_symlink():
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        trash.unlink(missing_ok=True)
+
+
+def recover_saves(root: str | Path) -> list[str]:
+    """Repair what killed saves left in the folder of runs ``root`` (rules above).
+
+    Returns:
+        One line per action, e.g. ``"restored NAME from .NAME.old"``, ``"removed .NAME.tmp-12-ab"``.
+        A folder that cannot be read or changed (read-only ``pretrained/`` of a hosted demo) is
+        left as it is, without error.
+    """
+    root = Path(root)
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    done: list[str] = []
+    now = time.time()
+    saving: set[str] = set()  # names a running process is saving now
+    for e in entries:
+        m = _LEFTOVER.match(e.name)
+        if not m:
+            continue
+        try:
+            age = now - e.lstat().st_mtime
+        except OSError:
+            continue
+        owner_runs = m["pid"] is not None and _running(int(m["pid"]))
+        stale = age > ABANDONED_SECONDS or (m["pid"] is not None and not owner_runs and age > STALE_SECONDS)
+        if not stale:
+            saving.add(m["name"])
+            continue
+        try:
+            if e.is_dir() and not e.is_symlink():
+                shutil.rmtree(e)
+            else:
+                e.unlink()
+            done.append(f"removed {e.name}")
+        except OSError:
+            pass
+    for e in entries:
+        m = _OLD.match(e.name)
+        if not m or m["name"] in saving or not e.is_dir() or e.is_symlink():
+            continue
+        target = root / m["name"]
+        try:
+            if not target.exists() and not target.is_symlink():
+                if (e / "config.json").is_file():
+                    os.rename(e, target)
+                    done.append(f"restored {target.name} from {e.name}")
+            else:
+                _discard(e, m["name"])
+                done.append(f"removed {e.name}")
+        except OSError:
+            pass
+    return done
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Fill a folder that appears at ``path`` whole or not at all.
 
-    Yields an empty temporary sibling of ``path`` (its parent is created). When the block
-    ends without an exception, the sibling (made readable by everyone, as other users of the
-    app must read it) replaces ``path`` as a whole, an existing folder included; when it
-    raises, ``path`` is left as it was. The temporary folder is always removed.
+    Yields an empty temporary sibling of ``path`` (its parent is created; leftovers of killed
+    saves there are repaired first, ``recover_saves``). When the block ends without an
+    exception, the sibling (made readable by everyone, as other users of the app must read it)
+    replaces ``path`` as a whole, an existing folder included; when it raises, ``path`` is left
+    as it was. The temporary folder is always removed. Killed at any moment, the writer leaves
+    the old folder or the new one under ``path``, or the old one as ``.NAME.old``, which the
+    next ``recover_saves`` puts back.
 
     Raises:
         RunError: ``path`` exists and is a file (only a folder is ever replaced).
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recover_saves(path.parent)
     if path.exists() and not path.is_dir():
         raise RunError(f"{path} is a file, not a folder; it is left as it is (choose another name)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path.name), dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
         if path.exists():
             old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
+            if old.exists():  # left by a save of this name still running when recovery looked
+                _discard(old, path.name)
+            os.replace(path, old)  # killed from here to the next line: .NAME.old is the whole old run
             os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _discard(old, path.name)
         else:
             os.replace(tmp, path)
     finally:
@@ -92,8 +216,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 def check_replaceable(path: str | Path) -> None:
     """Raise RunError unless ``path`` is absent or an existing run folder (it holds a
-    ``config.json``): ``overwrite`` replaces a run, never a file or some other folder."""
+    ``config.json``): ``overwrite`` replaces a run, never a file or some other folder. A run a
+    killed save left as ``.NAME.old`` is put back first (``recover_saves``)."""
     path = Path(path)
+    recover_saves(path.parent)
     if not path.exists():
         return
     if not path.is_dir():
@@ -123,6 +249,7 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
             not a run folder (a file, or a folder without ``config.json``), overwrite or not.
     """
     path = Path(path)
+    recover_saves(path.parent)  # a run a killed overwrite left as .NAME.old is back before the check
     if path.exists() and not overwrite:
         raise RunError(f"run folder {path} already exists; choose another name (saved runs are never overwritten)")
     check_replaceable(path)
@@ -139,45 +266,232 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
     return path
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read only ``config.json`` of a run folder. Raises RunError when absent or invalid."""
-    path = Path(path)
+# -- loading: one strict loader ---------------------------------------------------------------
+#
+# Every run folder is validated completely before anything is built: config.json against the
+# strict schema (``RunConfig.from_dict(strict=True)``: every field required, nothing unknown,
+# sizes bounded by ``core.config.BOUNDS``, ``max_params()`` and ``max_tensor()``), metrics.json
+# against the config, and the weights file's header (names, shapes, dtypes, sizes) against the
+# model the config describes, all before a single tensor is allocated.
+#
+# Format decision: ``FORMAT_VERSION`` 1 is the only format; a config.json must say
+# ``"format": 1`` and hold exactly the keys ``save_run`` writes (``RUN_META_KEYS``). The runs
+# committed under pretrained/ were written before ``train.precision`` existed; they were migrated
+# once (``"precision": "fp32"``, the only precision there was, added; every other value kept), so
+# the loader needs no defaults and no exceptions. A folder whose config.json is not a regular
+# file is not a run: ``list_runs`` leaves it out (``include_bad=True`` lists it for reporting).
+
+RUN_META_KEYS = ("format", "task", "model", "train", "versions", "device", "seed")
+WEIGHT_DTYPES = {"F32": torch.float32, "F16": torch.float16}  # what save_run writes (fp16 with --half)
+MAX_JSON_BYTES = 64 * 2**20  # config.json / metrics.json larger than this are refused unread
+
+
+def _read_json(file: Path, finite_only: bool) -> Any:
+    """The JSON value of one file of a run folder, read as UTF-8.
+
+    Raises:
+        FileNotFoundError: the file does not exist (callers word that case themselves).
+        RunError: it is not a regular file, larger than ``MAX_JSON_BYTES``, not UTF-8, not JSON,
+            nested too deep, or (``finite_only``) holds NaN / Infinity. The message names the file.
+    """
+    if not file.exists():
+        raise FileNotFoundError(file)
+    if not file.is_file():
+        raise RunError(f"{file} is not a regular file")
     try:
-        meta = json.loads((path / "config.json").read_text())
-        return RunConfig.from_dict({k: meta[k] for k in ("task", "model", "train")})
+        if file.stat().st_size > MAX_JSON_BYTES:
+            raise RunError(f"{file} is larger than {MAX_JSON_BYTES // 2**20} MiB: refused unread")
+        data = file.read_bytes()
+    except OSError as e:
+        raise RunError(f"{file} cannot be read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RunError(f"{file} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"{token} is not a number JSON allows")
+    try:
+        return json.loads(text, parse_constant=refuse if finite_only else None)
+    except RecursionError:
+        raise RunError(f"{file} is nested too deeply to be a run's JSON") from None
+    except ValueError as e:  # JSONDecodeError included
+        raise RunError(f"{file} is corrupt: {e}") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate only ``config.json`` of a run folder (strict schema, see above).
+
+    Raises:
+        RunError: absent, not a regular file, not UTF-8 JSON, an unknown or missing key, a
+            ``format`` other than ``FORMAT_VERSION``, or any value the config rejects. The
+            message names the file.
+    """
+    path = Path(path)
+    file = path / "config.json"
+    try:
+        meta = _read_json(file, finite_only=True)
     except FileNotFoundError:
         raise RunError(f"{path} is not a run folder: config.json is missing") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise RunError(f"{path}/config.json is corrupt or invalid: {e}") from None
-
-
-def load_metrics(path: str | Path) -> dict[str, Any]:
-    """Read ``metrics.json``. Raises RunError when absent or not a JSON object with a history."""
-    path = Path(path)
     try:
-        metrics = json.loads((path / "metrics.json").read_text())
+        return _config_of(meta)
+    except ValueError as e:
+        raise RunError(f"{file} is corrupt or invalid: {e}") from None
+
+
+def _config_of(meta: Any) -> RunConfig:
+    if not isinstance(meta, dict):
+        raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
+    unknown = sorted(str(k) for k in set(meta) - set(RUN_META_KEYS))
+    missing = [k for k in RUN_META_KEYS if k not in meta]
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}")
+    if missing:
+        raise ValueError(f"missing key(s) {missing}")
+    fmt = meta["format"]
+    if isinstance(fmt, bool) or fmt != FORMAT_VERSION:
+        raise ValueError(f"format {fmt!r} is not the format this version reads ({FORMAT_VERSION})")
+    cfg = RunConfig.from_dict({k: meta[k] for k in ("task", "model", "train")}, strict=True)
+    versions = meta["versions"]
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+        raise ValueError("versions must be an object of version strings")
+    if not isinstance(meta["device"], str) or len(meta["device"]) > 64:
+        raise ValueError("device must be a short string")
+    if isinstance(meta["seed"], bool) or meta["seed"] != cfg.train.seed:
+        raise ValueError(f"seed {meta['seed']!r} differs from train.seed {cfg.train.seed}")
+    return cfg
+
+
+def _share(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and 0.0 <= v <= 1.0
+
+
+def load_metrics(path: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Read and validate ``metrics.json``: a JSON object whose ``history`` is a non-empty list of
+    evaluation records, each with ``seen_test_accuracy`` (a share in [0, 1]), ``per_pair``
+    (pair key -> share) and ``held_out`` (pair key -> ``{"inferential", "symmetric", "other"}``
+    shares). With ``config``, the last record must cover every pair of its task and every
+    record its held-out pairs.
+
+    Raises:
+        RunError: absent, not a regular file, not UTF-8 JSON, or any of the above violated;
+            the message names the file.
+    """
+    path = Path(path)
+    file = path / "metrics.json"
+    try:
+        metrics = _read_json(file, finite_only=False)  # a diverged run records a NaN loss
     except FileNotFoundError:
         raise RunError(f"{path} has no metrics.json") from None
-    except json.JSONDecodeError as e:
-        raise RunError(f"{path}/metrics.json is corrupt: {e}") from None
-    if not isinstance(metrics, dict) or not metrics.get("history"):
-        raise RunError(f"{path}/metrics.json has no training history")
-    last = metrics["history"][-1]
-    missing = [k for k in ("seen_test_accuracy", "per_pair", "held_out") if not isinstance(last, dict) or k not in last]
-    if missing:
-        raise RunError(f"{path}/metrics.json is incomplete: the last record lacks {missing}")
+    problem = _metrics_problem(metrics, config)
+    if problem:
+        raise RunError(f"{file} {problem}")
     return metrics
 
 
-def load_run(path: str | Path) -> Run:
-    """Load a run folder: rebuild the model from the config, then load safetensors weights.
+def _metrics_problem(metrics: Any, config: RunConfig | None) -> str | None:
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("history"), list) or not metrics["history"]:
+        return "has no training history"
+    history = metrics["history"]
+    last = history[-1]
+    missing = [k for k in ("seen_test_accuracy", "per_pair", "held_out") if not isinstance(last, dict) or k not in last]
+    if missing:
+        return f"is incomplete: the last record lacks {missing}"
+    held_keys = ([pair_key(p) for p in config.task.held_out] if config else
+                 list(last["held_out"]) if isinstance(last["held_out"], dict) else [])
+    for i, rec in enumerate(history):
+        where = f"record {i} of the history"
+        if not isinstance(rec, dict) or not _share(rec.get("seen_test_accuracy")):
+            return f"is corrupt: {where} has no seen_test_accuracy in [0, 1]"
+        per_pair, held = rec.get("per_pair"), rec.get("held_out")
+        if not isinstance(per_pair, dict) or not all(_share(v) for v in per_pair.values()):
+            return f"is corrupt: per_pair of {where} is not an object of shares in [0, 1]"
+        if not isinstance(held, dict):
+            return f"is corrupt: held_out of {where} is not an object"
+        for k in held_keys:
+            h = held.get(k)
+            if not isinstance(h, dict) or not all(_share(h.get(m)) for m in ("inferential", "symmetric", "other")):
+                return f"is corrupt: held_out[{k!r}] of {where} lacks inferential/symmetric/other shares"
+            if not isinstance(h.get("offsets", {}), dict):
+                return f"is corrupt: held_out[{k!r}].offsets of {where} is not an object"
+    if config is not None:
+        absent = [pair_key(p) for p in config.task.pairs if pair_key(p) not in last["per_pair"]]
+        if absent:
+            return f"does not match config.json: the last record has no accuracy for the pairs {absent}"
+    return None
 
-    Returns:
-        A ``Run`` whose model is fp32, on the CPU, in eval mode.
+
+def expected_weights(config: RunConfig) -> dict[str, tuple[int, ...]]:
+    """``name -> shape`` of every weight of the model ``config`` describes, from a model built on
+    torch's ``meta`` device (no memory). ``config`` is already bounded by its own validation."""
+    m = config.model
+    return dict(_meta_shapes(m.n_layers, m.d_model, m.d_ff, m.d_head, m.n_heads, config.task.vocab_size, config.n_ctx))
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_shapes(*sizes: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    n_layers, d_model, d_ff, d_head, n_heads, d_vocab, n_ctx = sizes
+    cfg = ModelConfig(n_layers=n_layers, d_model=d_model, d_ff=d_ff, d_head=d_head, n_heads=n_heads)
+    with torch.device("meta"):
+        model = _Uninitialized(cfg, d_vocab, n_ctx)
+    return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
+
+
+class _Uninitialized(AnchorTransformer):
+    """The model's weights without their initialization (on ``meta`` it would only cost time)."""
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        pass
+
+
+def check_weights(file: str | Path, config: RunConfig) -> None:
+    """Check a weights file from its safetensors header alone (nothing is read into memory):
+    the names, shapes and dtypes (``WEIGHT_DTYPES``: F32 or F16) of the model ``config`` describes,
+    each tensor within ``max_tensor()`` elements and all within ``max_params()``.
 
     Raises:
-        RunError: a missing or corrupt file, or weights whose names or shapes do not match
-            the model the config describes.
+        RunError: missing, not a regular file, not safetensors, or not matching; the message
+            names the file and the first mismatch.
+    """
+    file = Path(file)
+    if not file.exists():
+        raise RunError(f"{file.parent} has no weights.safetensors")
+    if not file.is_file():
+        raise RunError(f"{file} is not a regular file")
+    expected = expected_weights(config)
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise RunError(f"{file} is corrupt: {e}") from None
+    missing, extra = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
+    if missing or extra:
+        raise RunError(f"{file} does not match config.json (missing {missing}, unexpected {extra[:10]})")
+    total = 0
+    for k, (shape, dtype) in header.items():
+        n = math.prod(shape)
+        total += n
+        if n > max_tensor():
+            raise RunError(f"{file}: weight {k} has {n:,} elements, more than the {max_tensor():,} allowed"
+                           " (ANCHOR_MAX_TENSOR)")
+        if shape != expected[k]:
+            raise RunError(f"{file}: weight {k} has shape {shape}, the config needs {expected[k]}")
+        if dtype not in WEIGHT_DTYPES:
+            raise RunError(f"{file}: weight {k} is stored as {dtype}; run weights are F32 or F16")
+    if total > max_params():
+        raise RunError(f"{file} holds {total:,} parameters, more than the {max_params():,} allowed (ANCHOR_MAX_PARAMS)")
+
+
+def check_run(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
+    """Validate a run folder completely without building its model or reading its weights:
+    config.json, metrics.json and the weights header (see ``load_config``, ``load_metrics``,
+    ``check_weights``). Cheap enough to check every listed run.
+
+    Returns:
+        ``(config, metrics)``.
+
+    Raises:
+        RunError: the first problem found, naming the folder or file.
     """
     path = Path(path)
     if not path.exists():
@@ -186,21 +500,32 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path} is not a folder: a run is a folder holding config.json,"
                        " weights.safetensors and metrics.json")
     config = load_config(path)
-    metrics = load_metrics(path)
+    metrics = load_metrics(path, config)
+    check_weights(path / "weights.safetensors", config)
+    return config, metrics
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run folder: validate it completely (``check_run``), then build the model from the
+    config and load the safetensors weights into it.
+
+    Returns:
+        A ``Run`` whose model is fp32, on the CPU, in eval mode.
+
+    Raises:
+        RunError: a missing, corrupt, oversized or mismatched file (see ``check_run``), or
+            weights holding NaN or infinite values.
+    """
+    path = Path(path)
+    if not path.exists():
+        recover_saves(path.parent)  # an overwrite killed between its renames left it as .NAME.old
+    config, metrics = check_run(path)
     model = build_model(config)
     try:
         state = load_file(str(path / "weights.safetensors"))
-    except FileNotFoundError:
-        raise RunError(f"{path} has no weights.safetensors") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise RunError(f"{path}/weights.safetensors is corrupt: {e}") from None
-    expected = model.state_dict()
-    missing, extra = set(expected) - set(state), set(state) - set(expected)
-    if missing or extra:
-        raise RunError(f"{path}: weights do not match the config (missing {sorted(missing)}, unexpected {sorted(extra)})")
     for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise RunError(f"{path}: weight {k} has shape {tuple(v.shape)}, the config needs {tuple(expected[k].shape)}")
         if not torch.isfinite(v).all():
             raise RunError(f"{path}: weight {k} holds NaN or infinite values")
     model.load_state_dict({k: v.float() for k, v in state.items()})
@@ -208,12 +533,22 @@ def load_run(path: str | Path) -> Run:
     return Run(path, config, model, metrics)
 
 
-def list_runs(root: str | Path) -> list[Path]:
-    """Run folders (holding a config.json) directly under ``root``, sorted by name."""
+def list_runs(root: str | Path, include_bad: bool = False) -> list[Path]:
+    """Run folders directly under ``root``, sorted by name: folders (not hidden) whose
+    ``config.json`` is a regular file. A folder whose config.json is a folder or anything else
+    is not a run and is left out, unless ``include_bad`` (callers that report bad folders use
+    it, then ``check_run`` each). Listing reads no file; ``check_run`` validates. Leftovers of
+    killed saves are repaired first (``recover_saves``: a run left as ``.NAME.old`` is back)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.json").exists())
+    recover_saves(root)
+    out = []
+    for p in root.iterdir():
+        cfg = p / "config.json"
+        if p.is_dir() and not p.name.startswith(".") and (cfg.is_file() or (include_bad and cfg.exists())):
+            out.append(p)
+    return sorted(out)
 
 
 # -- checkpoints of runs in progress ----------------------------------------------------------
@@ -233,7 +568,8 @@ def save_checkpoint(path: str | Path, config: RunConfig, model: AnchorTransforme
     AdamW moments and step counts, ``loss_sum``, ``epoch_rng``); its string metadata holds JSON
     (``config``, ``position``: epoch, batch, step, seconds, ``param_groups``, ``history``). Nothing
     in it can execute code on load. Killing the writer at any moment leaves the previous
-    checkpoint or the new one, never a torn file.
+    checkpoint or the new one, never a torn file; its temporary ``.NAME.tmp-<pid>-*`` is removed
+    by a later save (``recover_saves``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +589,8 @@ def save_checkpoint(path: str | Path, config: RunConfig, model: AnchorTransforme
         "history": json.dumps(state.history),
         "versions": json.dumps(_versions()),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    recover_saves(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), dir=path.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
@@ -283,18 +620,25 @@ def load_checkpoint(path: str | Path) -> tuple[RunConfig, AnchorTransformer, Tra
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        tensors = load_file(str(path))
+            header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
         missing = [k for k in ("config", "position", "param_groups", "history") if k not in meta]
         if missing:
             raise RunError(f"{path} is not a checkpoint written by python -m core train (its metadata lacks"
                            f" {missing})")
-        config = RunConfig.from_dict(json.loads(meta["config"]))
+        config = RunConfig.from_dict(json.loads(meta["config"]), strict=True)  # bounded before any allocation
+        expected = expected_weights(config)
+        for k, (shape, dtype) in header.items():
+            name = k[len("model."):] if k.startswith("model.") else None
+            if math.prod(shape) > max_tensor() or (name is not None and (expected.get(name) != shape or dtype != "F32")):
+                raise RunError(f"{path}: tensor {k} ({dtype}, shape {list(shape)}) does not match the model its"
+                               " config describes")
+        tensors = load_file(str(path))
         pos = json.loads(meta["position"])
         groups = json.loads(meta["param_groups"])
         history = json.loads(meta["history"])
     except RunError:
         raise
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError) as e:
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError, RuntimeError, RecursionError) as e:
         raise RunError(f"{path} is not a readable checkpoint: {e}") from None
     tc = config.train
     try:

@@ -162,13 +162,13 @@ def _floats(text: str) -> list[float]:
 def cmd_suite(args) -> int:
     import sys
 
-    from .cli import _parse_value  # the train command's --set rule (value as JSON, else a string)
+    from .cli import _parse_value  # the train command's --set rule (strict JSON; bare words for string settings)
     fixed: dict[str, Any] = {}
     for item in args.set or []:
         if "=" not in item:
             raise ValueError(f"--set takes section.field=value, got {item!r}")
         k, v = item.split("=", 1)
-        fixed[k.strip()] = _parse_value(v)
+        fixed[k.strip()] = _parse_value(v, k.strip())
     if args.device:
         fixed["train.device"] = args.device
     if args.workers is not None and args.workers < 1:

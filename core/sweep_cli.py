@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cli import _parse_value  # the train command's --set rule (strict JSON; bare words for string settings)
 from .presets import PRESETS
 from .sweep import KEEP_WEIGHTS, NAMED_SPECS, SweepSpec, copy_to, gather, load_spec, named_spec, run_sweep
 
@@ -84,7 +85,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         spec = None
     grid = dict(_kv(g, "--grid") for g in args.grid or [])
     grid = {k: parse_values(v) for k, v in grid.items()}
-    fixed = {k: _parse_one(v) for k, v in (_kv(s, "--set") for s in args.set or [])}
+    fixed = {k: _parse_value(v, k) for k, v in (_kv(s, "--set") for s in args.set or [])}
     d: dict[str, Any] = spec.to_dict() if spec else {"name": f"sweep_{args.preset}", "preset": args.preset,
                                                      "grid": {}, "fixed": {}}
     d["grid"] = {**d["grid"], **grid}
@@ -96,13 +97,6 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     if spec is not None and grid and not all(a in d["grid"] for a in d.get("axes", [])):
         d["axes"] = []
     return SweepSpec.from_dict(d)
-
-
-def _parse_one(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def _print_event(e: dict[str, Any], t0: float, quiet: bool) -> None:

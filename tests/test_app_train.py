@@ -72,9 +72,12 @@ def test_a_corrupt_run_gives_an_error_and_is_kept(app_env, make_run):
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
     at = open_train(app_env)
-    at.selectbox(key="train_run").set_value(str(bad)).run()
     assert not at.exception
-    assert any("corrupt" in e.value for e in at.error)
+    # a bad folder is not offered; one warning line names it and why, the good run stays usable
+    labels = at.selectbox(key="train_run").options  # "source · folder name"
+    assert any(o.endswith("good") for o in labels) and not any("broken" in o for o in labels)
+    assert any("broken" in w.value and "corrupt" in w.value for w in at.warning)
+    assert at.selectbox(key="train_run").value.endswith("good") and not at.error
     assert (bad / "config.json").read_text() == "{not json"  # never deleted or repaired
 
 
@@ -92,8 +95,9 @@ def test_unusual_runs_render_or_explain(app_env, make_run):
     assert "answers (3,4) like x-10 on 80% of keys" in verdicts(at)
     at.selectbox(key="train_run").set_value(str(none)).run()
     assert not at.exception and any("no verdict" in i.value for i in at.info)
-    at.selectbox(key="train_run").set_value(str(odd)).run()
-    assert not at.exception and any("incomplete" in e.value for e in at.error)
+    labels = at.selectbox(key="train_run").options  # refused by the loader, one line says why
+    assert any("a_appendix_e" in o for o in labels) and not any("c_old_metrics" in o for o in labels)
+    assert not at.exception and any("c_old_metrics" in w.value and "incomplete" in w.value for w in at.warning)
 
 
 def test_impossible_task_disables_training(app_env):

@@ -143,7 +143,8 @@ def test_usage_errors_are_one_line_with_a_help_hint(capsys):
 
 
 def test_set_errors_name_the_setting(capsys):
-    with pytest.raises(ValueError, match=r"^model\.gamma.*could not convert string to float"):
+    # a value that is not JSON is refused for a number setting (no longer taken as the string 'garbage')
+    with pytest.raises(ValueError, match=r"^model\.gamma \(--gamma\): expected a number.*'garbage'"):
         _cfg("--preset", "tiny", "--set", "model.gamma=garbage")
     with pytest.raises(ValueError, match=r"^task\.overrides.*wrong type or shape.*\[\[3,4,-6\]\]"):
         _cfg("--preset", "tiny", "--set", 'task.overrides="x"')

@@ -3,7 +3,8 @@
 ``st.cache_resource`` holds objects shared by every session and never mutated (loaded runs,
 the ``JobQueue``); ``st.cache_data`` holds derived arrays. Run folders are keyed by path and
 modification time, so a folder replaced on disk is loaded afresh. A corrupt folder raises
-``core.runs.RunError`` (never cached); pages show it with ``st.error``.
+``core.runs.RunError`` (never cached); pages show it with ``st.error``. Run lists hold only the
+folders that pass ``core.runs.check_run``; ``warn_bad_runs`` shows one line for each other one.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import streamlit as st
 import torch
 
 from core.config import TaskConfig
-from core.runs import Run, list_runs, load_run
+from core.runs import Run, RunError, check_run, list_runs, load_run
 from core.task import generate
 
 from .jobs import JobQueue
@@ -34,15 +35,49 @@ def pretrained_dir() -> Path:
     return Path(os.environ.get("ANCHOR_PRETRAINED_DIR") or REPO / "pretrained")
 
 
-def saved_runs() -> list[tuple[str, str]]:
-    """``(source, path)`` for every run folder: committed ``pretrained`` runs first, then ``runs``."""
+def _run_folders() -> list[tuple[str, str]]:
+    """``(source, path)`` of every folder that claims to be a run (it holds an entry named
+    config.json, of any kind): committed ``pretrained`` runs first, then ``runs``."""
     root = pretrained_dir()
-    out = [("pretrained", str(p)) for p in list_runs(root)]
+    out = [("pretrained", str(p)) for p in list_runs(root, include_bad=True)]
     # Committed sweep grids keep their runs one level down: pretrained/<grid>/<run-id>/.
     if root.is_dir():
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and not (p / "config.json").exists()):
-            out += [(f"pretrained · {sub.name}", str(p)) for p in list_runs(sub)]
-    return out + [("your runs", str(p)) for p in list_runs(runs_dir())]
+            out += [(f"pretrained · {sub.name}", str(p)) for p in list_runs(sub, include_bad=True)]
+    return out + [("your runs", str(p)) for p in list_runs(runs_dir(), include_bad=True)]
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _problem(path: str, stamp_: float) -> str | None:
+    """``core.runs.check_run``'s message for a bad folder, None for a good one (config, metrics
+    and the weights header are checked; no weights are read). Keyed by the folder's ``stamp``."""
+    try:
+        check_run(path)
+    except RunError as e:
+        return str(e)
+    return None
+
+
+def saved_runs() -> list[tuple[str, str]]:
+    """``(source, path)`` for every run folder that passes ``core.runs.check_run``: committed
+    ``pretrained`` runs first, then ``runs``. Bad folders are left out (``bad_runs`` lists them)."""
+    return [(s, p) for s, p in _run_folders() if _problem(p, stamp(p)) is None]
+
+
+def bad_runs() -> list[tuple[str, str]]:
+    """``(path, one-line reason)`` for every folder that claims to be a run but cannot be opened."""
+    out = []
+    for _, p in _run_folders():
+        problem = _problem(p, stamp(p))
+        if problem is not None:
+            out.append((p, problem.replace("\n", " ")))
+    return out
+
+
+def warn_bad_runs() -> None:
+    """One ``st.warning`` line per run folder that cannot be opened (the others stay usable)."""
+    for path, problem in bad_runs():
+        st.warning(f"Skipped run folder {Path(path).name}: {problem}", icon=":material/warning:")
 
 
 def run_note(path: str) -> str | None:

@@ -24,6 +24,7 @@ from core.verdict import verdict
 
 from . import probe_charts as pc
 from . import probe_data as pdata
+from .loaders import warn_bad_runs
 
 VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
               "Embeddings", "Spectra", "Over training"]
@@ -549,6 +550,7 @@ def pick_runs() -> list[str]:
     cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
     """
     paths = pdata.available_runs()
+    warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
     if not paths:
         st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
         return []

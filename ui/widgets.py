@@ -22,7 +22,7 @@ from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
 from . import charts
-from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs
+from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs, warn_bad_runs
 
 DEFAULT_TASK = TaskConfig()
 ANCHORS = DEFAULT_TASK.anchors
@@ -480,6 +480,7 @@ def saved_run_picker(prefix: str) -> Run | None:
     A corrupt folder shows ``st.error`` and is left untouched on disk.
     """
     runs = saved_runs()
+    warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
     if not runs:
         st.info("No saved runs yet: train one above, or with `python -m core train --preset cpu-demo`.")
         return None
