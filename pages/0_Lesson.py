@@ -164,8 +164,8 @@ def class_question(roles: list[str]) -> str | None:
     if classroom is None:
         return None
     labels_ = [lesson.option_label(m, options, inf) for m in roles]
-    prompt = lesson.question(inf, options, key)
-    index = classroom.question_widget("lesson-predict", prompt, labels_, ask_without_class=False)
+    # The question itself is the sentence just above: the form only asks for the answer.
+    index = classroom.question_widget("lesson-predict", "Your prediction", labels_, ask_without_class=False)
     return roles[index] if index is not None and 0 <= index < len(roles) else None
 
 
