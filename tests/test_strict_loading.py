@@ -337,3 +337,38 @@ def test_inside_page_skips_bad_folders_with_one_line_each(app_env, make_run):
     assert not at.exception and not at.error
     _one_warning_each(at, names)
     assert [o for o in at.selectbox(key="inside_run_a").options if "tiny_g" not in o] == []
+
+
+# -- train --resume: a checkpoint's config is read strictly and bounded before anything is built --
+
+def _checkpoint(path: Path, config: dict, tensors: dict | None = None) -> Path:
+    meta = {"format": "1", "config": json.dumps(config), "position": json.dumps({"epoch": 0, "batch": 0, "step": 0,
+                                                                                "seconds": 0.0}),
+            "param_groups": "[]", "history": "[]"}
+    save_file(tensors or {"model.W_E": torch.zeros(2, 2)}, str(path), metadata=meta)
+    return path
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda c: c["model"].update(d_model=10_000_000, d_ff=10**9, n_heads=10**6), "between"),
+    (lambda c: c["model"].pop("gamma"), "lacks"),
+    (lambda c: c["train"].update(grad_clip=-1), "grad_clip"),
+])
+def test_resume_refuses_a_crafted_checkpoint_before_building(tmp_path, monkeypatch, capsys, edit, words):
+    cfg = RunConfig().to_dict()
+    edit(cfg)
+    _checkpoint(tmp_path / "r.checkpoint.safetensors", cfg)
+    monkeypatch.setattr(runs, "build_model", _no_build)
+    monkeypatch.setattr(runs, "load_file", _no_build)
+    with pytest.raises(RunError, match=words):
+        runs.load_checkpoint(tmp_path / "r.checkpoint.safetensors")
+    assert words in _cli_error(capsys, ["train", "--resume", str(tmp_path / "r")])
+
+
+def test_resume_refuses_checkpoint_weights_that_do_not_fit_unread(tmp_path, monkeypatch):
+    cfg = RunConfig.from_dict({"model": {"n_layers": 1, "d_model": 16, "d_ff": 32, "d_head": 8}})
+    _checkpoint(tmp_path / "r.checkpoint.safetensors", cfg.to_dict(),
+                {"model.W_E": torch.zeros(5000, 16, dtype=torch.int32)})
+    monkeypatch.setattr(runs, "load_file", _no_build)  # refused from the header alone
+    with pytest.raises(RunError, match=r"tensor model.W_E \(I32, shape \[5000, 16\]\) does not match"):
+        runs.load_checkpoint(tmp_path / "r.checkpoint.safetensors")
