@@ -99,3 +99,130 @@ def test_stdout_closed_by_the_reader_ends_quietly_with_status_141(args):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141, err
     assert err == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+# -- #13 saves that lose nothing --------------------------------------------------------------------
+
+KILLER = r'''
+import os, shutil, signal, sys, tempfile
+from pathlib import Path
+import torch
+import core.runs as runs
+from core.presets import get_preset
+from core.train import build_model
+
+path, k, mode, metrics_json = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+steps, names = [0], []
+
+def hook(name, real):
+    def wrapped(*args, **kwargs):
+        if steps[0] == k:
+            if mode == "during" and name == "rmtree" and Path(args[0]).is_dir():
+                first = sorted(Path(args[0]).iterdir())[0]
+                first.unlink() if first.is_file() else shutil.rmtree(first)  # half deleted
+            os.kill(os.getpid(), signal.SIGKILL)
+        steps[0] += 1
+        names.append(name)
+        return real(*args, **kwargs)
+    return wrapped
+
+for mod, name in ((os, "replace"), (os, "rename"), (os, "chmod"), (os, "unlink"), (shutil, "rmtree"),
+                  (tempfile, "mkdtemp")):
+    setattr(mod, name, hook(name, getattr(mod, name)))
+runs.save_file = hook("save_file", runs.save_file)
+Path.write_text = hook("write_text", Path.write_text)
+Path.unlink = hook("unlink", Path.unlink)
+cfg = get_preset("tiny")
+import json
+runs.save_run(path, cfg, build_model(cfg, torch.Generator().manual_seed(1)), json.loads(metrics_json),
+              overwrite=True)
+print(" ".join(names))
+'''
+
+
+def _metrics(tag: str) -> dict:
+    from core.presets import get_preset
+    from core.train import build_model, evaluate, make_eval_set
+
+    cfg = get_preset("tiny")
+    rec = evaluate(build_model(cfg, torch.Generator().manual_seed(0)), cfg.task, make_eval_set(cfg.task, 2, 0))
+    return {"history": [{"epoch": 0, "step": 0, "sequences": 0, "lr": 0.0, "train_loss": None, "seconds": 0.0,
+                         **rec}], "seconds": 0.0, "tag": tag}
+
+
+def _kill_save(tmp_path: Path, run: Path, k: int, mode: str):
+    import subprocess
+    import sys
+
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    return subprocess.run([sys.executable, str(script), str(run), str(k), mode, json.dumps(_metrics("new"))],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+
+
+def _age_leftovers(root: Path) -> None:
+    """Make the killed writer's leftovers older than the staleness delay (its pid is dead)."""
+    import os
+
+    from core.runs import STALE_SECONDS
+
+    for e in root.iterdir():
+        if e.name.startswith("."):
+            t = e.lstat().st_mtime - STALE_SECONDS - 1
+            os.utime(e, (t, t), follow_symlinks=False)
+
+
+def test_overwrite_killed_at_every_step_keeps_the_old_or_the_new_run(tmp_path):
+    from core.presets import get_preset
+    from core.runs import list_runs, load_run, save_run
+    from core.train import build_model
+
+    cfg = get_preset("tiny")
+    root = tmp_path / "runs"
+    run = root / "r"
+    probe = tmp_path / "probe" / "r"
+    save_run(probe, cfg, build_model(cfg, torch.Generator().manual_seed(0)), _metrics("old"))
+    p = _kill_save(tmp_path, probe, -1, "before")  # an overwrite not killed: lists its steps
+    assert p.returncode == 0, p.stderr
+    steps = p.stdout.split()
+    # the temporary, weights, config, metrics, the two renames, the old run's removal
+    assert {"mkdtemp", "save_file", "write_text", "rmtree"} <= set(steps) and steps.count("replace") >= 2
+    cases = [(k, "before") for k in range(len(steps))] + [(k, "during") for k, s in enumerate(steps) if s == "rmtree"]
+    seen = set()
+    for k, mode in cases:
+        if root.exists():
+            import shutil
+            shutil.rmtree(root)
+        save_run(run, cfg, build_model(cfg, torch.Generator().manual_seed(0)), _metrics("old"))
+        p = _kill_save(tmp_path, run, k, mode)
+        assert p.returncode == -9, (k, mode, p.stdout, p.stderr)  # really killed at that step
+        _age_leftovers(root)
+        assert list_runs(root) == [run], (k, mode, sorted(x.name for x in root.iterdir()))  # the next start
+        loaded = load_run(run)  # whole and loadable
+        tag = loaded.metrics["tag"]
+        assert tag in ("old", "new")
+        want = build_model(cfg, torch.Generator().manual_seed(0 if tag == "old" else 1)).state_dict()
+        assert all(torch.equal(v, want[n]) for n, v in loaded.model.state_dict().items())
+        assert sorted(x.name for x in root.iterdir()) == ["r"], (k, mode)  # no leftovers
+        seen.add(tag)
+    assert seen == {"old", "new"}
+
+
+def test_stale_temporaries_go_but_live_ones_stay(tmp_path):
+    import os
+
+    from core.runs import ABANDONED_SECONDS, recover_saves
+
+    live = tmp_path / f".r.tmp-{os.getpid()}-abcd"      # this process: saving now
+    dead = tmp_path / ".r.tmp-999999999-abcd"            # no such process
+    legacy = tmp_path / ".r.k2j4_x9a"                    # an older version's mkdtemp name
+    fresh_dead = tmp_path / ".s.tmp-999999999-efgh"      # dead owner but just written: kept a while
+    for d in (live, dead, legacy, fresh_dead):
+        d.mkdir()
+        (d / "weights.safetensors").write_bytes(b"x")
+    old = __import__("time").time() - ABANDONED_SECONDS - 1
+    for d in (dead, legacy):
+        os.utime(d, (old, old))
+    recover_saves(tmp_path)
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted([live.name, fresh_dead.name])
