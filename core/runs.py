@@ -544,7 +544,11 @@ def list_runs(root: str | Path, include_bad: bool = False) -> list[Path]:
         return []
     recover_saves(root)
     out = []
-    for p in root.iterdir():
+    try:
+        entries = list(root.iterdir())
+    except OSError:  # unreadable: nothing to list
+        return []
+    for p in entries:
         cfg = p / "config.json"
         if p.is_dir() and not p.name.startswith(".") and (cfg.is_file() or (include_bad and cfg.exists())):
             out.append(p)
