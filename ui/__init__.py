@@ -1,7 +1,7 @@
 """Streamlit-aware glue shared by the pages: cached loaders, the training job queue,
 chart builders and shared widgets.
 
-``ui.jobs`` imports no Streamlit (the training subprocess imports it, and its tests run
-without a Streamlit runtime); ``ui.loaders``, ``ui.widgets`` and ``ui.charts`` do.
+``ui.jobs`` imports no Streamlit (its tests run without a Streamlit runtime; its jobs are
+``python -m core train`` subprocesses); ``ui.loaders``, ``ui.widgets`` and ``ui.charts`` do.
 ``core/`` never imports anything from here.
 """

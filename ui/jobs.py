@@ -530,7 +530,9 @@ class JobQueue:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=5)
-                self._reap(job, time.monotonic() + 1e9)
+                for reader in job._readers:  # its last lines
+                    reader.join(timeout=2)
+                self._reap(job, time.monotonic())
 
     # -- scheduler (always under the lock) ---------------------------------------------------
     def _ensure_thread(self) -> None:
