@@ -299,9 +299,11 @@ def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
             raise CLIError(f"{checkpoint_path(out)} exists: a run into {out} was interrupted; continue it with"
                            f" --resume {out}, or delete that file to start again")
         model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    # First, as it also puts back a run that a killed --overwrite left as .NAME.old: the check
+    # below then sees it before any training, not after.
+    check_replaceable(out)  # --overwrite replaces a run folder, never a file or another folder
     if out.exists() and not args.overwrite and not args.unique:
         raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
-    check_replaceable(out)  # --overwrite replaces a run folder, never a file or another folder
     device = resolve_device(cfg.train.device)
     t0 = time.perf_counter()
     quiet = args.json or args.quiet or args.progress

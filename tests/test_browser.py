@@ -62,7 +62,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         expect(page.get_by_label("Epochs")).to_have_value("2")  # the preset's epochs arrived from the server
         set_epochs(2000)
         page.get_by_role("button", name="Train", exact=True).click()
-        expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
+        expect(page.get_by_test_id("stMainBlockContainer").get_by_test_id("stProgress")).to_be_visible()  # the sidebar shows it too
         expect(page.get_by_text("Accuracy during training")).to_have_count(2)  # live curves + the saved run's
         shot("3_training_live")
         page.get_by_role("button", name="Cancel").click()

@@ -226,3 +226,18 @@ def test_stale_temporaries_go_but_live_ones_stay(tmp_path):
         os.utime(d, (old, old))
     recover_saves(tmp_path)
     assert sorted(x.name for x in tmp_path.iterdir()) == sorted([live.name, fresh_dead.name])
+
+
+def test_train_into_a_name_a_killed_overwrite_left_as_old_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """A run that a killed --overwrite left as .NAME.old is put back before training starts, so
+    a plain train into NAME is refused at once instead of after the whole training."""
+    import shutil
+
+    import core.cli as cli
+
+    src = Path(__file__).resolve().parents[1] / "pretrained" / "cpu-demo_L2_g0.5_s0"
+    shutil.copytree(src, tmp_path / ".run.old")
+    monkeypatch.setattr(cli, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "run"), "--threads", "1"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "run" / "config.json").is_file() and not (tmp_path / ".run.old").exists()

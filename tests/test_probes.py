@@ -14,7 +14,7 @@ from core.cli import main
 from core.config import TaskConfig
 from core.presets import get_preset
 from core.runs import save_run
-from core.train import build_model
+from core.train import build_model, evaluate, make_eval_set
 
 torch.set_num_threads(1)
 TASK = TaskConfig()
@@ -307,9 +307,13 @@ def test_probe_summary_keys(model):
     assert s["flow"]["sequence"][3:6] == [99, 4, 3]
 
 
+def _evaluated(model, cfg) -> dict:
+    """A history record's metrics as training writes them (the run loader checks every field)."""
+    return evaluate(model, cfg.task, make_eval_set(cfg.task, 8, seed=0))
+
+
 def test_probe_cli_json_and_errors(cfg, model, tmp_path, capsys):
-    rec = {"epoch": 0, "seen_test_accuracy": 0.0, "per_pair": {}, "held_out": {},
-           "snapshot": probes.training_snapshot(model)}
+    rec = {"epoch": 0, **_evaluated(model, cfg), "snapshot": probes.training_snapshot(model)}
     run = save_run(tmp_path / "r", cfg, model, {"history": [rec]})
     assert main(["probe", str(run), "--json", "--threads", "1"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -327,7 +331,7 @@ def test_probe_cli_json_and_errors(cfg, model, tmp_path, capsys):
 def test_probe_text_report_of_a_one_layer_run_names_each_flow_once(tmp_path, capsys):
     cfg1 = get_preset("tiny").replace(**{"model.n_layers": 1})
     m = build_model(cfg1, torch.Generator().manual_seed(0))
-    rec = {"epoch": 0, "seen_test_accuracy": 0.0, "per_pair": {}, "held_out": {}}
+    rec = {"epoch": 0, **_evaluated(m, cfg1)}
     run = save_run(tmp_path / "one", cfg1, m, {"history": [rec]})
     assert main(["probe", str(run)]) == 0
     out = capsys.readouterr().out
