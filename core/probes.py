@@ -70,6 +70,10 @@ def default_sequence(task: TaskConfig, key: int | None = None, pair: Pair | None
     return make_sequence(task, key, pair, key_pos, generator=g).numpy()
 
 
+MAX_TYPED_CHARS = 400  # a typed sequence longer than this is refused before it is split
+_INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
+
+
 def parse_sequence(task: TaskConfig, text: str) -> np.ndarray:
     """Parse a typed sequence like ``"57 33 80 1 2 64 91 22 45"`` (spaces or commas).
 
@@ -80,16 +84,21 @@ def parse_sequence(task: TaskConfig, text: str) -> np.ndarray:
         ValueError: not integers, wrong length, a token that is neither an item nor an anchor,
             or not exactly one adjacent anchor pair with a key in front (``describe_sequence``).
     """
+    if len(text) > MAX_TYPED_CHARS:
+        raise ValueError(f"a sequence is {task.seq_len} integers separated by spaces; that text has {len(text)}"
+                         f" characters (at most {MAX_TYPED_CHARS})")
     parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
-    try:
-        tokens = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"a sequence is {task.seq_len} integers separated by spaces, got {text!r}") from None
+    # ASCII digits only: int() would also read '１２', '٣' and '1_0'
+    if not all(_INTEGER.fullmatch(p) for p in parts):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ValueError(f"a sequence is {task.seq_len} integers separated by spaces, got {shown!r}")
+    tokens = [int(p) for p in parts]
     if len(tokens) != task.seq_len:
         raise ValueError(f"the task's sequences have {task.seq_len} tokens, got {len(tokens)}")
     anchors = set(task.anchors)
     bad = [t for t in tokens if t not in anchors and not task.item_min <= t <= task.item_max]
     if bad:
+        bad = bad[:5] + (["..."] if len(bad) > 5 else [])
         raise ValueError(f"tokens {bad} are neither anchors {sorted(anchors)} nor items "
                          f"{task.item_min}..{task.item_max}")
     arr = np.asarray(tokens, dtype=np.int64)
@@ -163,6 +172,7 @@ def sequence_probe(model: AnchorTransformer, task: TaskConfig, tokens: Sequence[
     anchors = set(task.anchors)
     bad = [int(t) for t in np.asarray(tokens) if int(t) not in anchors and not task.item_min <= int(t) <= task.item_max]
     if bad:
+        bad = bad[:5] + (["..."] if len(bad) > 5 else [])
         raise ValueError(f"tokens {bad} are neither anchors {sorted(anchors)} nor items {task.item_min}..{task.item_max}"
                          " of this run's task")
     if len(tokens) > model.n_ctx:

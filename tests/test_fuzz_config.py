@@ -329,3 +329,47 @@ def test_run_folder_with_wrong_tensors(good_run, tmp_path, data):
     assume(state)
     save_file(state, str(path / "weights.safetensors"))
     loaded_or_refused(path)
+
+
+# -- sequences typed on the Inside page (core.probes.parse_sequence) ----------------------------
+_TASK = get_preset("cpu-demo").task
+_tokens = st.one_of(st.integers(-10**6, 10**6), st.sampled_from(sorted(_TASK.anchors)),
+                    st.integers(_TASK.item_min, _TASK.item_max))
+_seps = st.sampled_from([" ", ",", ";", "  ", "\t", ", ", "\n"])
+
+
+@st.composite
+def typed_sequences(draw) -> str:
+    """What a visitor may type: near-valid sequences (right tokens, odd separators, wrong lengths,
+    digits Python's int() also reads: '１２', '1_0'), or any text at all."""
+    if draw(st.booleans()):
+        toks = [str(t) for t in draw(st.lists(_tokens, min_size=0, max_size=_TASK.seq_len + 2))]
+        if toks and draw(st.booleans()):
+            i = draw(st.integers(0, len(toks) - 1))
+            toks[i] = draw(st.sampled_from(["１２", "1_0", "+5", "-0", "1e3", "0x10", "٣", "nan", "9" * 5000]))
+        return draw(_seps).join(toks)
+    return draw(st.text(max_size=300))
+
+
+@fuzz(400)
+@given(text=typed_sequences())
+def test_typed_sequences_parse_or_give_a_message(text):
+    from core import probes
+    try:
+        arr = probes.parse_sequence(_TASK, text)
+    except ValueError as e:
+        assert str(e) and len(str(e)) < 500, "a message, of a readable length"
+        return
+    assert arr.shape == (_TASK.seq_len,) and arr.dtype.name == "int64"
+    anchors = set(_TASK.anchors)
+    assert all(int(t) in anchors or _TASK.item_min <= int(t) <= _TASK.item_max for t in arr)
+    probes.describe_sequence(_TASK, arr)  # exactly one key + anchor pair, as the page then draws it
+
+
+@pytest.mark.parametrize("text", ["１２ 33 80 1 2 64 91 22 45", "57 33 80 1 2 64 91 22 4_5", "9" * 5000,
+                                  " ".join(["7"] * 150)])
+def test_typed_sequences_of_odd_digits_or_great_length_are_refused_briefly(text):
+    from core import probes
+    with pytest.raises(ValueError) as e:
+        probes.parse_sequence(_TASK, text)
+    assert len(str(e.value)) < 200

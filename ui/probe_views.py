@@ -187,6 +187,7 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
                    key="inside_keypos")
     seed = c4.number_input("noise seed", 0, 10_000, 0, key="inside_noise")
     typed = st.text_input("…or type a whole sequence (overrides the controls above)", key="inside_typed",
+                          max_chars=probes.MAX_TYPED_CHARS,
                           placeholder="e.g. 57 33 80 1 2 64 91 22 45")
     try:
         if typed.strip():
