@@ -150,7 +150,7 @@ async def session(browser, url: str, i: int, deadline: float, result: dict) -> N
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(120_000)
-    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
 
     async def visit(title: str) -> None:
         result["step"] = f"open {title}"

@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 @pytest.fixture
 def at(app_env):
     at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=60)
-    at.run()  # the app opens on the Lesson (pages/0_Lesson.py); the puzzle is the second page
+    at.run()  # the app opens on the Lesson (app.py); the puzzle is the second page
     at.switch_page("pages/1_The_puzzle.py").run()
     assert not at.exception
     return at

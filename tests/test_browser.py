@@ -50,8 +50,12 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
         expect(page.get_by_text("x-6 · overridden")).to_be_visible()
         shot("1_puzzle")
+        # a deep link on a fresh server opens its page inside the app: our menu, no extra "app" entry
+        menu = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
+        expect(menu).to_have_text(["Lesson", "The puzzle", "Train", "Inside the model", "Phase diagram"])
+        assert page.title() == "Reasoning or memorizing? Initialization and composite functions"
 
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("Train", exact=True).click()
+        page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("Train", exact=True).click()
         expect(page.get_by_role("heading", name="Train a model: which solution does it find?")).to_be_visible()
         expect(page.get_by_text("Open a saved run").first).to_be_visible()
         shot("2_train_opened")
@@ -79,9 +83,9 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         shot("5_finished")
 
         # reopen it after visiting another page
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("The puzzle", exact=True).click()
+        page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("The puzzle", exact=True).click()
         expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("Train", exact=True).click()
+        page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("Train", exact=True).click()
         choose("Open a saved run", "your runs · tiny_L1_g0.5_s0")
         expect(page.get_by_text("Verdict: not fitted")).to_be_visible()
         expect(page.get_by_text("Training loss")).to_be_visible()
@@ -99,7 +103,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         expect(page.get_by_text("python -m core train --preset paper").first).to_be_visible()
         shot("8_paper_refused")
 
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("The puzzle", exact=True).click()
+        page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("The puzzle", exact=True).click()
         expect(page.get_by_text("x-6 · overridden")).to_be_visible()
         shot("9_puzzle_large_fonts")
         browser.close()

@@ -1,4 +1,4 @@
-"""The Lesson (pages/0_Lesson.py, ui/lesson.py): the step in the URL, the pair of runs from
+"""The Lesson (app.py, ui/lesson.py): the step in the URL, the pair of runs from
 pretrained/lesson.json and its fallback, numbers computed from the runs, predict → reveal,
 presenter mode and the "try it" hand-over to the other pages.
 

@@ -1,4 +1,4 @@
-"""The guided lesson (pages/0_Lesson.py): which runs it shows, and every number and sentence it
+"""The guided lesson (app.py): which runs it shows, and every number and sentence it
 says, computed from those runs. No Streamlit here, so each function is tested directly.
 
 The pair of runs is named in one place, ``pretrained/lesson.json``::

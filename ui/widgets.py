@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from core.config import RunConfig, TaskConfig, pair_key, parse_pair
 from core.presets import DESCRIPTIONS, PRESETS, get_preset
@@ -105,40 +106,47 @@ PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5r
                  " {font-size: 1.25rem !important}</style>")
 
 
-def _ensure_app_navigation() -> None:
-    """Make a deep link (``/Train``) on a fresh server run through ``app.py``.
+APP_TITLE = "Reasoning or memorizing? Initialization and composite functions"
+ROOT = Path(__file__).resolve().parents[1]
 
-    Streamlit starts an app that has a ``pages/`` folder in its old directory mode until some
-    session calls ``st.navigation``; a first visit straight to a page then runs the page
-    alone (no ``set_page_config``, an extra "app" entry in the menu). Switching the flag and
-    rerunning once per process makes this and every later run go through ``app.py``. (Once
-    only: AppTest resets the flag before every run, and a rerun would drop a button click.)
+
+def page_title(script: Path) -> str:
+    """A page's title from its file name, as Streamlit's ``pages/`` convention reads it:
+    ``pages/2_Train.py`` -> "Train", ``pages/3_Inside_the_model.py`` -> "Inside the model"."""
+    stem = script.stem.split("_", 1)[1] if script.stem.split("_", 1)[0].isdigit() and "_" in script.stem \
+        else script.stem
+    return stem.replace("_", " ")
+
+
+def _page_setup() -> None:
+    """Page config and the navigation menu, the same on every page.
+
+    The app follows Streamlit's ``pages/`` directory convention: ``app.py`` is the home page
+    (the Lesson) and each ``pages/N_Name.py`` a page at ``/Name``, so a deep link on a fresh
+    server opens its page directly. Streamlit's own menu would title the home page "app", so
+    ``.streamlit/config.toml`` hides it (``client.showSidebarNavigation = false``) and this menu
+    of ``st.page_link`` replaces it (Streamlit's documented way to build a custom menu).
     """
-    global _NAVIGATION_CHECKED
-    if _NAVIGATION_CHECKED:
-        return
-    _NAVIGATION_CHECKED = True
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without this internal: nothing to fix
-        return
-    if getattr(PagesManager, "uses_pages_directory", None):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_NAVIGATION_CHECKED = False
+    st.set_page_config(page_title=APP_TITLE, layout="wide",
+                       initial_sidebar_state="collapsed" if presenter_from_url() else "auto")
+    with st.sidebar:
+        try:
+            st.page_link("app.py", label="Lesson")
+            for script in sorted((ROOT / "pages").glob("*.py"), key=lambda p: p.name):
+                st.page_link(f"pages/{script.name}", label=page_title(script))
+        except StreamlitPageNotFoundError:  # a page script run on its own (a test): no menu to show
+            pass
 
 
 def sidebar() -> bool:
     """The sidebar every page shows: the lecturer-mode toggle. Returns ``large_fonts()``.
 
-    Call it first on every page: it also routes deep links through ``app.py`` and, while this
-    session has background trainings, shows them in the sidebar with a polling fragment that
+    Call it first on every page: it also sets the page config and the navigation menu
+    (``_page_setup``) and, while this session has background trainings, shows them in the
+    sidebar with a polling fragment that
     is their heartbeat, so they keep running while the user reads another page.
     """
-    _ensure_app_navigation()
-    presenter_from_url()
+    _page_setup()
     wkey = "_large_fonts_toggle"
     st.session_state[wkey] = large_fonts()
     st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_copy_state, args=(wkey, "large_fonts"),
