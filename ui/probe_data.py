@@ -219,6 +219,3 @@ def spectra(path: str, stamp_: float) -> dict[str, np.ndarray]:
     run = _run(path)
     return probes.singular_values(run.model)
 
-
-def weight_names(path: str) -> list[str]:
-    return probes.weight_names(load_run_cached(path).model)
