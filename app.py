@@ -12,7 +12,7 @@ import streamlit as st
 
 from core import probes
 from core.runs import RunError
-from ui import charts, lesson, widgets
+from ui import charts, lesson, url_state, widgets
 from ui import phase_charts as phc
 from ui import phase_data as phd
 from ui import probe_charts as pc
@@ -48,6 +48,8 @@ if problem:
     st.warning(problem)
     st.query_params["step"] = "1"
 step_id, title = lesson.STEPS[step - 1]
+# "Share this view": the link to this step (and presenter mode), in the sidebar so a projected page stays compact
+url_state.share_box("/", ["step", "presenter"], where=st.sidebar)
 
 
 # -- the runs ---------------------------------------------------------------------------------------

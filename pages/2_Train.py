@@ -2,7 +2,8 @@
 solution the model found for the held-out pair (docs/science.md §3–4)."""
 import streamlit as st
 
-from ui import widgets
+from core.presets import PRESETS, get_preset
+from ui import url_state, widgets
 
 widgets.sidebar()
 st.title("Train a model: which solution does it find?")
@@ -12,7 +13,12 @@ st.markdown(
     "when the model composes the anchors' operations, its **symmetric** accuracy (vermillion) when it copies "
     "the mirror pair. Small γ tends to memorize, large γ to reason.")
 
+# ?preset=&gamma=&depth=&seed=&epochs= (once per distinct value), written back as they change
+url_state.train_from_url("train", list(PRESETS),
+                         lambda n: (get_preset(n).model.n_layers, get_preset(n).train.epochs))
 preset, cfg = widgets.run_controls("train")
+url_state.train_to_url("train")
+url_state.share_box("/Train", url_state.TRAIN_KEYS)
 if cfg is not None:
     st.markdown(widgets.config_summary(cfg, preset))
 widgets.job_panel("train", cfg, preset)

@@ -2,7 +2,9 @@
 live from any saved run, two runs side by side under the same controls."""
 import streamlit as st
 
+from ui import probe_data as pdata
 from ui import probe_views as pv
+from ui import url_state
 
 try:  # the shared sidebar (lecturer-mode toggle) lives in ui.widgets when that module exists
     from ui.widgets import sidebar
@@ -27,7 +29,11 @@ st.markdown(
 paths = pv.pick_runs()
 if paths:
     large = pv.large_fonts()
+    url_state.inside_view_from_url(pv.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
     tabs = st.tabs(pv.VIEW_NAMES, key="inside_view", on_change="rerun")
+    open_view = next((name for name, tab in zip(pv.VIEW_NAMES, tabs) if tab.open), None)
+    url_state.inside_to_url(paths, pv.url_roots(), pdata.available_runs(), open_view, pv.VIEW_NAMES)
+    url_state.share_box("/Inside_the_model", url_state.INSIDE_KEYS)
     for tab, render in zip(tabs, pv.VIEWS):
         if tab.open:
             with tab:

@@ -5,6 +5,7 @@ import streamlit as st
 from ui import phase_charts as pc
 from ui import phase_data as pdat
 from ui import phase_views as pv
+from ui import url_state
 from ui.widgets import sidebar
 
 large = sidebar()
@@ -25,10 +26,14 @@ if picked is not None:
     x, y = meta["columns"]["axes"][:2]
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")
+    url_state.phase_view_from_url(list(pdat.VIEWS))  # ?reduction=, once per distinct value
     view = st.radio("Reduction", list(pdat.VIEWS), key="phase_view", horizontal=True,
                     format_func=pdat.VIEWS.get, persist_state="session")
     cell_df = pdat.cells(df, meta, view)
-    selected = pv.apply_click(cell_df)
+    url_state.phase_cell_from_url(list(cell_df["cell"]))  # ?cell=, before a click may replace it
+    selected = pv.apply_click(cell_df)  # also the select box's choice below (same state)
+    url_state.phase_to_url(name, view, selected)
+    url_state.share_box("/Phase_diagram", url_state.PHASE_KEYS)
     chart = pc.heatmap(pdat.long_frame(cell_df, meta, cfg), x, y, selected, large, by_seed=view == "seed")
     st.altair_chart(chart, on_select="rerun", key="phase_chart", selection_mode="cell")
     st.caption(f"{len(df)} runs · {cfg.model.d_model}-wide model, {cfg.train.n_train:,} sequences × "

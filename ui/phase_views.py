@@ -19,6 +19,7 @@ import streamlit as st
 from core.runs import RunError
 from core.sweep import run_row
 
+from . import url_state
 from . import phase_data as pdat
 from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir
 
@@ -35,6 +36,7 @@ def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
                 f"`python -m core sweep --spec phase --preset cpu-demo --workers 2 --half --copy-to {_copy_dest()}`"
                 "\n\nand the Appendix E diagram with `--spec appendix-e`. See docs/sweeps.md.")
         return None
+    url_state.phase_table_from_url(names)  # ?diagram=, once per distinct value
     name = st.radio("Diagram", names, key="phase_table", horizontal=True, persist_state="session",
                     format_func=lambda n: f"{pdat.KINDS[pdat.kind_of(n)]} · {n.split('_', 1)[-1]}")
     try:

@@ -24,6 +24,7 @@ from core.verdict import verdict
 
 from . import probe_charts as pc
 from . import probe_data as pdata
+from . import url_state
 from .loaders import warn_bad_runs
 
 VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
@@ -543,6 +544,12 @@ VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, ren
 
 
 # -- run picker ------------------------------------------------------------------------------
+def url_roots() -> list:
+    """Where a run named in a link may be: the committed runs, then the saved ones."""
+    from .loaders import pretrained_dir, runs_dir
+    return [pretrained_dir(), runs_dir()]
+
+
 def pick_runs() -> list[str]:
     """Choose one run, or two to compare (default: ``probe_data.default_pair_of_runs``, the
     smallest- and largest-γ runs committed at the top of pretrained/).
@@ -561,6 +568,8 @@ def pick_runs() -> list[str]:
         st.session_state["inside_applied_selected"] = selected
         if str(selected) in paths:
             st.session_state["inside_run_a"] = str(selected)
+    # ?runs=A or ?runs=A,B: looked up among the listed runs only (once per distinct value)
+    url_state.inside_from_url(paths, url_roots())
     if st.session_state.get("inside_run_a") not in paths:
         st.session_state["inside_run_a"] = lo if lo in paths else paths[0]
     c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")

@@ -22,7 +22,7 @@ from core.runs import Run, RunError
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
-from . import charts
+from . import charts, url_state
 from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs, warn_bad_runs
 
 DEFAULT_TASK = TaskConfig()
@@ -256,6 +256,8 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
     base = get_preset(st.session_state[f"{prefix}_preset"])
     st.session_state.setdefault(f"{prefix}_depth", base.model.n_layers)
     st.session_state.setdefault(f"{prefix}_epochs", base.train.epochs)
+    st.session_state.setdefault(f"{prefix}_gamma", 0.5)
+    st.session_state.setdefault(f"{prefix}_seed", 0)
     c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1, 1])
     keep = {"persist_state": "session"}  # settings survive a visit to another page
     large = large_fonts()  # large fonts: the preset's description as help, or it pushes Train below the fold
@@ -264,11 +266,12 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
                           **keep)
     if not large:
         c1.caption(DESCRIPTIONS.get(preset, ""))
-    gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", 0.1, 1.5, 0.5, 0.05,
+    # The bounds are url_state's, so a link (?gamma=…&epochs=…) can never go beyond them.
+    gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", *url_state.GAMMA[:2], step=url_state.GAMMA[2],
                       key=f"{prefix}_gamma", help="larger γ = smaller initial weights", **keep)
-    depth = c3.slider("Depth (layers)", 1, 6, key=f"{prefix}_depth", **keep)
-    seed = c4.number_input("Seed", 0, 1_000_000, 0, step=1, key=f"{prefix}_seed", **keep)
-    epochs = c5.number_input("Epochs", 1, 100_000, step=1, key=f"{prefix}_epochs", **keep)
+    depth = c3.slider("Depth (layers)", *url_state.DEPTH, key=f"{prefix}_depth", **keep)
+    seed = c4.number_input("Seed", *url_state.SEED, step=1, key=f"{prefix}_seed", **keep)
+    epochs = c5.number_input("Epochs", *url_state.EPOCHS, step=1, key=f"{prefix}_epochs", **keep)
     with st.expander("Task: anchor operations, held-out and overridden pairs"):
         task = task_editor(prefix)
     if task is None:

@@ -1,0 +1,270 @@
+"""Shareable state: a page's main settings in the URL (``st.query_params``).
+
+Opening a link restores the view; changing a widget writes its value back, so the address bar
+is always a link to what is on screen ("Share this view" shows it with a copy button).
+
+The parsers at the top are pure (no Streamlit): each takes the raw parameter and returns
+``(value, None)`` or ``(None, problem)``, the problem a short sentence that quotes at most
+``ECHO`` characters of the value. A URL value is only ever *chosen from* what the page's own
+widgets allow (their bounds, its presets, the runs it lists): it can never lift a server-side
+cap, and a run is looked up by name in the listed runs, never opened as a path.
+
+The Streamlit half applies each parameter once per distinct value (``apply``), so the widgets
+stay editable, as ``ui.widgets.presenter_from_url`` does for ``?presenter=``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import urlencode
+
+ECHO = 40          # at most this many characters of a bad value are quoted back
+MAX_RAW = 2000     # longer parameters are refused before they are parsed
+
+# The Train page's widget bounds (ui.widgets.run_controls uses these same numbers).
+GAMMA = (0.1, 1.5, 0.05)      # min, max, step
+DEPTH = (1, 6)
+SEED = (0, 1_000_000)
+EPOCHS = (1, 100_000)
+
+# Inside the model: the tabs' URL names, in ui.probe_views.VIEW_NAMES order.
+VIEW_SLUGS = ["flow", "fused", "similarity", "condensation", "embeddings", "spectra", "training"]
+
+_FLOAT = re.compile(r"[+-]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][+-]?\d{1,3})?", re.ASCII)
+_INT = re.compile(r"[+-]?\d{1,20}", re.ASCII)
+
+
+def echo(raw: Any) -> str:
+    """The value as it may be quoted in a message: at most ``ECHO`` characters, one line."""
+    s = str(raw)
+    s = "".join(c if c.isprintable() else "?" for c in s[:ECHO + 1])
+    return repr(s[:ECHO] + "…") if len(s) > ECHO else repr(s)
+
+
+def _too_long(name: str, raw: str) -> str | None:
+    return f"`{name}`: the value is too long ({len(raw):,} characters), ignored." if len(raw) > MAX_RAW else None
+
+
+def parse_float(name: str, raw: str, lo: float, hi: float, step: float | None = None):
+    """A finite ASCII decimal in [lo, hi], snapped to the widget's step."""
+    if (p := _too_long(name, raw)) is not None:
+        return None, p
+    if not _FLOAT.fullmatch(raw.strip()):
+        return None, f"`{name}` must be a number, got {echo(raw)}."
+    x = float(raw)
+    if not math.isfinite(x) or not lo <= x <= hi:
+        return None, f"`{name}` must be between {lo:g} and {hi:g}, got {echo(raw)}."
+    if step:
+        x = round(lo + round((x - lo) / step) * step, 10)
+        x = min(max(x, lo), hi)
+    return x, None
+
+
+def parse_int(name: str, raw: str, lo: int, hi: int):
+    """An ASCII integer in [lo, hi] (``3.0`` and ``１`` are refused)."""
+    if (p := _too_long(name, raw)) is not None:
+        return None, p
+    if not _INT.fullmatch(raw.strip()):
+        return None, f"`{name}` must be a whole number, got {echo(raw)}."
+    x = int(raw)
+    if not lo <= x <= hi:
+        return None, f"`{name}` must be between {lo:,} and {hi:,}, got {echo(raw)}."
+    return x, None
+
+
+def parse_choice(name: str, raw: str, choices: Sequence[str]):
+    """One of ``choices``, exactly."""
+    if (p := _too_long(name, raw)) is not None:
+        return None, p
+    if raw in choices:
+        return raw, None
+    shown = ", ".join(choices[:8]) + (", …" if len(choices) > 8 else "")
+    return None, f"`{name}`: unknown value {echo(raw)} (one of {shown})."
+
+
+def run_tokens(paths: Iterable[str], roots: Sequence[Path]) -> dict[str, str]:
+    """``{URL name: path}`` of the listed runs: the path relative to the first root that holds
+    it (``cpu-demo_L2_g0.5_s0``, ``phase_cpu-demo/L2_g0.5_s0``); the first listed run wins a name."""
+    out: dict[str, str] = {}
+    for p in paths:
+        for root in roots:
+            try:
+                token = Path(p).relative_to(root).as_posix()
+            except ValueError:
+                continue
+            out.setdefault(token, p)
+            break
+    return out
+
+
+def token_of(path: str, tokens: dict[str, str]) -> str | None:
+    return next((t for t, p in tokens.items() if p == path), None)
+
+
+def parse_runs(name: str, raw: str, tokens: dict[str, str], most: int = 2):
+    """One or two run names separated by a comma, each one of the listed runs (``tokens``):
+    a name is looked up, never joined to a folder, so ``../../etc`` is just an unknown name."""
+    if (p := _too_long(name, raw)) is not None:
+        return None, p
+    parts = [s.strip() for s in raw.split(",")]
+    if not raw.strip() or len(parts) > most or any(not s for s in parts):
+        return None, f"`{name}` takes one run or two separated by a comma, got {echo(raw)}."
+    unknown = [s for s in parts if s not in tokens]
+    if unknown:
+        return None, f"`{name}`: no run named {echo(unknown[0])}."
+    if len(parts) == 2 and parts[0] == parts[1]:
+        return [tokens[parts[0]]], None
+    return [tokens[s] for s in parts], None
+
+
+def fmt_float(x: float) -> str:
+    return f"{x:g}"
+
+
+def share_url(base: str | None, page_path: str, params: dict[str, str]) -> str:
+    """The link to this view: ``base`` (``st.context.url``, without query) or else the page's
+    relative path, plus the query string."""
+    head = (base or "").split("?", 1)[0].split("#", 1)[0] or page_path
+    query = urlencode(params)
+    return f"{head}?{query}" if query else head
+
+
+# -- Streamlit glue ----------------------------------------------------------------------------
+def _st():
+    import streamlit as st
+    return st
+
+
+def apply(param: str, parse: Callable[[str], tuple[Any, str | None]], on_value: Callable[[Any], None]) -> None:
+    """Apply ``?param=`` once per distinct value: parse it; a problem is one short warning (the
+    widget keeps its default, or its current value), a value goes to ``on_value``."""
+    st = _st()
+    raw = st.query_params.get(param)
+    seen_key = f"_url_seen_{param}"
+    if raw is None or raw == st.session_state.get(seen_key):
+        return
+    st.session_state[seen_key] = raw
+    value, problem = parse(raw)
+    if problem is not None:
+        st.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
+        return
+    on_value(value)
+
+
+def set_state(key: str) -> Callable[[Any], None]:
+    def put(value: Any) -> None:
+        _st().session_state[key] = value
+    return put
+
+
+def write(params: dict[str, str | None]) -> None:
+    """Write the page's current settings into the address bar (only those that changed; None
+    removes one), and remember them as applied so they are not applied again."""
+    st = _st()
+    for k, v in params.items():
+        if v is None:
+            if k in st.query_params:
+                del st.query_params[k]
+            continue
+        if st.query_params.get(k) != v:
+            st.query_params[k] = v
+        st.session_state[f"_url_seen_{k}"] = v
+
+
+def share_box(page_path: str, keys: Sequence[str], where: Any = None) -> None:
+    """A small "Share this view" popover with the link in ``st.code`` (it has a copy button).
+    Only the page's own settings (``keys``) go in the link, never a class token."""
+    st = _st()
+    try:
+        base = st.context.url
+    except Exception:  # pragma: no cover - no browser context (a bare script run)
+        base = None
+    params = {k: st.query_params[k] for k in keys if k in st.query_params}
+    link = share_url(base, page_path, params)
+    box = (where or st).popover("Share this view", icon=":material/link:")
+    with box:
+        st.caption("This link opens the page with these settings (copy button at the right):")
+        st.code(link, language=None, wrap_lines=True)
+
+
+# -- the pages' settings -----------------------------------------------------------------------
+TRAIN_KEYS = ["preset", "gamma", "depth", "seed", "epochs"]
+
+
+def train_from_url(prefix: str, presets: Sequence[str], preset_defaults: Callable[[str], tuple[int, int]]) -> None:
+    """Train: ``?preset=&gamma=&depth=&seed=&epochs=``, within the widgets' own bounds. A preset
+    from the link resets depth and epochs to its own, as choosing it in the box does; a depth or
+    epochs in the same link then applies on top. ``preset_defaults(name) -> (depth, epochs)``."""
+    st = _st()
+
+    def put_preset(name: str) -> None:
+        st.session_state[f"{prefix}_preset"] = name
+        st.session_state[f"{prefix}_depth"], st.session_state[f"{prefix}_epochs"] = preset_defaults(name)
+
+    apply("preset", lambda r: parse_choice("preset", r, list(presets)), put_preset)
+    apply("gamma", lambda r: parse_float("gamma", r, *GAMMA), set_state(f"{prefix}_gamma"))
+    apply("depth", lambda r: parse_int("depth", r, *DEPTH), set_state(f"{prefix}_depth"))
+    apply("seed", lambda r: parse_int("seed", r, *SEED), set_state(f"{prefix}_seed"))
+    apply("epochs", lambda r: parse_int("epochs", r, *EPOCHS), set_state(f"{prefix}_epochs"))
+
+
+def train_to_url(prefix: str) -> None:
+    s = _st().session_state
+    write({"preset": str(s[f"{prefix}_preset"]), "gamma": fmt_float(float(s[f"{prefix}_gamma"])),
+           "depth": str(int(s[f"{prefix}_depth"])), "seed": str(int(s[f"{prefix}_seed"])),
+           "epochs": str(int(s[f"{prefix}_epochs"]))})
+
+
+INSIDE_KEYS = ["runs", "view"]
+
+
+def inside_from_url(paths: Sequence[str], roots: Sequence[Path]) -> None:
+    """Inside the model: ``?runs=A`` or ``?runs=A,B`` (names as listed, relative to pretrained/
+    or runs/) and ``?view=`` (one of ``VIEW_SLUGS``)."""
+    st = _st()
+    tokens = run_tokens(paths, roots)
+
+    def put_runs(found: list[str]) -> None:
+        st.session_state["inside_run_a"] = found[0]
+        st.session_state["inside_compare"] = len(found) == 2
+        if len(found) == 2:
+            st.session_state["inside_run_b"] = found[1]
+
+    apply("runs", lambda r: parse_runs("runs", r, tokens), put_runs)
+
+
+def inside_view_from_url(view_names: Sequence[str]) -> None:
+    apply("view", lambda r: parse_choice("view", r, VIEW_SLUGS),
+          lambda slug: set_state("inside_view")(view_names[VIEW_SLUGS.index(slug)]))
+
+
+def inside_to_url(runs: Sequence[str], roots: Sequence[Path], paths: Sequence[str], view_name: str | None,
+                  view_names: Sequence[str]) -> None:
+    tokens = run_tokens(paths, roots)
+    names = [token_of(p, tokens) for p in runs]
+    view = VIEW_SLUGS[list(view_names).index(view_name)] if view_name in view_names else None
+    write({"runs": ",".join(names) if names and all(names) else None, "view": view})
+
+
+PHASE_KEYS = ["diagram", "reduction", "cell"]
+
+
+def phase_table_from_url(names: Sequence[str]) -> None:
+    """Phase diagram: ``?diagram=`` (one of the committed diagrams)."""
+    apply("diagram", lambda r: parse_choice("diagram", r, list(names)), set_state("phase_table"))
+
+
+def phase_view_from_url(views: Sequence[str]) -> None:
+    """``?reduction=paper|mean|seed``."""
+    apply("reduction", lambda r: parse_choice("reduction", r, list(views)), set_state("phase_view"))
+
+
+def phase_cell_from_url(ids: Sequence[str]) -> None:
+    """``?cell=`` (a cell id of the drawn diagram, as the chart's tooltip and select box use)."""
+    apply("cell", lambda r: parse_choice("cell", r, list(dict.fromkeys(ids))), set_state("phase_cell"))
+
+
+def phase_to_url(diagram: str, view: str, cell: str | None) -> None:
+    write({"diagram": diagram, "reduction": view, "cell": cell})
