@@ -4,6 +4,7 @@ No Streamlit or Altair here: this package runs on a bare GPU box with torch and 
 See docs/science.md for the science ([INIT] Zhang, Xu et al., NeurIPS 2024).
 """
 from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig, pair_key, parse_pair
+from .fit import fit, train_run
 from .model import AnchorTransformer
 from .presets import PRESETS, get_preset
 from .runs import Run, RunError, checkpoint_path, list_runs, load_checkpoint, load_run, save_checkpoint, save_run

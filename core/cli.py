@@ -26,7 +26,8 @@ from .config import RunConfig, is_string_setting, pair_key, parse_pair, setting_
 from .presets import PRESETS, get_preset
 from .runs import RunError, check_replaceable, checkpoint_path, load_checkpoint, load_run, save_checkpoint, save_run
 from .task import pair_target
-from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device, train
+from .fit import fit
+from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device
 from .verdict import summarize, verdict, verdict_line
 
 SHORTCUTS = {
@@ -313,7 +314,9 @@ def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
                    "checkpoint_every": 60.0 * every}
     try:
         progress = _emit if args.progress == "jsonl" else None if quiet else (lambda r: _bar(r, t0))
-        history = train(model, cfg, on_progress=progress, should_stop=stop.event.is_set, resume=state, **ckpt_kw)
+        model, metrics = fit(cfg, model=model, on_progress=progress, should_stop=stop.event.is_set, resume=state,
+                             **ckpt_kw)
+        history = metrics["history"]
     except KeyboardInterrupt:
         if ckpt_kw and checkpoint_path(out).exists():
             sys.stderr.write(f"\ninterrupted: continue from the last checkpoint with --resume {out}\n")
@@ -327,7 +330,6 @@ def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
     seconds = history[-1]["seconds"]
     if not quiet:
         sys.stderr.write("\n")
-    metrics = {"history": history, "seconds": seconds, "device": str(device)}
     if args.unique:
         saved = _save_unique(out, cfg, model.cpu(), metrics, str(device), args.half)
     else:

@@ -49,7 +49,8 @@ import torch
 from .config import RunConfig, pair_key, parse_pair
 from .presets import get_preset
 from .runs import RunError, atomic_dir, load_config, load_metrics, load_run, save_run
-from .train import Cancelled, build_model, resolve_device, train
+from .fit import fit
+from .train import Cancelled, build_model
 from .verdict import FIT_THRESHOLD, summarize, verdict
 
 # Table column for the config fields a phase diagram is drawn over; any other grid key keeps
@@ -358,15 +359,9 @@ def train_point(job: dict[str, Any], on_progress: Callable[[dict[str, Any]], Non
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
     cfg = RunConfig.from_dict(job["config"])
-    t0, c0 = time.perf_counter(), time.process_time()
-    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
-    history = train(model, cfg, on_progress=on_progress, should_stop=should_stop)
-    metrics = {"history": history, "seconds": history[-1]["seconds"],
-               "wall_seconds": round(time.perf_counter() - t0, 3),
-               # CPU time of this process (all its threads): the run's cost on a machine shared with others
-               "cpu_seconds": round(time.process_time() - c0, 3),
-               "device": str(resolve_device(cfg.train.device)), "threads": torch.get_num_threads(),
-               "sweep": {"run_id": job["run_id"], "cell": job["cell_id"]}}
+    # cpu_seconds: CPU time of this process (all its threads), the run's cost on a shared machine
+    model, metrics = fit(cfg, on_progress=on_progress, should_stop=should_stop)
+    metrics["sweep"] = {"run_id": job["run_id"], "cell": job["cell_id"]}
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     return {"run_id": job["run_id"], "metrics": metrics, "state": state}
 

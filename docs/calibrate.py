@@ -85,18 +85,15 @@ def _config(preset: str, overrides: dict):
 def run_one(job: tuple[str, str, dict, int]) -> dict:
     import torch
     torch.set_num_threads(1)
-    from core.runs import save_run
-    from core.train import build_model, train
+    from core.fit import train_run
+    from core.runs import load_metrics
     from core.verdict import summarize
 
     name, preset, overrides, seed = job
     cfg = _config(preset, {**overrides, "train.seed": seed})
-    model = build_model(cfg, torch.Generator().manual_seed(seed))
-    cpu0 = time.process_time()
-    hist = train(model, cfg)
-    cpu_seconds = time.process_time() - cpu0
-    out = RUNS / f"{name}_s{seed}"
-    save_run(out, cfg, model, {"history": hist, "seconds": hist[-1]["seconds"], "device": "cpu"}, overwrite=True)
+    out = train_run(cfg, RUNS / f"{name}_s{seed}", overwrite=True)
+    metrics = load_metrics(out)
+    hist, cpu_seconds = metrics["history"], metrics["cpu_seconds"]
     s = summarize(str(out.relative_to(ROOT)), cfg, hist, hist[-1]["seconds"])
     h = s["held_out"]["4,3"] if "4,3" in s["held_out"] else next(iter(s["held_out"].values()))
     return {

@@ -246,3 +246,25 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
+
+
+def test_fit_is_the_one_training_path_and_train_run_saves_what_fit_made(tmp_path):
+    """core.fit: the CLI's run and train_run's are the same function of the config (bit-identical
+    weights), and the metrics carry what every caller used to assemble by hand."""
+    import torch
+    from safetensors.torch import load_file
+
+    from core.cli import main
+    from core.fit import fit, train_run
+    from core.runs import load_config
+
+    torch.set_num_threads(1)
+    assert main(["train", "--preset", "tiny", "--epochs", "1", "--threads", "1", "--quiet",
+                 "--out", str(tmp_path / "cli")]) == 0
+    cfg = load_config(tmp_path / "cli")  # the CLI's own config (--epochs also scales the schedule)
+    model, metrics = fit(cfg)
+    assert {"history", "seconds", "wall_seconds", "cpu_seconds", "device", "threads"} <= set(metrics)
+    saved = train_run(cfg, tmp_path / "lib")
+    w_cli, w_lib = load_file(tmp_path / "cli" / "weights.safetensors"), load_file(saved / "weights.safetensors")
+    assert w_cli.keys() == w_lib.keys() and all(torch.equal(w_cli[k], w_lib[k]) for k in w_cli)
+    assert all(torch.equal(v, w_lib[k]) for k, v in model.state_dict().items())
