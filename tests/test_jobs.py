@@ -370,3 +370,20 @@ def test_jobs_still_run_after_the_module_is_reloaded(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.split("\n")[:2] == ["done None", "done None"], res.stdout + res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_L1_g0.5_s0", "tiny_L1_g0.5_s0_2"]
+
+
+def test_the_command_shown_to_visitors_hides_the_servers_paths(tmp_path, monkeypatch):
+    """A public demo shows how a run was trained, not where the server keeps its files."""
+    from core.presets import get_preset
+    from ui.jobs import Job
+
+    monkeypatch.chdir(tmp_path)
+    cfg = get_preset("tiny")
+    inside = Job(id="a", owner="o", preset="tiny", config=cfg, runs_dir=tmp_path / "runs", name="n",
+                 argv=["python", "-m", "core", "train", "--out", str(tmp_path / "runs" / "n")])
+    assert inside.command.endswith("--out runs/n")
+    elsewhere = tmp_path / "srv" / "runs"
+    monkeypatch.chdir("/")
+    outside = Job(id="b", owner="o", preset="tiny", config=cfg, runs_dir=elsewhere, name="n",
+                  argv=["python", "-m", "core", "train", "--out", str(elsewhere / "n")])
+    assert str(tmp_path) not in outside.command and "'$ANCHOR_RUNS_DIR/n'" in outside.command

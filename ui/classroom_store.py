@@ -43,7 +43,8 @@ MAX_OPTION_CHARS = 200
 DEFAULT_TTL_S = 24 * 3600.0
 DEFAULT_MAX_CLASSES = 100
 DEFAULT_MAX_ANSWERS = 500
-BAD_CODE = "This is not a class code: a code is 6 letters and digits, like K7QF3M."
+BAD_CODE = ("This is not a class code: a code is 6 letters and digits, like K7QF3M, without 0, 1, I, L or O"
+            " (they are easily misread).")
 
 
 class ClassError(ValueError):

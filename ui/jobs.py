@@ -234,6 +234,18 @@ def cli_command(cfg: RunConfig, preset: str) -> str:
 
 
 # -- jobs ----------------------------------------------------------------------------------------
+def _shown(arg: str, runs_dir: Path) -> str:
+    """``arg`` with an absolute path made presentable (``Job.command``): relative to the working
+    directory when the runs folder is inside it, else ``$ANCHOR_RUNS_DIR/...``."""
+    if not os.path.isabs(arg):
+        return arg
+    p, runs, cwd = Path(arg), Path(runs_dir).resolve(), Path.cwd()
+    if p.is_relative_to(runs):
+        return str(p.relative_to(cwd)) if runs.is_relative_to(cwd) and cwd != Path(cwd.anchor) \
+            else str(Path("$ANCHOR_RUNS_DIR") / p.relative_to(runs))
+    return arg if arg == sys.executable else p.name
+
+
 @dataclass
 class Job:
     """One training job as the UI sees it (``JobQueue.poll`` returns a copy).
@@ -276,8 +288,10 @@ class Job:
 
     @property
     def command(self) -> str:
-        """The command this job runs, shell-quoted."""
-        return shlex.join(self.argv)
+        """The command this job runs, shell-quoted, as a visitor may see it: a path inside the
+        working directory is shown relative to it, the runs folder elsewhere as
+        ``$ANCHOR_RUNS_DIR`` (the server's file layout is not shown on a public demo)."""
+        return shlex.join(_shown(a, self.runs_dir) for a in self.argv)
 
     @property
     def progress(self) -> float:

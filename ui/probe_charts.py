@@ -314,8 +314,9 @@ def embedding_scatter(xy: np.ndarray, tokens: np.ndarray, title: str, subtitle: 
 
 # -- view 6: spectra --------------------------------------------------------------------------
 def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = False, top: int | None = None,
-                   y_title: str = "eigenvalue") -> tuple[Any, pd.DataFrame]:
-    """One line per run: values against their index (1 = largest), log scale."""
+                   y_title: str = "eigenvalue", colours: list[str] | None = None) -> tuple[Any, pd.DataFrame]:
+    """One line per run: values against their index (1 = largest), log scale. ``colours``: one
+    per run in order (default ``RUN_COLOURS``; the Lesson passes the routes' colours)."""
     rows = []
     for run, v in curves.items():
         v = np.asarray(v)[:top] if top else np.asarray(v)
@@ -326,8 +327,8 @@ def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = Fals
     chart = alt.Chart(frame, title=title).mark_line(point=True, strokeWidth=3 if large else 2).encode(
         x=alt.X("index:Q", title="index (largest first)"),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title),
-        color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=RUN_COLOURS[:len(runs)]), title="run",
-                        legend=alt.Legend(orient="bottom", direction="vertical")),
+        color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=(colours or RUN_COLOURS)[:len(runs)]),
+                        title="run", legend=alt.Legend(orient="bottom", direction="vertical")),
         strokeDash=alt.StrokeDash("run:N", legend=None),
         tooltip=["run", "index", alt.Tooltip("value:Q", format=".4g")]).properties(
         width=f["size"] * 1.4, height=f["size"])

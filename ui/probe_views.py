@@ -209,7 +209,7 @@ def _routes(named: dict[str, dict[str, float]]) -> tuple[float, float]:
 
 def render_flow(paths: list[str], large: bool) -> None:
     guidance("Read the flow diagram left to right: each line carries attention from a token (left) to a token one "
-             "layer up (right), as thick as its weight. [INIT] Fig. 3: the **symmetric** solution (larger "
+             "layer up (right), as thick as its weight. The paper's Fig. 3: the **symmetric** solution (larger "
              "initialization) merges the two anchors into the last token in layer 1 and brings the key there in "
              "layer 2 (vermillion edges); the **inferential** one (small initialization) copies the key into both "
              "anchor positions in layer 1 and carries them to the last token in layer 2 (blue edges).")
@@ -276,7 +276,7 @@ def render_flow(paths: list[str], large: bool) -> None:
 # -- view 2: fused representations -----------------------------------------------------------
 def render_fused(paths: list[str], large: bool) -> None:
     guidance("Each point is the last token's vector after layer 1's attention, X_ao(1), for one sequence, coloured "
-             "by its anchor pair: (a,b) dark and (b,a) light in the same hue. [INIT] Fig. 3b: in the **symmetric** "
+             "by its anchor pair: (a,b) dark and (b,a) light in the same hue. The paper's Fig. 3b: in the **symmetric** "
              "solution the two shades fall on top of each other — layer 1 has fused the anchors into an "
              "order-free summary, so (4,3) looks like (3,4) and gets its answer.")
     c1, c2, c3, c4 = st.columns(4)
@@ -318,7 +318,7 @@ def render_similarity(paths: list[str], large: bool) -> None:
     guidance("Each cell compares two vectors by cosine similarity; boxed cells are those whose answers coincide. "
              "Top: the last token's vector after layer 2's attention, v(x; a1, a2), boxed where the inferential "
              "targets are equal. Bottom: the value vector at the first anchor, u(x; a), boxed where the "
-             "single-anchor results g(x; a) are equal. [INIT] Fig. 4: for the **inferential** solution the boxed "
+             "single-anchor results g(x; a) are equal. The paper's Fig. 4: for the **inferential** solution the boxed "
              "cells stand out (equal results → nearly parallel vectors: the model computes intermediate values); "
              "for the **symmetric** one they do not.")
     run0 = _load(paths[0])
@@ -387,7 +387,7 @@ def render_similarity(paths: list[str], large: bool) -> None:
 def render_condensation(paths: list[str], large: bool) -> None:
     guidance("Each row and column is one neuron of the chosen weight; the colour is the cosine similarity of two "
              "neurons' input-weight vectors, and neurons are reordered so that groups above the threshold sit "
-             "together (outlined). [INIT] Fig. 5a,b: with **small initialization** W_Q(1) condenses into a few "
+             "together (outlined). The paper's Fig. 5a,b: with **small initialization** W_Q(1) condenses into a few "
              "blocks of near-parallel neurons (a low-complexity solution); with larger initialization there are "
              "no such blocks.")
     run0 = _load(paths[0])
@@ -425,7 +425,7 @@ def render_condensation(paths: list[str], large: bool) -> None:
 # -- view 5: embeddings ----------------------------------------------------------------------
 def render_embeddings(paths: list[str], large: bool) -> None:
     guidance("Each point is the embedding of one item token (20…99), coloured by its value; a thin line joins "
-             "consecutive values. [INIT] Fig. 5c,d: with **small initialization** the tokens line up in value "
+             "consecutive values. The paper's Fig. 5c,d: with **small initialization** the tokens line up in value "
              "order (with steps along two directions), so nearby numbers get nearby vectors; with larger "
              "initialization there is no order. The number is |Spearman| between a token's value and its position "
              "along the first principal component (1 = perfectly ordered).")
@@ -449,7 +449,7 @@ def render_embeddings(paths: list[str], large: bool) -> None:
 # -- view 6: spectra -------------------------------------------------------------------------
 def render_spectra(paths: list[str], large: bool) -> None:
     guidance("Left: eigenvalues of the covariance of the item embeddings, largest first (log scale). Below: the "
-             "singular values of every linear layer. [INIT] Fig. 12a and 13: with **small initialization** a few "
+             "singular values of every linear layer. The paper's Fig. 12a and 13: with **small initialization** a few "
              "eigenvalues / singular values dominate and the rest fall away steeply (low effective rank); with "
              "larger initialization the spectrum is flat.")
     others = [p for p in pdata.available_runs() if p not in paths]
@@ -504,7 +504,7 @@ def snapshot_frames(history: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
 def render_training(paths: list[str], large: bool) -> None:
     guidance("The trainer stores a few cheap numbers at every evaluation: the top eigenvalues of the embedding "
              "covariance, W_Q(1)'s condensation and the embedding order. Scrub the slider through training. "
-             "[INIT] Fig. 12b: with **small initialization** the eigenvalues grow one at a time — the model adds "
+             "The paper's Fig. 12b: with **small initialization** the eigenvalues grow one at a time — the model adds "
              "one direction of complexity after another — while the held-out pair is learned by composition.")
     runs = [(p, r) for p in paths if (r := _load(p)) is not None]
     epochs = sorted({e for _, r in runs for e, _ in probes.snapshots(r.metrics["history"])})
