@@ -30,10 +30,13 @@ paths = pv.pick_runs()
 if paths:
     large = pv.large_fonts()
     url_state.inside_view_from_url(pv.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
+    # above the tabs, filled once the open tab is known. (After a tab click Streamlit 1.67's address bar
+    # shows the new ?view= only from the next interaction on; the link in the box is current at once.)
+    share_slot = st.container()
     tabs = st.tabs(pv.VIEW_NAMES, key="inside_view", on_change="rerun")
     open_view = next((name for name, tab in zip(pv.VIEW_NAMES, tabs) if tab.open), None)
     url_state.inside_to_url(paths, pv.url_roots(), pdata.available_runs(), open_view, pv.VIEW_NAMES)
-    url_state.share_box("/Inside_the_model", url_state.INSIDE_KEYS)
+    url_state.share_box("/Inside_the_model", url_state.INSIDE_KEYS, where=share_slot)
     for tab, render in zip(tabs, pv.VIEWS):
         if tab.open:
             with tab:

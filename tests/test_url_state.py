@@ -161,13 +161,22 @@ def test_inside_restores_runs_and_view_and_writes_changes_back(app_env, make_run
     assert at.selectbox(key="inside_run_a").value == str(c)
     assert at.toggle(key="inside_compare").value is True
     assert at.selectbox(key="inside_run_b").value == str(a)
-    assert at.session_state["inside_view"] == "Spectra" or "spectr" in at.session_state["inside_view"].lower()
+    assert at.session_state["inside_view"] == us_view_name("spectra")
     assert not warnings(at)
     assert "runs=mine_L1_g0.6_s0%2Ctiny_L1_g0.3_s0&view=spectra" in share_link(at)
     at.selectbox(key="inside_run_b").set_value(str(b)).run()
     assert at.query_params["runs"] == "mine_L1_g0.6_s0,tiny_L1_g0.9_s0"
     at.toggle(key="inside_compare").set_value(False).run()
     assert at.query_params["runs"] == "mine_L1_g0.6_s0"
+    at.session_state["inside_view"] = us_view_name("embeddings")  # what a click on the tab sets
+    at.run()
+    assert at.query_params["view"] == "embeddings"
+
+
+def us_view_name(slug: str) -> str:
+    from ui.probe_views import VIEW_NAMES
+
+    return VIEW_NAMES[us.VIEW_SLUGS.index(slug)]
 
 
 def test_inside_one_run_from_the_link(app_env, make_run):
