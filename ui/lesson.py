@@ -172,6 +172,13 @@ def route_sentence(route_inf: float, route_sym: float, f: dict[str, Any], weak: 
             "**not** show the paper's mechanism.")
 
 
+def mechanism_shown(route_inf: float, route_sym: float, f: dict[str, Any], weak: float = 0.3) -> bool:
+    """Whether a run's attention follows the route of its answers (``route_sentence``'s test)."""
+    if max(route_inf, route_sym) < weak:
+        return False
+    return (route_inf > route_sym) == (f["route"] == "inferential")
+
+
 # -- the predict step ---------------------------------------------------------------------------
 def predict_options(config: RunConfig, key: int = PREDICT_KEY) -> dict[str, int]:
     """``{"inferential": 70, "symmetric": 74}``: the two candidate answers for the first held-out
