@@ -208,15 +208,22 @@ def step_flow() -> None:
         st.markdown(f"Over 256 sequences: compose **{r_inf:.2f}**, copy **{r_sym:.2f}**. "
                     + lesson.route_sentence(r_inf, r_sym, f))
 
-    sentence(f"Attention on key {key}, (4,3), layer by layer: **blue** edges carry the key to the anchors, then to "
-             "the answer (composition); **vermillion** ones merge the anchors first (copy). Notice which is thick.")
-    shown = [lesson.mechanism_shown(*pv._routes(pdata.mean_flow(p, pdata.stamp(p), tuple(int(a) for a in inf["pair"].split(",")))), f)
+    held = tuple(int(a) for a in inf["pair"].split(","))
+    shown = [lesson.mechanism_shown(*pv._routes(pdata.mean_flow(p, pdata.stamp(p), held)), f)
              for p, f in zip(paths, facts)]
-    if not all(shown):
-        st.warning("Read these two diagrams as what these small runs did, not as the paper's picture: "
-                   f"{'neither run' if not any(shown) else 'one of the runs'} routes its attention the way its "
-                   "answers go (the sentences under the charts say which). In the paper (Fig. 3) the copying model "
-                   "merges the anchors first and the composing one carries the key to the anchors.")
+    if all(shown):
+        sentence(f"Attention on key {key}, (4,3), layer by layer: **blue** edges carry the key to the anchors, then "
+                 "to the answer (composition); **vermillion** ones merge the anchors first (copy). Notice which is "
+                 "thick.")
+    else:  # the same length on a projector: presenter mode has no room for an extra box
+        sentence(f"Attention on key {key}, (4,3), layer by layer: **blue** edges carry the key to the anchors "
+                 "(composition), **vermillion** ones merge the anchors (copy). Caution: these runs do **not** route "
+                 "attention the way their answers go.")
+        if not show_one:
+            st.warning("Read these two diagrams as what these small runs did, not as the paper's picture: "
+                       f"{'neither run' if not any(shown) else 'one of the runs'} routes its attention the way its "
+                       "answers go (the sentences under the charts say which). In the paper (Fig. 3) the copying "
+                       "model merges the anchors first and the composing one carries the key to the anchors.")
     side_by_side(draw)
 
 
