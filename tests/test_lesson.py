@@ -269,7 +269,7 @@ def test_the_flow_step_warns_when_the_runs_do_not_show_the_papers_mechanism(app_
         run = load_run(p)
         f = lesson.run_facts(run.name, run.config, run.metrics)
         held = tuple(run.config.task.held_out[0])
-        shown.append(lesson.mechanism_shown(*pv._routes(pdata.mean_flow(str(p), pdata.stamp(str(p)), held)), f))
+        shown.append(lesson.mechanism_shown(*pv.route_strengths(pdata.mean_flow(str(p), pdata.stamp(str(p)), held)), f))
     warned = any("not as the paper's picture" in w.value for w in at.warning)
     assert warned == (not all(shown))
     assert lesson.mechanism_shown(0.9, 0.1, {"route": "inferential"})

@@ -161,7 +161,7 @@ def answer_sentence(f: dict[str, Any]) -> str:
 
 def route_sentence(route_inf: float, route_sym: float, f: dict[str, Any], weak: float = 0.3) -> str:
     """Which attention route carries more weight in a run (the two mean route strengths of
-    ``probe_views._routes``, in [0, 1]) and whether that matches the route of its answers."""
+    ``probe_views.route_strengths``, in [0, 1]) and whether that matches the route of its answers."""
     if max(route_inf, route_sym) < weak:
         return f"Neither route carries much weight on average (both below {weak:g}): no clear mechanism here."
     shown = "composition" if route_inf > route_sym else "copy"

@@ -199,7 +199,7 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
         return None
 
 
-def _routes(named: dict[str, dict[str, float]]) -> tuple[float, float]:
+def route_strengths(named: dict[str, dict[str, float]]) -> tuple[float, float]:
     """(inferential route, symmetric route) strength: the weaker edge of each two-step route."""
     L = str(len(named))
     inf = min(named["1"]["key_to_anchors"], named[L]["anchors_to_last"])
@@ -241,8 +241,8 @@ def render_flow(paths: list[str], large: bool) -> None:
                                               d["p_symmetric"], large)
             show(chart, frame, f"prediction_{pdata.run_label(path)}", f"inside_pred_{path}")
             mean = pdata.mean_flow(path, pdata.stamp(path), tuple(d["pair"]))
-            inf1, sym1 = _routes(d["flow"]["named"])
-            infm, symm = _routes(mean)
+            inf1, sym1 = route_strengths(d["flow"]["named"])
+            infm, symm = route_strengths(mean)
             st.markdown(f"Route strength (weaker edge of the two steps) — this sequence: inferential "
                         f"**{inf1:.2f}**, symmetric **{sym1:.2f}**; mean over 256 random {d['pair']} sequences: "
                         f"inferential **{infm:.2f}**, symmetric **{symm:.2f}**.")
