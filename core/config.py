@@ -408,8 +408,9 @@ class TrainConfig:
         n_eval_per_pair: test-split sequences per anchor pair at each evaluation.
         seed: seeds data, initialization and batch order.
         device: ``"auto"`` (CUDA, then MPS, then CPU), or a torch device string.
-        precision: ``"fp32"`` (default) or ``"bf16"``: matmuls under bf16 autocast with fp32
-            master weights, softmax, LayerNorm and loss (``core.train.autocast``). Worth it on
+        precision: ``"fp32"`` (default), ``"tf32"`` (CUDA only: fp32 matmuls on TF32 tensor
+            cores, everything else fp32; plain fp32 elsewhere) or ``"bf16"``: matmuls under bf16
+            autocast with fp32 master weights, softmax, LayerNorm and loss (``core.train.autocast``). Worth it on
             GPUs and CPUs with native bf16; on an AVX2-only CPU it is slower (bench/README.md).
     """
 
@@ -454,7 +455,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v}")
             object.__setattr__(self, name, _bounded(f"train.{name}", v))
         object.__setattr__(self, "seed", _bounded("train.seed", self.seed))
-        for name, allowed in (("precision", ("fp32", "bf16")), ("data", ("pool", "online"))):
+        for name, allowed in (("precision", ("fp32", "tf32", "bf16")), ("data", ("pool", "online"))):
             v = getattr(self, name)
             if not isinstance(v, str) or v not in allowed:
                 raise ValueError(f"{name} must be {' or '.join(map(repr, allowed))}, got {_describe(v)}")

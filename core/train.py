@@ -195,12 +195,38 @@ class TrainState:
 
 
 def autocast(cfg: TrainConfig, device: torch.device):
-    """The autocast context of ``cfg.precision``: none for ``"fp32"``; bf16 matmuls with fp32
-    master weights for ``"bf16"`` (softmax, LayerNorm and the loss stay fp32, see
-    ``core.model``)."""
+    """The precision context of ``cfg.precision`` around one forward pass.
+
+    - ``"fp32"``: nothing changes (IEEE fp32 matmuls; PyTorch's default leaves TF32 off).
+    - ``"tf32"``: on CUDA, fp32 matmuls may use TF32 tensor cores (10-bit mantissa inputs, fp32
+      accumulation; ``torch.backends.cuda.matmul.allow_tf32``), restored on exit. On other
+      devices it is plain fp32. Weights, activations, softmax, LayerNorm and loss stay fp32.
+    - ``"bf16"``: bf16 matmuls under autocast with fp32 master weights (softmax, LayerNorm and
+      the loss stay fp32, see ``core.model``).
+
+    TF32 is switched by ``matmul_precision`` around the whole step (forward and backward);
+    this context only carries bf16 autocast, around the forward alone.
+    """
     if cfg.precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def matmul_precision(cfg: TrainConfig, device: torch.device):
+    """TF32 on for ``precision="tf32"`` on CUDA (forward and backward of a step), else nothing."""
+    if cfg.precision == "tf32" and device.type == "cuda":
+        return _tf32()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _tf32():
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def train(
@@ -314,11 +340,12 @@ def train(
             lr = lr_at(tc, epoch + i / tc.steps_per_epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            with autocast(tc, device):
-                logits = model.forward_last(tokens[idx])  # [batch, d_vocab] fp32: last position only
-            loss = F.cross_entropy(logits, target[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with matmul_precision(tc, device):
+                with autocast(tc, device):
+                    logits = model.forward_last(tokens[idx])  # [batch, d_vocab] fp32: last position only
+                loss = F.cross_entropy(logits, target[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             loss_sum += loss.detach()

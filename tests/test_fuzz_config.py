@@ -86,7 +86,7 @@ def assert_within_bounds(cfg: RunConfig) -> None:
         assert _is_finite(getattr(tr, name)) and _in(f"train.{name}", getattr(tr, name))
     assert tr.warmup_epochs <= tr.decay_epochs
     assert len(tr.betas) == 2 and all(_is_finite(b) and 0 <= b < 1 for b in tr.betas)
-    assert tr.data in ("pool", "online") and tr.precision in ("fp32", "bf16")
+    assert tr.data in ("pool", "online") and tr.precision in ("fp32", "tf32", "bf16")
     assert tr.device in ("auto", "cpu", "mps", "cuda") or tr.device.startswith("cuda:")
     assert max(tr.lr_start, tr.lr_peak, tr.lr_end) * tr.weight_decay < 1
     assert cfg.n_params <= max_params()
