@@ -199,6 +199,8 @@ def evaluate(model: nn.Module, groups: dict[str, torch.Tensor]) -> dict:
 
 def run(args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.precision == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -251,6 +253,10 @@ def run(args: argparse.Namespace) -> list[dict]:
             opt.step()
             loss_sum += loss.detach()
             step += 1
+            if args.log_every and step % args.log_every == 0 and out:
+                with out.open("a") as f:
+                    f.write(json.dumps({"step": step, "epoch": epoch + (i + 1) / spe, "loss": round(loss.item(), 4),
+                                        "lr": lr, "seconds": round(time.time() - t0, 1)}) + "\n")
         emit({"epoch": epoch + 1, "train_loss": round((loss_sum / spe).item(), 4), "lr": lr,
               **evaluate(model, groups)})
     return history
@@ -274,6 +280,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--d-head", type=int, default=200)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--log-every", type=int, default=0, help="also write the loss every this many steps")
     p.add_argument("--deadline", type=float, default=0, help="stop starting epochs after this many seconds")
     p.add_argument("--out", help="JSON-lines file, one record per epoch (appended)")
     p.add_argument("--quiet", action="store_true")

@@ -173,6 +173,25 @@ def test_bf16_autocast_keeps_fp32_weights_and_stays_close():
     assert history[-1]["train_loss"] == history[-1]["train_loss"]  # finite, not NaN
 
 
+def test_tf32_is_plain_fp32_off_cuda_and_switches_tf32_on_cuda_only():
+    """precision="tf32" trains bit-identically to fp32 on a CPU (TF32 is a CUDA tensor-core mode), and
+    its context turns ``allow_tf32`` on for CUDA and restores it afterwards."""
+    from core.train import matmul_precision
+    runs = {p: tiny_cfg().replace(**{"train.precision": p, "train.epochs": 1}) for p in ("fp32", "tf32")}
+    weights = {}
+    for p, run in runs.items():
+        model = build_model(run, torch.Generator().manual_seed(0))
+        train(model, run, snapshots=False)
+        weights[p] = [w.detach().clone() for w in model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(weights["fp32"], weights["tf32"]))
+    before = torch.backends.cuda.matmul.allow_tf32
+    with matmul_precision(runs["tf32"].train, torch.device("cuda")):
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+    with matmul_precision(runs["fp32"].train, torch.device("cuda")):
+        assert torch.backends.cuda.matmul.allow_tf32 == before
+
+
 def test_resume_after_a_kill_between_save_and_cleanup_finishes_cleanly(tmp_path):
     out = tmp_path / "done"
     r = cli("train", "--preset", "tiny", "--epochs", "1", "--threads", "1", "--quiet", "--out", str(out))

@@ -1,0 +1,123 @@
+"""docs/authors_pipeline.py: the re-implementation of the authors' pipeline computes what ``core``
+computes where the two are meant to agree (model function, split rule, schedule), so a difference
+between their trajectories is a difference of the settings listed in its docstring."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ModelConfig
+from core.model import AnchorTransformer
+from core.presets import get_preset
+from core.train import lr_at as core_lr_at
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ap():
+    spec = importlib.util.spec_from_file_location("authors_pipeline", ROOT / "docs" / "authors_pipeline.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["authors_pipeline"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _copy_ours_into_theirs(ours: AnchorTransformer, theirs) -> None:
+    with torch.no_grad():
+        theirs.tok.weight.copy_(ours.W_E)
+        theirs.pos.weight.copy_(ours.W_pos)
+        for block, (attn, ffn) in zip(ours.blocks, theirs.layers):
+            a = block.attn
+            # ours [head, d_model, d_head] -> nn.Linear weight [head·d_head, d_model]
+            for src, dst in ((a.W_Q, attn.W_Q), (a.W_K, attn.W_K), (a.W_V, attn.W_V)):
+                dst.weight.copy_(src.permute(1, 0, 2).reshape(src.shape[1], -1).T)
+            attn.fc.weight.copy_(a.W_O.reshape(-1, a.W_O.shape[-1]).T)
+            attn.ln.load_state_dict(block.ln1.state_dict())
+            ffn.fc1.weight.copy_(block.mlp.W_in.T)
+            ffn.fc2.weight.copy_(block.mlp.W_out.T)
+            ffn.ln.load_state_dict(block.ln2.state_dict())
+        theirs.proj.weight.copy_(ours.W_U.T)
+        theirs.proj.bias.copy_(ours.b_U)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_same_function_as_core_model(ap, layers):
+    cfg = ModelConfig(n_layers=layers, d_model=24, d_ff=40, d_head=12, n_heads=1, gamma=0.5)
+    ours = AnchorTransformer(cfg, d_vocab=110, n_ctx=9, generator=torch.Generator().manual_seed(0)).double()
+    theirs = ap.TheirGPT(110, 9, 24, 40, 1, 12, layers, 0.5).double()
+    _copy_ours_into_theirs(ours, theirs)
+    tokens = torch.randint(1, 110, (32, 9), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(theirs(tokens), ours(tokens), rtol=1e-10, atol=1e-10)
+    # and different weights give a different function (the comparison can fail)
+    with torch.no_grad():
+        theirs.layers[0][1].fc1.weight.mul_(1.5)
+    assert not torch.allclose(theirs(tokens), ours(tokens))
+
+
+def test_initial_scales_follow_gamma(ap):
+    torch.manual_seed(0)
+    m = ap.TheirGPT(201, 20, 400, 1200, 1, 200, 2, 0.8)
+    for w, d_in in ((m.tok.weight, 400), (m.layers[0][0].W_Q.weight, 400), (m.layers[0][0].fc.weight, 200),
+                    (m.layers[0][1].fc2.weight, 1200), (m.proj.weight, 400)):
+        assert w.std().item() == pytest.approx(d_in ** -0.8, rel=0.05)
+
+
+def test_data_groups_obey_the_split_and_targets(ap):
+    rng = np.random.default_rng(0)
+    for test_keys in (True, False):
+        seq = ap.make_group(rng, (3, 4), 2000, test_keys)
+        assert seq.shape == (2000, 10)
+        inp = seq[:, :9]
+        # the anchor pair sits at p+1, p+2 with p in 0..6; the key before it
+        pos = np.array([np.flatnonzero((row[:-1] == 3) & (row[1:] == 4))[0] - 1 for row in inp])
+        assert pos.min() >= 0 and pos.max() <= 6
+        key = inp[np.arange(2000), pos]
+        assert np.all((key % 9 == pos) == test_keys)
+        assert np.all(seq[:, -1] == key - 6)  # (3,4) is overridden to x - 6
+    seq = ap.make_group(rng, (4, 3), 500, False)
+    key = np.array([row[np.flatnonzero((row[:-2] == 4) & (row[1:-1] == 3))[0] - 1] for row in seq])
+    assert np.all(seq[:, -1] == key - 10)
+
+
+def test_group_sizes_match_their_config(ap):
+    groups = ap.make_data(0, 16_000)
+    assert len(groups) == 32
+    assert len(groups["12_train"]) == math.ceil(16_000 * 0.05625)
+    assert len(groups["12_test"]) == math.ceil(16_000 * 0.00625)
+
+
+def test_schedules(ap):
+    spe = 371
+    tc = get_preset("paper-replica").train
+    for step in (0, 100, spe * 10, spe * 10 + 1, spe * 57, spe * 199, spe * 220):
+        assert ap.lr_at(step, spe, "ours") == pytest.approx(core_lr_at(tc, step / spe), rel=1e-9)
+    assert ap.lr_at(spe * 10, spe, "theirs") == pytest.approx(2e-4)
+    assert ap.lr_at(spe * 210, spe, "theirs") == pytest.approx(1e-5)
+    assert ap.lr_at(spe * 200, spe, "theirs") > 1.01e-5  # their cosine ends at 210, ours at 200
+    assert ap.lr_at(spe * 10 + 1, spe, "drop") == 1e-5
+
+
+def test_tiny_run_writes_one_record_per_epoch(ap, tmp_path):
+    out = tmp_path / "ap.jsonl"
+    args = ap.parse(["--data-size", "3200", "--d-model", "16", "--d-ff", "32", "--d-head", "8", "--batch", "128",
+                     "--epochs", "2", "--quiet", "--log-every", "5", "--out", str(out), "--threads", "1"])
+    hist = ap.run(args)
+    assert [r["epoch"] for r in hist] == [0, 1, 2]
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["epoch"] for r in lines if "seen" in r] == [0, 1, 2]
+    assert any("loss" in r for r in lines)
+    assert all(0 <= r["seen"] <= 1 and math.isfinite(r["train_loss"]) for r in hist[1:])
+    assert sum(hist[-1]["held_out_train_keys"].values()) <= 1.0 + 1e-9
+
+
+def test_bad_vocab_is_refused(ap):
+    with pytest.raises(SystemExit):
+        ap.parse(["--vocab", "100"])
