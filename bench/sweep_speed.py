@@ -37,7 +37,7 @@ import torch.nn.functional as F  # noqa: E402
 from core.presets import get_preset  # noqa: E402
 from core.sweep import SweepSpec, run_sweep  # noqa: E402
 from core.task import generate  # noqa: E402
-from core.train import build_model  # noqa: E402
+from core.model import build_model  # noqa: E402
 
 
 def grid_spec(args: argparse.Namespace) -> SweepSpec:

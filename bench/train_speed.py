@@ -48,7 +48,8 @@ from core.config import RunConfig  # noqa: E402
 from core.model import AnchorTransformer  # noqa: E402
 from core.presets import get_preset  # noqa: E402
 from core.task import generate  # noqa: E402
-from core.train import build_model, lr_at, resolve_device, train  # noqa: E402
+from core.model import build_model  # noqa: E402
+from core.train import lr_at, resolve_device, train  # noqa: E402
 
 
 # -- FLOP count ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from .model import AnchorTransformer
 from .presets import PRESETS, get_preset
 from .runs import Run, RunError, checkpoint_path, list_runs, load_checkpoint, load_run, save_checkpoint, save_run
 from .task import Batch, generate, make_sequence, pair_target, targets
-from .train import Cancelled, TrainState, build_model, evaluate, make_eval_set, resolve_device, train
+from .model import build_model
+from .train import Cancelled, TrainState, evaluate, make_eval_set, resolve_device, train
 from .verdict import summarize, verdict
 
 __all__ = [

@@ -27,7 +27,8 @@ from .presets import PRESETS, get_preset
 from .runs import RunError, check_replaceable, checkpoint_path, load_checkpoint, load_run, save_checkpoint, save_run
 from .task import pair_target
 from .fit import fit
-from .train import Cancelled, build_model, evaluate, make_eval_set, resolve_device
+from .model import build_model
+from .train import Cancelled, evaluate, make_eval_set, resolve_device
 from .verdict import summarize, verdict, verdict_line
 
 SHORTCUTS = {

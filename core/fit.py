@@ -15,7 +15,8 @@ import torch
 from .config import RunConfig
 from .model import AnchorTransformer
 from .runs import save_run
-from .train import build_model, resolve_device, train
+from .model import build_model
+from .train import resolve_device, train
 
 
 def fit(cfg: RunConfig, *, model: AnchorTransformer | None = None, **train_kw: Any) -> tuple[AnchorTransformer, dict[str, Any]]:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import ModelConfig, RunConfig
 from .hooks import HookedRootModule, HookPoint
 
 
@@ -242,3 +242,9 @@ class AnchorTransformer(HookedRootModule):
         if w.ndim == 3:
             return w.permute(1, 0, 2).reshape(w.shape[1], -1)
         return w
+
+
+def build_model(cfg: RunConfig, generator: torch.Generator | None = None) -> AnchorTransformer:
+    """The model of a run config: ``AnchorTransformer(cfg.model, d_vocab=cfg.task.vocab_size,
+    n_ctx=cfg.model.n_ctx or cfg.task.seq_len)``, initialized from ``generator`` (docs/science.md §3)."""
+    return AnchorTransformer(cfg.model, cfg.task.vocab_size, cfg.model.n_ctx or cfg.task.seq_len, generator)

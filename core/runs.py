@@ -28,8 +28,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, RunConfig, max_params, max_tensor, pair_key
-from .model import AnchorTransformer
-from .train import TrainState, build_model
+from .model import AnchorTransformer, build_model
+from .train import TrainState
 
 FORMAT_VERSION = 1
 

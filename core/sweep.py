@@ -50,7 +50,8 @@ from .config import RunConfig, pair_key, parse_pair
 from .presets import get_preset
 from .runs import RunError, atomic_dir, load_config, load_metrics, load_run, save_run
 from .fit import fit
-from .train import Cancelled, build_model
+from .model import build_model
+from .train import Cancelled
 from .verdict import FIT_THRESHOLD, summarize, verdict
 
 # Table column for the config fields a phase diagram is drawn over; any other grid key keeps

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Pair, RunConfig, TaskConfig, TrainConfig, pair_key
-from .model import AnchorTransformer
+from .model import AnchorTransformer, build_model  # noqa: F401 (build_model re-exported; its home is core.model)
 from .probes import training_snapshot
 from .task import Batch, concat, generate, targets
 
@@ -55,11 +55,6 @@ def lr_at(cfg: TrainConfig, epoch: float) -> float:
         t = (epoch - cfg.warmup_epochs) / max(cfg.decay_epochs - cfg.warmup_epochs, 1e-12)
         return cfg.lr_end + 0.5 * (cfg.lr_peak - cfg.lr_end) * (1 + math.cos(math.pi * t))
     return cfg.lr_end
-
-
-def build_model(cfg: RunConfig, generator: torch.Generator | None = None) -> AnchorTransformer:
-    """The model for a run config (vocabulary and positions sized from the task)."""
-    return AnchorTransformer(cfg.model, cfg.task.vocab_size, cfg.model.n_ctx or cfg.task.seq_len, generator)
 
 
 @dataclass

@@ -41,7 +41,7 @@ def make_run():
     from core.config import pair_key
     from core.presets import get_preset
     from core.runs import save_run
-    from core.train import build_model
+    from core.model import build_model
 
     def make(folder: Path, name: str, inferential: float = 0.97, symmetric: float = 0.01, seen: float = 0.99,
              **overrides) -> Path:

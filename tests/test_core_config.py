@@ -10,7 +10,8 @@ import torch
 from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig, pair_key, parse_pair
 from core.presets import DESCRIPTIONS, PRESETS, get_preset
 from core.task import generate, pair_target
-from core.train import build_model, train
+from core.model import build_model
+from core.train import train
 
 torch.set_num_threads(1)
 

@@ -16,7 +16,8 @@ import torch
 from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from core.model import AnchorTransformer
 from core.runs import checkpoint_path, list_runs, load_checkpoint, load_run, save_checkpoint
-from core.train import build_model, train
+from core.model import build_model
+from core.train import train
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from core.runs import RunError, atomic_dir, list_runs, load_config, load_metrics, load_run, save_run
 from core.task import generate
-from core.train import build_model
+from core.model import build_model
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,8 @@ from torch import nn
 from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from core.presets import get_preset
 from core.task import targets
-from core.train import Cancelled, build_model, evaluate, lr_at, make_eval_set, resolve_device, train
+from core.model import build_model
+from core.train import Cancelled, evaluate, lr_at, make_eval_set, resolve_device, train
 
 torch.set_num_threads(1)
 
@@ -268,3 +269,14 @@ def test_fit_is_the_one_training_path_and_train_run_saves_what_fit_made(tmp_path
     w_cli, w_lib = load_file(tmp_path / "cli" / "weights.safetensors"), load_file(saved / "weights.safetensors")
     assert w_cli.keys() == w_lib.keys() and all(torch.equal(w_cli[k], w_lib[k]) for k in w_cli)
     assert all(torch.equal(v, w_lib[k]) for k, v in model.state_dict().items())
+
+
+def test_training_imports_only_torch_and_numpy():
+    """A bare GPU box needs torch and numpy alone to train and save a run (core.fit)."""
+    import subprocess
+    import sys
+    code = ("import sys, core.fit, core.train, core.model; "
+            "bad = [m for m in ('scipy', 'sklearn', 'streamlit', 'altair', 'pandas') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

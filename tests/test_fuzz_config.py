@@ -30,7 +30,7 @@ from core.cli import CLIError, build_parser, config_from_args
 from core.config import BOUNDS, MAX_ANCHORS, RunConfig, max_params, max_tensor
 from core.presets import get_preset
 from core.runs import RunError, load_run, save_run
-from core.train import build_model
+from core.model import build_model
 
 torch.set_num_threads(1)
 

@@ -110,7 +110,7 @@ from pathlib import Path
 import torch
 import core.runs as runs
 from core.presets import get_preset
-from core.train import build_model
+from core.model import build_model
 
 path, k, mode, metrics_json = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 steps, names = [0], []
@@ -143,7 +143,8 @@ print(" ".join(names))
 
 def _metrics(tag: str) -> dict:
     from core.presets import get_preset
-    from core.train import build_model, evaluate, make_eval_set
+    from core.model import build_model
+    from core.train import evaluate, make_eval_set
 
     cfg = get_preset("tiny")
     rec = evaluate(build_model(cfg, torch.Generator().manual_seed(0)), cfg.task, make_eval_set(cfg.task, 2, 0))
@@ -177,7 +178,7 @@ def _age_leftovers(root: Path) -> None:
 def test_overwrite_killed_at_every_step_keeps_the_old_or_the_new_run(tmp_path):
     from core.presets import get_preset
     from core.runs import list_runs, load_run, save_run
-    from core.train import build_model
+    from core.model import build_model
 
     cfg = get_preset("tiny")
     root = tmp_path / "runs"

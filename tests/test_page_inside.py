@@ -18,7 +18,7 @@ from core import probes
 from core.config import pair_key
 from core.presets import get_preset
 from core.runs import save_run
-from core.train import build_model
+from core.model import build_model
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Inside_the_model.py")
 torch.set_num_threads(1)

@@ -8,7 +8,7 @@ import torch
 
 from core import probes
 from core.presets import get_preset
-from core.train import build_model
+from core.model import build_model
 from ui import charts, probe_charts, widgets
 
 torch.set_num_threads(1)

@@ -14,7 +14,8 @@ from core.cli import main
 from core.config import TaskConfig
 from core.presets import get_preset
 from core.runs import save_run
-from core.train import build_model, evaluate, make_eval_set
+from core.model import build_model
+from core.train import evaluate, make_eval_set
 
 torch.set_num_threads(1)
 TASK = TaskConfig()
