@@ -1,4 +1,4 @@
-"""Named presets: plain ``RunConfig`` instances chosen by name from the CLI and the app.
+"""Named presets: a ``RunConfig`` and its description, chosen by name from the CLI and the app.
 
 - ``paper``: exactly [INIT] appendix A / docs/science.md §4 (d_model 400, 900,000 sequences,
   210 epochs, batch 2048, 1e-5 -> 2.5e-4 over 10 epochs -> cosine to 1e-5 at 200). For GPUs.
@@ -17,56 +17,88 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 
-PRESETS: dict[str, RunConfig] = {
-    "paper": RunConfig(
-        TaskConfig(),
-        ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5),
-        TrainConfig(n_train=900_000, data="pool", epochs=210, batch_size=2048, lr_start=1e-5, lr_peak=2.5e-4,
-                    lr_end=1e-5, warmup_epochs=10, decay_epochs=200, weight_decay=0.01, n_eval_per_pair=512),
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration and the one-paragraph description the app shows next to it."""
+
+    config: RunConfig
+    description: str
+
+
+# The one table: each preset's description lives next to its config.
+TABLE: dict[str, Preset] = {
+    "paper": Preset(
+        RunConfig(
+            TaskConfig(),
+            ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5),
+            TrainConfig(n_train=900_000, data="pool", epochs=210, batch_size=2048, lr_start=1e-5, lr_peak=2.5e-4,
+                        lr_end=1e-5, warmup_epochs=10, decay_epochs=200, weight_decay=0.01, n_eval_per_pair=512),
+        ),
+        "The paper's exact setup (d_model 400, 900k sequences, 210 epochs). Needs a GPU.",
     ),
-    "paper-replica": RunConfig(
-        TaskConfig(split_modulus=9),
-        ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5),
-        TrainConfig(n_train=759_375, data="pool", epochs=25, batch_size=2048, lr_start=1e-5, lr_peak=2e-4,
-                    lr_end=1e-5, warmup_epochs=10, decay_epochs=200, weight_decay=0.01, n_eval_per_pair=512),
+    "paper-replica": Preset(
+        RunConfig(
+            TaskConfig(split_modulus=9),
+            ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5),
+            TrainConfig(n_train=759_375, data="pool", epochs=25, batch_size=2048, lr_start=1e-5, lr_peak=2e-4,
+                        lr_end=1e-5, warmup_epochs=10, decay_epochs=200, weight_decay=0.01, n_eval_per_pair=512),
+        ),
+        "The authors' logged run (d_model 400, their key-mod-9 split, 759k sequences, lr 1e-5→2e-4,"
+        " cosine planned to 200) stopped at epoch 25. Hours on a CPU; use the CLI or a GPU.",
     ),
-    "cpu-demo": RunConfig(
-        TaskConfig(),
-        ModelConfig(n_layers=2, d_model=64, d_ff=192, d_head=32, n_heads=1, gamma=0.5),
-        TrainConfig(n_train=20_000, data="pool", epochs=30, batch_size=256, lr_start=4e-5, lr_peak=1e-3,
-                    lr_end=4e-5, warmup_epochs=3, decay_epochs=30, weight_decay=0.01),
+    "cpu-demo": Preset(
+        RunConfig(
+            TaskConfig(),
+            ModelConfig(n_layers=2, d_model=64, d_ff=192, d_head=32, n_heads=1, gamma=0.5),
+            TrainConfig(n_train=20_000, data="pool", epochs=30, batch_size=256, lr_start=4e-5, lr_peak=1e-3,
+                        lr_end=4e-5, warmup_epochs=3, decay_epochs=30, weight_decay=0.01),
+        ),
+        "Small live preset for a 2-core CPU: 2 layers, d_model 64, 20k sequences, 30 epochs"
+        " (about 40 s on one idle core). γ = 0.5 copies x-6 reliably; at γ ≥ 0.9 it is not fitted"
+        " in 30 epochs, but (4,3) is learned as fast as the seen pairs, answers near x-10.",
     ),
-    "cpu-deep": RunConfig(
-        TaskConfig(),
-        ModelConfig(n_layers=3, d_model=64, d_ff=192, d_head=32, n_heads=1, gamma=1.0),
-        TrainConfig(n_train=20_000, data="pool", epochs=45, batch_size=256, lr_start=4e-5, lr_peak=1e-3,
-                    lr_end=4e-5, warmup_epochs=4.5, decay_epochs=45, weight_decay=0.01),
+    "cpu-deep": Preset(
+        RunConfig(
+            TaskConfig(),
+            ModelConfig(n_layers=3, d_model=64, d_ff=192, d_head=32, n_heads=1, gamma=1.0),
+            TrainConfig(n_train=20_000, data="pool", epochs=45, batch_size=256, lr_start=4e-5, lr_peak=1e-3,
+                        lr_end=4e-5, warmup_epochs=4.5, decay_epochs=45, weight_decay=0.01),
+        ),
+        "3 layers, 45 epochs, γ = 1.0 by default (about 2× cpu-demo). The CPU setting closest to"
+        " the paper's inferential arm: 3 of 5 seeds answer (4,3) mostly with x-10, 2 of 5 copy x-6.",
     ),
-    "tiny": RunConfig(
-        TaskConfig(),
-        ModelConfig(n_layers=1, d_model=16, d_ff=32, d_head=8, n_heads=1, gamma=0.5),
-        TrainConfig(n_train=512, epochs=2, batch_size=128, warmup_epochs=1, decay_epochs=2, n_eval_per_pair=16),
+    "tiny": Preset(
+        RunConfig(
+            TaskConfig(),
+            ModelConfig(n_layers=1, d_model=16, d_ff=32, d_head=8, n_heads=1, gamma=0.5),
+            TrainConfig(n_train=512, epochs=2, batch_size=128, warmup_epochs=1, decay_epochs=2, n_eval_per_pair=16),
+        ),
+        "Seconds-long smoke test; too small to learn the task.",
     ),
 }
 
-DESCRIPTIONS: dict[str, str] = {
-    "paper": "The paper's exact setup (d_model 400, 900k sequences, 210 epochs). Needs a GPU.",
-    "paper-replica": "The authors' logged run (d_model 400, their key-mod-9 split, 759k sequences, lr 1e-5→2e-4,"
-                     " cosine planned to 200) stopped at epoch 25. Hours on a CPU; use the CLI or a GPU.",
-    "cpu-demo": "Small live preset for a 2-core CPU: 2 layers, d_model 64, 20k sequences, 30 epochs"
-                " (about 40 s on one idle core). γ = 0.5 copies x-6 reliably; at γ ≥ 0.9 it is not fitted"
-                " in 30 epochs, but (4,3) is learned as fast as the seen pairs, answers near x-10.",
-    "cpu-deep": "3 layers, 45 epochs, γ = 1.0 by default (about 2× cpu-demo). The CPU setting closest to"
-                " the paper's inferential arm: 3 of 5 seeds answer (4,3) mostly with x-10, 2 of 5 copy x-6.",
-    "tiny": "Seconds-long smoke test; too small to learn the task.",
-}
+# Views of TABLE for callers that want one side (the CLI's choices, the app's picker).
+PRESETS: dict[str, RunConfig] = {name: p.config for name, p in TABLE.items()}
+DESCRIPTIONS: dict[str, str] = {name: p.description for name, p in TABLE.items()}
+
+
+def _preset(name: str) -> Preset:
+    try:
+        return TABLE[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(TABLE)}") from None
 
 
 def get_preset(name: str) -> RunConfig:
     """The preset called ``name``. Raises ValueError listing the known names."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+    return _preset(name).config
+
+
+def describe(name: str) -> str:
+    """The description of the preset called ``name``. Raises ValueError listing the known names."""
+    return _preset(name).description

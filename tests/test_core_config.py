@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.config import ModelConfig, RunConfig, TaskConfig, TrainConfig, pair_key, parse_pair
-from core.presets import DESCRIPTIONS, PRESETS, get_preset
+from core.presets import DESCRIPTIONS, PRESETS, TABLE, Preset, describe, get_preset
 from core.task import generate, pair_target
 from core.model import build_model
 from core.train import train
@@ -233,6 +233,20 @@ def test_every_preset_validates_and_round_trips():
         assert get_preset(name) is cfg
     with pytest.raises(ValueError, match="cpu-demo"):
         get_preset("gpu-demo")
+
+
+def test_every_preset_carries_its_description_in_one_table():
+    """PRESETS and DESCRIPTIONS are views of one table: same names, same objects, same texts."""
+    assert list(PRESETS) == list(DESCRIPTIONS) == list(TABLE)
+    for name, preset in TABLE.items():
+        assert isinstance(preset, Preset)
+        assert isinstance(preset.description, str) and preset.description.strip()
+        assert PRESETS[name] is preset.config and get_preset(name) is preset.config
+        assert DESCRIPTIONS[name] == describe(name) == preset.description
+    with pytest.raises(ValueError, match="cpu-demo"):
+        describe("gpu-demo")
+    with pytest.raises(AttributeError):  # frozen: a description cannot drift from its config at run time
+        TABLE["tiny"].description = "x"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
