@@ -35,7 +35,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from core.presets import get_preset  # noqa: E402
-from core.sweep import SweepSpec, run_sweep  # noqa: E402
+from core.sweep import run_sweep  # noqa: E402
+from core.sweep_spec import SweepSpec  # noqa: E402
 from core.task import generate  # noqa: E402
 from core.model import build_model  # noqa: E402
 

@@ -31,7 +31,9 @@ from typing import Any
 
 import torch
 
-from .sweep import SweepReport, SweepSpec, copy_to, run_sweep
+from .sweep import SweepReport, run_sweep
+from .sweep_spec import SweepSpec
+from .sweep_tables import copy_to
 from .train import resolve_device
 
 PAIR_GAMMAS = (0.5, 0.8)
@@ -91,7 +93,7 @@ def run_suite(out: str | Path, budget_s: float = 480.0, workers: int | None = No
         budget_s: wall-clock budget (s). The pair sweep always runs whole; the phase grid gets
             as many runs as fit in what is left at the pair sweep's measured throughput.
         workers: runs in flight at once (default 4 on CUDA, else 1).
-        copy_dest: publish both sweeps there (``core.sweep.copy_to``, fp16 weights).
+        copy_dest: publish both sweeps there (``core.sweep_tables.copy_to``, fp16 weights).
         retrain_changed: retrain finished runs whose config differs (e.g. other ``epochs``);
             otherwise such runs raise ValueError.
         copy_weights: which runs' weights are published: ``"all"``, ``"seed0"`` (the first seed

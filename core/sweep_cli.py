@@ -23,7 +23,9 @@ from typing import Any
 
 from .cli import _parse_value  # the train command's --set rule (strict JSON; bare words for string settings)
 from .presets import PRESETS
-from .sweep import KEEP_WEIGHTS, NAMED_SPECS, SweepSpec, copy_to, gather, load_spec, named_spec, run_sweep
+from .sweep import run_sweep
+from .sweep_spec import KEEP_WEIGHTS, NAMED_SPECS, SweepSpec, load_spec, named_spec
+from .sweep_tables import copy_to, gather
 
 
 def parse_values(text: str) -> list[Any]:

@@ -1,7 +1,7 @@
 """AppTest checks of the Phase diagram page (pages/4_Phase_diagram.py) on a hand-made grid.
 
 The grid is made of untrained ``tiny`` run folders whose metrics say what the test needs
-(conftest ``make_run``), published with ``core.sweep.copy_to`` exactly as the committed grid
+(conftest ``make_run``), published with ``core.sweep_tables.copy_to`` exactly as the committed grid
 is, into a temporary pretrained/ folder: the tests never need the committed grid.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.presets import get_preset
-from core.sweep import SweepSpec, copy_to
+from core.sweep_spec import SweepSpec
+from core.sweep_tables import copy_to
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.runs import list_runs, load_run
 from core.suite import seed_major, suite_specs
-from core.sweep import read_csv
+from core.sweep_tables import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Sweeps (core/sweep.py, core/sweep_cli.py): specs, resumption, the selection rule, the
+"""Sweeps (core/sweep_spec.py, core/sweep.py, core/sweep_tables.py, core/sweep_cli.py): specs, resumption, the selection rule, the
 local process pool, the Ray backend and publishing a committed grid (docs/science.md §4, §5 Fig. 2, 14).
 
 Every sweep here uses the ``tiny`` preset (a fraction of a second per run, one torch thread).
@@ -19,8 +19,9 @@ import torch
 from safetensors.torch import load_file
 
 from core.runs import load_run
-from core.sweep import (SweepSpec, appendix_e_spec, copy_to, gather, load_spec, named_spec, phase_spec, read_csv,
-                        run_sweep, summarize_cells)
+from core.sweep import execute_sweep, plan_sweep, run_sweep
+from core.sweep_spec import SweepSpec, appendix_e_spec, load_spec, named_spec, phase_spec
+from core.sweep_tables import copy_to, gather, read_csv, summarize_cells
 from core.sweep_cli import parse_values
 
 torch.set_num_threads(1)
@@ -242,6 +243,43 @@ def test_only_one_cell_and_stop(tmp_path):
     assert rep.trained == [] and rep.stopped
     with pytest.raises(ValueError, match="unknown cell"):
         run_sweep(tiny_spec(), out, only=["g9"])
+
+
+def test_plan_is_data_and_execute_trains_it(tmp_path):
+    """plan_sweep says what to train and skip without writing; execute_sweep trains just that."""
+    out = tmp_path / "sw"
+    spec = tiny_spec()
+    assert [r.point.run_id for r in plan_sweep(spec, out).todo] == ["g0.5_s0", "g0.5_s1", "g0.8_s0", "g0.8_s1"]
+    assert not out.exists()  # planning writes nothing
+    run_sweep(spec, out, only=["g0.5"])
+    plan = plan_sweep(spec, out, keep_weights="seed0", max_runs=1)
+    assert (plan.total, plan.skipped, plan.changed) == (4, ["g0.5_s0", "g0.5_s1"], [])
+    assert [(r.point.run_id, r.exists, r.keep_weights) for r in plan.todo] == [("g0.8_s0", False, True)]
+    changed = tiny_spec(fixed=(("train.weight_decay", 0.1),))
+    refused = plan_sweep(changed, out)
+    assert refused.changed == ["g0.5_s0", "g0.5_s1"] and [r.point.run_id for r in refused.todo] == ["g0.8_s0", "g0.8_s1"]
+    retrain = plan_sweep(changed, out, retrain_changed=True)
+    assert [(r.point.run_id, r.exists) for r in retrain.todo][:2] == [("g0.5_s0", True), ("g0.5_s1", True)]
+    events = list(execute_sweep(plan))
+    assert [(e["event"], e["run_id"], e["index"], e["todo"]) for e in events] == [("done", "g0.8_s0", 1, 1)]
+    assert (out / "runs" / "g0.8_s0" / "weights.safetensors").exists()
+    assert plan_sweep(spec, out).skipped == ["g0.5_s0", "g0.5_s1", "g0.8_s0"]
+    with pytest.raises(ValueError, match="keep-weights"):
+        plan_sweep(spec, out, keep_weights="some")
+
+
+def test_stopping_a_pool_ends_its_workers(tmp_path):
+    """Stop after the first finished run: the runs in flight are abandoned, no worker outlives the sweep."""
+    import multiprocessing as mp
+    out = tmp_path / "sw"
+    spec = tiny_spec(grid=(("model.gamma", (0.5, 0.6, 0.7, 0.8)),), fixed=(("train.epochs", 30),))
+    events = []
+    rep = run_sweep(spec, out, workers=2, on_event=events.append,
+                    should_stop=lambda: any(e["event"] == "done" for e in events))
+    assert rep.stopped and len(rep.trained) == 1 and not rep.failed
+    assert mp.active_children() == []
+    assert [p.name for p in (out / "runs").iterdir() if not p.name.startswith(".")] == rep.trained
+    assert len(read_csv(out / "results.csv")) == 1
 
 
 def test_local_pool_matches_in_process(tmp_path):
