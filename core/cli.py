@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,23 @@ def _parse_value(text: str, dotted: str) -> Any:
     raise ValueError(f"{_setting_name(dotted)}: expected {expected} (as JSON), got {shown!r}")
 
 
+def parse_sets(items: Iterable[str] | None, error: type[Exception] = ValueError) -> dict[str, Any]:
+    """The ``--set section.field=value`` items of ``train``, ``sweep`` and ``suite`` as
+    ``{dotted: value}`` (each value by ``_parse_value``; a later item for a key wins).
+
+    Raises:
+        error: an item without ``=``.
+        ValueError: an unknown setting or a value it refuses (``_parse_value``).
+    """
+    sets: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise error(f"--set takes section.field=value, got {item!r}")
+        k, v = item.split("=", 1)
+        sets[k.strip()] = _parse_value(v, k.strip())
+    return sets
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset + shortcut flags + ``--set section.field=value`` (value parsed as JSON)."""
     cfg = get_preset(args.preset)
@@ -100,11 +118,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         v = getattr(args, flag, None)
         if v is not None:
             overrides[dotted] = v
-    for item in args.set or []:
-        if "=" not in item:
-            raise CLIError(f"--set takes section.field=value, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = _parse_value(v, k.strip())
+    overrides.update(parse_sets(args.set, CLIError))
     if args.held_out:
         overrides["task.held_out"] = [parse_pair(p) for p in args.held_out]
     if overrides:

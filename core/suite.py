@@ -164,13 +164,8 @@ def _floats(text: str) -> list[float]:
 def cmd_suite(args) -> int:
     import sys
 
-    from .cli import _parse_value  # the train command's --set rule (strict JSON; bare words for string settings)
-    fixed: dict[str, Any] = {}
-    for item in args.set or []:
-        if "=" not in item:
-            raise ValueError(f"--set takes section.field=value, got {item!r}")
-        k, v = item.split("=", 1)
-        fixed[k.strip()] = _parse_value(v, k.strip())
+    from .cli import parse_sets  # the train command's --set rule (strict JSON; bare words for string settings)
+    fixed: dict[str, Any] = parse_sets(args.set)
     if args.device:
         fixed["train.device"] = args.device
     if args.workers is not None and args.workers < 1:

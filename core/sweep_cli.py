@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cli import _parse_value  # the train command's --set rule (strict JSON; bare words for string settings)
+from .cli import parse_sets  # the train command's --set rule (strict JSON; bare words for string settings)
 from .presets import PRESETS
 from .sweep import run_sweep
 from .sweep_spec import KEEP_WEIGHTS, NAMED_SPECS, SweepSpec, load_spec, named_spec
@@ -87,7 +87,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         spec = None
     grid = dict(_kv(g, "--grid") for g in args.grid or [])
     grid = {k: parse_values(v) for k, v in grid.items()}
-    fixed = {k: _parse_value(v, k) for k, v in (_kv(s, "--set") for s in args.set or [])}
+    fixed = parse_sets(args.set)
     d: dict[str, Any] = spec.to_dict() if spec else {"name": f"sweep_{args.preset}", "preset": args.preset,
                                                      "grid": {}, "fixed": {}}
     d["grid"] = {**d["grid"], **grid}
