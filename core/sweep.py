@@ -50,7 +50,7 @@ from .verdict import verdict
 # run_row and summarize_cells in core/sweep_tables.py.
 from .sweep_tables import run_row, summarize_cells  # noqa: E402,F401
 
-__all__ = ["PlannedRun", "SweepPlan", "SweepReport", "execute_sweep", "plan_sweep", "run_sweep", "train_point",
+__all__ = ["Backend", "PlannedRun", "SweepPlan", "SweepReport", "execute_sweep", "plan_sweep", "run_sweep", "train_point",
            "SweepSpec", "run_row", "summarize_cells"]
 
 # -- running one point ---------------------------------------------------------------------
@@ -243,16 +243,31 @@ class SweepPlan:
     todo: list[PlannedRun] = field(default_factory=list)
 
 
-def _check_backend(backend: str, workers: int) -> None:
-    if backend not in ("local", "ray"):
-        raise ValueError(f"unknown backend {backend!r}; choose local or ray")
-    if workers < 1:
-        raise ValueError(f"workers must be ≥ 1, got {workers}")
-    if backend == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ValueError("the ray backend needs Ray, an optional extra: pip install ray") from None
+@dataclass(frozen=True)
+class Backend:
+    """Where ``execute_sweep`` trains (fields as ``run_sweep``'s arguments ``backend``,
+    ``workers``, ``threads``, ``address``, ``gpus_per_run``).
+
+    Raises:
+        ValueError: unknown kind, workers < 1, or the ray kind without Ray installed.
+    """
+
+    kind: str = "local"
+    workers: int = 1
+    threads: int | None = 1
+    address: str | None = None
+    gpus_per_run: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("local", "ray"):
+            raise ValueError(f"unknown backend {self.kind!r}; choose local or ray")
+        if self.workers < 1:
+            raise ValueError(f"workers must be ≥ 1, got {self.workers}")
+        if self.kind == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise ValueError("the ray backend needs Ray, an optional extra: pip install ray") from None
 
 
 def plan_sweep(spec: SweepSpec, out: str | Path, *, keep_weights: str = "all", only: Iterable[str] | None = None,
@@ -292,18 +307,9 @@ def plan_sweep(spec: SweepSpec, out: str | Path, *, keep_weights: str = "all", o
     return plan
 
 
-def execute_sweep(
-    plan: SweepPlan,
-    *,
-    backend: str = "local",
-    workers: int = 1,
-    threads: int | None = 1,
-    address: str | None = None,
-    gpus_per_run: float = 0.0,
-    half: bool = False,
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Iterator[dict[str, Any]]:
+def execute_sweep(plan: SweepPlan, backend: Backend = Backend(), *, half: bool = False,
+                  on_progress: Callable[[dict[str, Any]], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
     """Train ``plan.todo`` on a backend; save each finished run; yield one event per run.
 
     Events: ``{"event": "done", "run_id", "index", "todo", "seconds", "seen_test_accuracy",
@@ -311,17 +317,16 @@ def execute_sweep(
     "error"}``. Stops early (yielding fewer events than ``len(plan.todo)``) when
     ``should_stop`` returns True; runs in flight are abandoned. Closing the generator stops
     the backend likewise. ``on_progress`` gets training-step progress (``run_id`` added) when
-    one worker trains in this process. Other arguments: as ``run_sweep``.
+    one worker trains in this process. ``half``: as ``run_sweep``.
     """
-    _check_backend(backend, workers)
     spec, out = plan.spec, plan.out
     by_id = {r.point.run_id: r for r in plan.todo}
-    jobs = [{"run_id": r.point.run_id, "cell_id": r.point.cell_id, "config": r.config.to_dict(), "threads": threads}
+    jobs = [{"run_id": r.point.run_id, "cell_id": r.point.cell_id, "config": r.config.to_dict(), "threads": backend.threads}
             for r in plan.todo]
-    if backend == "ray":
-        results = _ray(jobs, workers, address, gpus_per_run, should_stop)
+    if backend.kind == "ray":
+        results = _ray(jobs, backend.workers, backend.address, backend.gpus_per_run, should_stop)
     else:
-        results = _local(jobs, workers, should_stop, on_progress)
+        results = _local(jobs, backend.workers, should_stop, on_progress)
     index = 0
     try:
         for res in results:
@@ -387,7 +392,7 @@ def run_sweep(
     Raises:
         ValueError: unknown backend, bad worker count, unknown ``only`` ids, changed configs.
     """
-    _check_backend(backend, workers)
+    engine = Backend(backend, workers, threads, address, gpus_per_run)
     out = Path(out)
     emit = on_event or (lambda e: None)
     plan = plan_sweep(spec, out, keep_weights=keep_weights, only=only, max_runs=max_runs,
@@ -401,8 +406,7 @@ def run_sweep(
     emit({"event": "plan", "total": plan.total, "skipped": len(plan.skipped), "todo": len(plan.todo)})
     report = SweepReport(skipped=list(plan.skipped))
     t0 = time.perf_counter()
-    events = execute_sweep(plan, backend=backend, workers=workers, threads=threads, address=address,
-                           gpus_per_run=gpus_per_run, half=half, should_stop=should_stop,
+    events = execute_sweep(plan, engine, half=half, should_stop=should_stop,
                            on_progress=None if on_event is None else (lambda r: emit({"event": "progress", **r})))
     try:
         for e in events:
