@@ -247,6 +247,12 @@ def test_every_preset_carries_its_description_in_one_table():
         describe("gpu-demo")
     with pytest.raises(AttributeError):  # frozen: a description cannot drift from its config at run time
         TABLE["tiny"].description = "x"
+    # cpu-deep is cpu-demo with 3 layers, γ 1.0 and 45 epochs (schedule scaled alike), as described
+    deep, demo = PRESETS["cpu-deep"], PRESETS["cpu-demo"]
+    assert (deep.model.n_layers, deep.model.gamma, deep.train.epochs, deep.train.warmup_epochs,
+            deep.train.decay_epochs) == (3, 1.0, 45, 4.5, 45)
+    assert deep.replace(**{"model.n_layers": 2, "model.gamma": 0.5, "train.epochs": 30, "train.warmup_epochs": 3,
+                           "train.decay_epochs": 30}) == demo
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
