@@ -439,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.add_argument("--recompute", action="store_true", help="re-evaluate the weights instead of reading metrics.json")
     e.set_defaults(func=cmd_eval)
+    _register_extra(sub)
     return p
 
 
@@ -478,7 +479,6 @@ def _detach_stdout() -> None:
 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    _register_extra(parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2, already printed as one line)
@@ -491,12 +491,9 @@ def _main(argv: list[str] | None) -> int:
         return 2
 
 
-def _register_extra(parser: argparse.ArgumentParser) -> None:
-    """Subcommands living in other modules (probe, sweep) register themselves here if present."""
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for mod in ("core.probe_cli", "core.sweep_cli", "core.suite"):
-        try:
-            module = __import__(mod, fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
+def _register_extra(sub: Any) -> None:
+    """Subcommands living in other modules (probe, sweep, suite) add themselves to ``sub``, the
+    object ``ArgumentParser.add_subparsers`` returned (imported here: they import this module)."""
+    from . import probe_cli, suite, sweep_cli
+    for module in (probe_cli, sweep_cli, suite):
         module.register(sub)

@@ -67,7 +67,7 @@ def _print_report(s: dict[str, Any]) -> None:
         print(f"training snapshots stored: {s['n_snapshots']}")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Any) -> None:  # what ArgumentParser.add_subparsers() returned
     """Add the ``probe`` subcommand to ``python -m core``."""
     p = subparsers.add_parser("probe", help="scalar summary of every mechanism view of a saved run")
     p.add_argument("run", help="run folder (config.json, weights.safetensors, metrics.json)")

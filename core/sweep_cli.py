@@ -161,7 +161,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Any) -> None:  # what ArgumentParser.add_subparsers() returned
     """Add the ``sweep`` subcommand to ``python -m core``."""
     s = subparsers.add_parser("sweep", help="run a resumable grid of trainings (phase diagrams)",
                               description=__doc__.split("\n")[0],
