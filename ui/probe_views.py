@@ -199,12 +199,7 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
         return None
 
 
-def route_strengths(named: dict[str, dict[str, float]]) -> tuple[float, float]:
-    """(inferential route, symmetric route) strength: the weaker edge of each two-step route."""
-    L = str(len(named))
-    inf = min(named["1"]["key_to_anchors"], named[L]["anchors_to_last"])
-    sym = min(named["1"]["anchors_to_last"], named[L]["key_to_last"])
-    return inf, sym
+route_strengths = probes.route_strengths  # (inferential, symmetric): the weaker edge of each two-step route
 
 
 def render_flow(paths: list[str], large: bool) -> None:
