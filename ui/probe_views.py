@@ -1,4 +1,4 @@
-"""The seven views of the "Inside the model" page, one ``render_*`` function each.
+"""The eight views of the "Inside the model" page, one ``render_*`` function each.
 
 Each view draws its controls once (page-namespaced keys ``inside_*``), then one column per
 chosen run, so two runs are compared under the same, synchronised settings. Every chart
@@ -28,7 +28,7 @@ from . import url_state
 from .loaders import warn_bad_runs
 
 VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
-              "Embeddings", "Spectra", "Over training"]
+              "Embeddings", "Spectra", "Over training", "Replay training"]
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -534,8 +534,14 @@ def render_training(paths: list[str], large: bool) -> None:
             m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
 
 
+# -- view 8: replay training (ui/replay.py) -------------------------------------------------------
+def render_replay(paths: list[str], large: bool) -> None:
+    from . import replay
+    replay.render_replay(paths, large, _load, run_header, columns_for)
+
+
 VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, render_similarity, render_condensation,
-                                                   render_embeddings, render_spectra, render_training]
+                                                   render_embeddings, render_spectra, render_training, render_replay]
 
 
 # -- run picker ------------------------------------------------------------------------------
