@@ -78,7 +78,10 @@ def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, titl
         scale = alt.Scale(domain=names, range=rng) if rng else alt.Scale(domain=names, scheme="viridis")
         enc["color"] = alt.Color(f"{series}:N", scale=scale, title=None, legend=alt.Legend(orient="bottom", columns=4))
         enc["tooltip"].append(f"{series}:N")
-    mark = alt.Chart(frame, title=title).mark_line(point=len(frame) < 120, strokeWidth=3 if large else 2,
+    point: Any = len(frame) < 120
+    if point and not series:
+        point = alt.OverlayMarkDef(color=SEEN, filled=True)
+    mark = alt.Chart(frame, title=title).mark_line(point=point, strokeWidth=3 if large else 2,
                                                    **({} if series else {"color": SEEN}))
     return pc.style(mark.encode(**enc).properties(height=_height(large)), large), frame
 
@@ -231,12 +234,10 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
 
     def curves(path, run, h, f) -> None:
         s = series[paths.index(path)]
-        if s["loss"]:
+        if loss_dom is not None:  # drawn from epoch 0 on (empty until the first epoch ends), so rows stay aligned
             chart, _ = lines_chart(s["loss"], "loss", None, "Training loss (epoch mean)", end, domain=loss_dom, log=True,
                                    y_title="cross-entropy", large=large)
             st.altair_chart(chart, width="stretch", key=f"replay_loss_{path}")
-        else:
-            st.caption("Training loss: from the first epoch on.")
         acc = [dict(r, series={"seen": "seen pairs (test split)"}.get(r["series"], f"({pair}) {r['series']}"))
                for r in s["accuracy"]]
         names = {"seen pairs (test split)": SEEN, f"({pair}) inferential": KIND_COLOURS["inferential"],
@@ -259,7 +260,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
 
     row(attention)
 
-    def scalars(path, run, h, f) -> None:
+    def route(path, run, h, f) -> None:
         s = series[paths.index(path)]
         if s["route"]:
             chart, _ = lines_chart(s["route"], "strength", "route", "Route strength (mean over 256 sequences)", end,
@@ -269,16 +270,24 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
             st.altair_chart(chart, width="stretch", key=f"replay_route_{path}")
         else:
             st.caption("Route strength: no attention was stored in this run's history.")
+
+    def condensation(path, run, h, f) -> None:
+        s = series[paths.index(path)]
         if s["condensation"]:
             chart, _ = lines_chart(s["condensation"], "share", None, "W_Q(1) neurons in groups (cosine ≥ 0.7)", end,
                                    domain=(0, 1), percent=True, y_title="share of neurons", large=large)
             st.altair_chart(chart, width="stretch", key=f"replay_cond_{path}")
+        else:
+            st.caption("This run stored no probe snapshots (trained before the trainer recorded them).")
+
+    def eigen(path, run, h, f) -> None:
+        s = series[paths.index(path)]
         if s["eigen"]:
             chart, _ = lines_chart(s["eigen"], "value", "eigenvalue", "Top embedding eigenvalues", end,
                                    colours=None, domain=eig_dom, log=True, y_title="eigenvalue", large=large)
             st.altair_chart(chart, width="stretch", key=f"replay_eig_{path}")
-        if not (s["condensation"] or s["eigen"]):
-            st.caption("This run stored no probe snapshots (trained before the trainer recorded them).")
 
     st.markdown("**Probe numbers over training** (up to this point)")
-    row(scalars)
+    row(route)
+    row(condensation)
+    row(eigen)
