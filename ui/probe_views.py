@@ -2,8 +2,8 @@
 
 Each view draws its controls once (page-namespaced keys ``inside_*``), then one column per
 chosen run, so two runs are compared under the same, synchronised settings. Every chart
-comes with a CSV of its data and its Vega-Lite spec (and an SVG when ``vl-convert-python``
-is installed); Streamlit's own chart toolbar adds "Download as PNG". Each view opens with
+comes with a CSV of its data, its Vega-Lite spec and an SVG (``ui.downloads``; the SVG when
+``vl-convert-python`` is installed); Streamlit's own chart toolbar adds "Download as PNG". Each view opens with
 two or three sentences of guidance and closes with a reading of the computed numbers
 against the paper's direction, saying plainly when a run does not show it.
 """
@@ -24,7 +24,7 @@ from core.verdict import verdict
 
 from . import probe_charts as pc
 from . import probe_data as pdata
-from . import url_state
+from . import downloads, url_state
 from .loaders import warn_bad_runs
 
 VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
@@ -36,33 +36,12 @@ def large_fonts() -> bool:
     return bool(st.session_state.get("large_fonts", False))
 
 
-def _svg_available() -> bool:
-    try:
-        import vl_convert  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = True) -> None:
     """Draw ``chart`` (as wide as its column unless ``stretch`` is False, for faceted charts)
-    and offer its data (CSV), its spec (Vega-Lite JSON) and, when vl-convert is installed,
-    an SVG. Files are built only when clicked."""
+    and offer its data (CSV), its spec (Vega-Lite JSON) and an SVG (``ui.downloads``; SVG only
+    when vl-convert-python is installed). Files are built only when clicked."""
     st.altair_chart(chart, width="stretch" if stretch else "content", key=f"{key}_chart")
-    row = st.container(horizontal=True, gap="small")
-    row.download_button("CSV", lambda: frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
-                        key=f"{key}_csv", on_click="ignore", help="the data drawn in this chart", type="tertiary",
-                        icon=":material/download:")
-    row.download_button("Vega-Lite", lambda: chart.to_json(), file_name=f"{name}.vl.json",
-                        mime="application/json", key=f"{key}_vl", on_click="ignore", type="tertiary",
-                        icon=":material/download:",
-                        help="the chart's spec: open it in any Vega-Lite editor to export SVG/PNG")
-    if _svg_available():
-        def svg() -> str:
-            import vl_convert as vlc
-            return vlc.vegalite_to_svg(chart.to_json())
-        row.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"{key}_svg",
-                            on_click="ignore", type="tertiary", icon=":material/download:")
+    downloads.chart_buttons(chart, frame, name, key)
 
 
 def _load(path: str) -> Run | None:
