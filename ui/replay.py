@@ -52,7 +52,8 @@ def answers_chart(bars: list[dict[str, Any]], pair: str, epoch: float, large: bo
     frame = pd.DataFrame(rows, columns=["answer", "share", "kind", "order"])
     kinds = list(KIND_COLOURS)
     chart = alt.Chart(frame, title=f"Answers for ({pair}) at epoch {epoch:g}").mark_bar().encode(
-        x=alt.X("answer:N", sort=alt.SortField("order"), title="answer (key x plus offset)", axis=alt.Axis(labelAngle=0)),
+        x=alt.X("answer:N", sort=alt.SortField("order"), title="answer (key x plus offset)",
+                axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", title="share of keys", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("kind:N", scale=alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds]), title=None,
                         legend=alt.Legend(orient="bottom")),
@@ -63,9 +64,11 @@ def answers_chart(bars: list[dict[str, Any]], pair: str, epoch: float, large: bo
 
 def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, title: str, end: float,
                 colours: dict[str, str] | None = None, domain: tuple[float, float] | None = None, log: bool = False,
-                y_title: str | None = None, percent: bool = False, large: bool = False) -> tuple[Any, pd.DataFrame]:
+                y_title: str | None = None, percent: bool = False, large: bool = False,
+                points: bool = True) -> tuple[Any, pd.DataFrame]:
     """Lines over epochs up to the point shown, on fixed axes: x from 0 to ``end`` (the longest run),
-    y over ``domain`` (shared by the runs compared). ``colours``: series -> colour, in legend order."""
+    y over ``domain`` (shared by the runs compared). ``colours``: series -> colour, in legend order;
+    ``points``: a dot per evaluation (the caller decides for both runs, so they look alike)."""
     cols = ["epoch", value] + ([series] if series else [])
     frame = pd.DataFrame(rows, columns=cols)
     yscale = alt.Scale(type="log" if log else "linear", **({"domain": list(domain)} if domain else {}), nice=False)
@@ -78,7 +81,7 @@ def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, titl
         scale = alt.Scale(domain=names, range=rng) if rng else alt.Scale(domain=names, scheme="viridis")
         enc["color"] = alt.Color(f"{series}:N", scale=scale, title=None, legend=alt.Legend(orient="bottom", columns=4))
         enc["tooltip"].append(f"{series}:N")
-    point: Any = len(frame) < 120
+    point: Any = points
     if point and not series:
         point = alt.OverlayMarkDef(color=SEEN, filled=True)
     mark = alt.Chart(frame, title=title).mark_line(point=point, strokeWidth=3 if large else 2,
@@ -228,6 +231,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
             st.altair_chart(chart, width="stretch", key=f"replay_answers_{path}")
 
         row(answers)
+    dots = len(set(e for h in histories for e in rd.epochs_of(h))) <= 60  # same look for both runs
     loss_dom = rd.loss_range(histories)
     eig_dom = rd.eigen_range(histories)
     series = [rd.series_until(h, f.index) for h, f in zip(histories, frames)]
@@ -235,15 +239,15 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
     def curves(path, run, h, f) -> None:
         s = series[paths.index(path)]
         if loss_dom is not None:  # drawn from epoch 0 on (empty until the first epoch ends), so rows stay aligned
-            chart, _ = lines_chart(s["loss"], "loss", None, "Training loss (epoch mean)", end, domain=loss_dom, log=True,
-                                   y_title="cross-entropy", large=large)
+            chart, _ = lines_chart(s["loss"], "loss", None, "Training loss (epoch mean)", end, domain=loss_dom,
+                                   log=True, y_title="cross-entropy", large=large, points=dots)
             st.altair_chart(chart, width="stretch", key=f"replay_loss_{path}")
         acc = [dict(r, series={"seen": "seen pairs (test split)"}.get(r["series"], f"({pair}) {r['series']}"))
                for r in s["accuracy"]]
         names = {"seen pairs (test split)": SEEN, f"({pair}) inferential": KIND_COLOURS["inferential"],
                  f"({pair}) symmetric": KIND_COLOURS["symmetric"]}
         chart, _ = lines_chart(acc, "accuracy", "series", "Accuracy", end, colours=names, domain=(0, 1),
-                               percent=True, large=large)
+                               percent=True, large=large, points=dots)
         st.altair_chart(chart, width="stretch", key=f"replay_acc_{path}")
 
     row(curves)
@@ -266,7 +270,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
             chart, _ = lines_chart(s["route"], "strength", "route", "Route strength (mean over 256 sequences)", end,
                                    colours={"inferential": KIND_COLOURS["inferential"],
                                             "symmetric": KIND_COLOURS["symmetric"]}, domain=(0, 1), large=large,
-                                   y_title="weaker step of the route")
+                                   y_title="weaker step of the route", points=dots)
             st.altair_chart(chart, width="stretch", key=f"replay_route_{path}")
         else:
             st.caption("Route strength: no attention was stored in this run's history.")
@@ -275,7 +279,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
         s = series[paths.index(path)]
         if s["condensation"]:
             chart, _ = lines_chart(s["condensation"], "share", None, "W_Q(1) neurons in groups (cosine ≥ 0.7)", end,
-                                   domain=(0, 1), percent=True, y_title="share of neurons", large=large)
+                                   domain=(0, 1), percent=True, y_title="share of neurons", large=large, points=dots)
             st.altair_chart(chart, width="stretch", key=f"replay_cond_{path}")
         else:
             st.caption("This run stored no probe snapshots (trained before the trainer recorded them).")
@@ -284,7 +288,8 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
         s = series[paths.index(path)]
         if s["eigen"]:
             chart, _ = lines_chart(s["eigen"], "value", "eigenvalue", "Top embedding eigenvalues", end,
-                                   colours=None, domain=eig_dom, log=True, y_title="eigenvalue", large=large)
+                                   colours=None, domain=eig_dom, log=True, y_title="eigenvalue", large=large,
+                                   points=dots)
             st.altair_chart(chart, width="stretch", key=f"replay_eig_{path}")
 
     st.markdown("**Probe numbers over training** (up to this point)")

@@ -270,8 +270,9 @@ def series_until(history: list[dict[str, Any]], upto: int) -> dict[str, list[dic
 def loss_range(histories: list[list[dict[str, Any]]]) -> tuple[float, float] | None:
     """``(lowest, highest)`` positive epoch-mean loss over every record of the runs shown (the
     shared y axis of their loss charts), or None when none has a loss."""
-    vals = [float(r["train_loss"]) for h in histories for r in h if isinstance(r, dict)
-            and isinstance(r.get("train_loss"), (int, float)) and math.isfinite(r["train_loss"]) and r["train_loss"] > 0]
+    vals = [float(r["train_loss"]) for h in histories for r in h
+            if isinstance(r, dict) and isinstance(r.get("train_loss"), (int, float))
+            and math.isfinite(r["train_loss"]) and r["train_loss"] > 0]
     return (min(vals), max(vals)) if vals else None
 
 
