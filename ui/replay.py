@@ -26,6 +26,7 @@ from core.task import pair_target
 from . import probe_charts as pc
 from . import replay_data as rd
 from .charts import MAPPING_COLOURS, SEEN, formula
+from .loaders import stamp
 
 KIND_COLOURS = {"inferential": MAPPING_COLOURS["inferential"], "symmetric": MAPPING_COLOURS["symmetric"],
                 "other": "#999999", "anything else": "#DDDDDD"}
@@ -93,6 +94,13 @@ def attention_flow(att: dict[str, Any], large: bool = False) -> tuple[Any, pd.Da
     """Fig. 3's information flow from a stored attention map (``rd.attention_of``)."""
     flow = probes.information_flow(np.asarray(att["attn"], dtype=np.float64), att["key_pos"])
     return pc.flow_diagram(flow, att["tokens"], large)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _flow_chart(path: str, stamp: float, index: int, large: bool, _att: dict[str, Any]) -> Any:
+    """``attention_flow`` of record ``index`` of a run, built once (the costliest chart of a tick)
+    and shared by every session replaying that run; keyed by the folder's modification stamp."""
+    return attention_flow(_att, large)[0]
 
 
 # -- the view ----------------------------------------------------------------------------------------
@@ -259,7 +267,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
             st.info(NO_ATTENTION if not rd.has_attention(h) else
                     f"No attention map is stored at epoch {f.epoch:g} for this run.", icon=":material/info:")
             return
-        chart, _ = attention_flow(att, large)
+        chart = _flow_chart(path, stamp(path), f.index, large, att)
         st.altair_chart(chart, width="stretch", key=f"replay_flow_{path}")
 
     row(attention)
