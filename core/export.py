@@ -37,8 +37,10 @@ def archive_name(path: str | Path) -> str:
     return f"{Path(path).name}.zip"
 
 
-def check_exportable(path: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> int:
-    """Check that ``path`` may be exported, reading no file content but the run's own checks.
+def check_exportable(path: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES, validate: bool = True) -> int:
+    """Check that ``path`` may be exported, reading no file content but the run's own checks
+    (``validate=False`` skips those: the layout, links and sizes only, for a page that loaded
+    the run already and shows a button; ``run_archive`` always validates).
 
     Returns:
         The total size in bytes of the three files.
@@ -82,6 +84,8 @@ def check_exportable(path: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> in
     if total > max_bytes:
         raise ExportError(f"{path.name} is {total / 2**20:.1f} MiB, more than the {max_bytes / 2**20:.0f} MiB an "
                           "archive may hold: not exported")
+    if not validate:
+        return total
     try:
         check_run(path)
     except ExportError:

@@ -93,6 +93,7 @@ def test_invalid_or_missing_runs_are_refused(tmp_path):
     (run / "metrics.json").write_text("{not json")
     with pytest.raises(export.ExportError, match="not a valid run"):
         export.run_archive(run)
+    assert export.check_exportable(run, validate=False) > 0  # layout only: the page's cheap check
     with pytest.raises(export.ExportError):
         export.run_archive(tmp_path / "absent")
     (tmp_path / "file").write_text("x")

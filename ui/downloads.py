@@ -81,7 +81,7 @@ def run_card_export(run: Run, key: str) -> None:
                        "and metrics (README, Reproducibility); another machine gives other low-order bits."
                        + ("" if isinstance(threads, int) else " This run did not record its thread count."))
         try:
-            size = export.check_exportable(run.path)
+            size = export.check_exportable(run.path, validate=False)  # loaded = validated; the click checks again
         except export.ExportError as e:
             st.caption(f"This run cannot be downloaded: {e}")
             return
