@@ -312,6 +312,10 @@ def step_try() -> None:
     if c2.button("Open both runs inside the model", key="lesson_try_inside"):
         st.session_state.update({"selected_run": paths[0], "inside_run_b": paths[1], "inside_compare": True})
         st.switch_page("pages/3_Inside_the_model.py")
+    # the Inside page's own link: ?runs=SYM,INF&view=replay (run names relative to pretrained/)
+    c2.page_link("pages/3_Inside_the_model.py", label="Replay their training", icon=":material/replay:",
+                 query_params={"runs": ",".join(Path(p).name for p in paths), "view": "replay"},
+                 help="play both trainings back from their stored history: answers, curves, probes")
     c3.page_link("pages/1_The_puzzle.py", label="Change the rules of the puzzle", icon=":material/extension:")
 
 

@@ -18,7 +18,8 @@ representations), §5 (complexity: condensation, embedding structure) and append
 | ``embedding_structure``          | 5(c,d), 11   | item embeddings, their order along PC1             |
 | ``embedding_spectrum``           | 12(a)        | eigenvalues of the embedding covariance            |
 | ``singular_values``              | 13           | singular values of every linear layer              |
-| ``training_snapshot``            | 12(b)        | cheap numbers stored at each evaluation            |
+| ``route_strengths``              | 3(a,c)       | strength of the inferential and symmetric routes   |
+| ``training_snapshot``            | 12(b), 3     | numbers and Fig. 3 attention stored per evaluation |
 | ``probe_summary``                | all          | the scalar summary of every view (docs/probes.md)  |
 
 Conventions (our choices, parameters where it matters):
@@ -156,6 +157,17 @@ def attention_patterns(model: AnchorTransformer, tokens: torch.Tensor) -> tuple[
     return attn.numpy(), logits[:, -1].numpy()
 
 
+@torch.no_grad()
+def _head_mean_attention(model: AnchorTransformer, tokens: torch.Tensor) -> np.ndarray:
+    """``[batch, n_layers, T, T]`` attention averaged over heads, on the model's own device
+    (the trainer calls this on CUDA models too), returned as float64 numpy on the CPU."""
+    dev = next(model.parameters()).device
+    names = [f"blocks.{i}.attn.hook_pattern" for i in range(len(model.blocks))]
+    _, cache = model.run_with_cache(tokens.to(dev), names_filter=names)
+    attn = torch.stack([cache[n].float().mean(dim=1) for n in names], dim=1)  # [batch, layer, q, k]
+    return attn.double().cpu().numpy()
+
+
 def sequence_probe(model: AnchorTransformer, task: TaskConfig, tokens: Sequence[int] | np.ndarray,
                    top_k: int = 5) -> dict[str, Any]:
     """Everything view 1 shows for one sequence.
@@ -273,6 +285,23 @@ def information_flow(attn: np.ndarray, key_pos: int, top_k: int = 5) -> dict[str
     return {"edges": edges, "paths": paths, "named": flow_edges(a, key_pos), "roles": roles}
 
 
+def route_strengths(named: dict[str, dict[str, float]]) -> tuple[float, float]:
+    """``(inferential route, symmetric route)`` strengths, each in [0, 1], from ``flow_edges``.
+
+    A route is two attention steps ([INIT] Fig. 3, docs/science.md §5); its strength is its
+    weaker step. Inferential: the key read by the anchors in layer 1 (``key_to_anchors``), then
+    the anchors read by the last token in the last layer (``anchors_to_last``). Symmetric: the
+    anchors merged into the last token in layer 1, then the key read by it in the last layer.
+
+    Raises:
+        KeyError: ``named`` lacks layer ``"1"`` or an edge name.
+    """
+    last = str(len(named))
+    inf = min(named["1"]["key_to_anchors"], named[last]["anchors_to_last"])
+    sym = min(named["1"]["anchors_to_last"], named[last]["key_to_last"])
+    return inf, sym
+
+
 @torch.no_grad()
 def mean_flow(model: AnchorTransformer, task: TaskConfig, pair: Pair | None = None, n: int = 256,
               seed: int = 0) -> dict[str, dict[str, float]]:
@@ -280,8 +309,7 @@ def mean_flow(model: AnchorTransformer, task: TaskConfig, pair: Pair | None = No
     random keys and key positions (split ``"any"``): the robust version of one sequence."""
     pair = default_pair(task) if pair is None else pair
     b = generate(task, n, "any", torch.Generator().manual_seed(seed), pairs=[pair])
-    attn, _ = attention_patterns(model, b.tokens)
-    attn = attn.mean(axis=2)  # heads
+    attn = _head_mean_attention(model, b.tokens)
     acc: dict[str, dict[str, float]] = {}
     for p in range(task.n_key_positions):
         sel = (b.key_pos == p).numpy()
@@ -702,15 +730,23 @@ def energy_share(sv: np.ndarray, k: int = 1) -> float:
 def training_snapshot(model: AnchorTransformer, task: TaskConfig | None = None, k: int = 8) -> dict[str, Any]:
     """Cheap numbers stored at every evaluation point (view 7, [INIT] Fig. 12b).
 
-    JSON-serialisable; about a millisecond or two for d_model 64. Pass the run's task when you
-    have it (the item range); without it the default task's items 20..99 are used.
+    JSON-serialisable; a few milliseconds for d_model 64. Pass the run's task when you have it
+    (the item range, the held-out pair); without it the default task is used.
 
     Returns:
         ``{"embed_eigen_top": top-k eigenvalues of the item-embedding covariance,
         "embed_eigen_total": their sum over all, "embedding_order": |Spearman| along PC1,
         "wq1_condensation": condensation numbers of W_Q(1) at 0.7,
-        "wq1_singular_top": top-k singular values of W_Q(1)}``.
+        "wq1_singular_top": top-k singular values of W_Q(1),
+        "attention": {"tokens": [T] the fixed sequence of Fig. 3 (``default_sequence``: key 99,
+        the held-out pair, key position 3, noise seed 0), "key_pos": p, "attn": [n_layers, T, T]
+        its attention averaged over heads (rows: query positions, summing to 1; 4 decimals)},
+        "route": {"inferential", "symmetric"}: ``route_strengths`` of ``mean_flow`` (256 random
+        sequences of the held-out pair, seed 0), each in [0, 1]}``.
+        Runs saved before ``attention`` and ``route`` were recorded lack those two keys
+        (``ui.replay_data`` says so instead of drawing them).
     """
+    t = task if task is not None else TaskConfig()
     items = item_tokens(task, model.d_vocab)
     E = model.W_E.detach()[torch.as_tensor(items, device=model.W_E.device)].double().cpu().numpy()
     ev, vecs = _embedding_eigh(E)
@@ -724,7 +760,18 @@ def training_snapshot(model: AnchorTransformer, task: TaskConfig | None = None, 
         "wq1_condensation": {kk: (round(v, 4) if isinstance(v, float) else v)
                              for kk, v in condensation_numbers(c).items()},
         "wq1_singular_top": [round(float(x), 6) for x in torch.linalg.svdvals(wq).numpy()[:k]],
+        "attention": _snapshot_attention(model, t),
+        "route": dict(zip(("inferential", "symmetric"),
+                          (round(float(v), 4) for v in route_strengths(mean_flow(model, t, n=256, seed=0))))),
     }
+
+
+def _snapshot_attention(model: AnchorTransformer, task: TaskConfig) -> dict[str, Any]:
+    """The attention part of ``training_snapshot``: Fig. 3's fixed sequence and its attention."""
+    seq = default_sequence(task)
+    attn = _head_mean_attention(model, torch.as_tensor(seq)[None])[0]
+    return {"tokens": [int(x) for x in seq], "key_pos": int(describe_sequence(task, seq)["key_pos"]),
+            "attn": np.round(attn, 4).tolist()}
 
 
 def snapshots(history: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

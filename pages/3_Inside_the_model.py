@@ -24,7 +24,8 @@ st.markdown(
     "(largest initialization, expected to memorize) sits next to the one with the **largest γ** (expected to "
     "reason); at "
     "equal γ, a run that fits the seen pairs comes first. Every number is computed live from the "
-    "weights; each chart has a PNG button in its toolbar (hover it) and CSV / spec downloads below it.")
+    "weights; each chart has a PNG button in its toolbar (hover it) and CSV / spec / SVG downloads below it; "
+    "**Replay training** plays a run back from its stored history.")
 
 paths = pv.pick_runs()
 if paths:

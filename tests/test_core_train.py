@@ -86,6 +86,11 @@ def test_history_records():
         h = r["held_out"]["4,3"]
         assert h["inferential"] + h["symmetric"] + h["other"] == pytest.approx(1.0)  # x-10 ≠ x-6
         assert 0 <= r["seen_test_accuracy"] <= 1
+        # the replay's snapshot: Fig. 3 attention [n_layers, T, T] on the fixed sequence, and route strengths
+        att = r["snapshot"]["attention"]
+        assert len(att["attn"]) == cfg.model.n_layers and all(len(row) == cfg.task.seq_len for row in att["attn"][0])
+        assert 0 <= r["snapshot"]["route"]["inferential"] <= 1 and 0 <= r["snapshot"]["route"]["symmetric"] <= 1
+    assert hist[0]["snapshot"]["attention"]["attn"] != hist[-1]["snapshot"]["attention"]["attn"]  # training moved it
 
 
 def _metrics(hist):

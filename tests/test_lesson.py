@@ -236,6 +236,28 @@ def test_try_it_opens_both_runs_inside_the_model(app_env, pair):
     assert at.selectbox(key="inside_run_b").value == str(pair[1])
 
 
+def test_replay_their_training_links_the_replay_of_both_runs(app_env, pair):
+    """The last step links Inside the model's replay tab on the lesson's two runs, and that link
+    opens the replay of exactly those runs."""
+    from urllib.parse import parse_qs
+
+    at = open_lesson(app_env, str(len(lesson.STEPS)))
+    assert not at.exception
+    links = [el.proto for el in at.get("page_link") if el.proto.label == "Replay their training"]
+    assert len(links) == 1
+    query = parse_qs(links[0].query_string)
+    assert query == {"runs": [f"{pair[0].name},{pair[1].name}"], "view": ["replay"]}
+    inside = AppTest.from_file(str(app_env.root / "pages" / "3_Inside_the_model.py"), default_timeout=120)
+    for k, v in query.items():
+        inside.query_params[k] = v[0]
+    inside.run()
+    assert not inside.exception, inside.exception
+    assert inside.session_state["inside_view"] == "Replay training"
+    assert inside.selectbox(key="inside_run_a").value == str(pair[0])
+    assert inside.selectbox(key="inside_run_b").value == str(pair[1])
+    assert any(c.value.startswith("Epoch **0**") for c in inside.caption)
+
+
 def test_a_live_class_on_the_predict_step(app_env, pair):
     """With ui/classroom.py: the lecturer keeps the lesson's own choice and gets the class
     panel; a student who joined with the code answers in the class form instead (no second

@@ -338,3 +338,32 @@ def test_probe_text_report_of_a_one_layer_run_names_each_flow_once(tmp_path, cap
     out = capsys.readouterr().out
     assert out.count("layer 1 anchors→last") == 1 and out.count("layer 1 key→last") == 1
     assert out.count("layer 1 key→anchors") == 1
+
+
+def test_training_snapshot_stores_the_fig3_attention_and_route(cfg):
+    """Uniform attention by construction (W_Q = W_K = 0): the stored map is Attn[k, j] = 1/(k+1)
+    on the fixed sequence of Fig. 3, and the route strengths are those of that attention."""
+    m = uniform_attention_model(cfg)
+    snap = probes.training_snapshot(m, TASK)
+    json.dumps(snap, allow_nan=False)
+    a = snap["attention"]
+    assert a["tokens"] == [int(t) for t in probes.default_sequence(TASK)] and a["key_pos"] == probes.DEFAULT_KEY_POS
+    attn = np.asarray(a["attn"])
+    T = TASK.seq_len
+    assert attn.shape == (cfg.model.n_layers, T, T)
+    expect = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    np.testing.assert_allclose(attn, np.broadcast_to(expect, attn.shape), atol=1e-4)
+    # route strength of uniform attention, mean over the held-out pair's sequences
+    inf, sym = probes.route_strengths(probes.mean_flow(m, TASK, n=256, seed=0))
+    assert snap["route"] == {"inferential": pytest.approx(inf, abs=1e-4), "symmetric": pytest.approx(sym, abs=1e-4)}
+    # and a model whose attention is not uniform stores something else
+    other = probes.training_snapshot(build_model(cfg, torch.Generator().manual_seed(5)).eval(), TASK)
+    assert not np.allclose(np.asarray(other["attention"]["attn"]), attn, atol=1e-3)
+
+
+def test_route_strengths_is_the_weaker_step_of_each_route():
+    named = {"1": {"key_to_anchors": 0.9, "anchors_to_last": 0.2, "key_to_last": 0.0},
+             "2": {"key_to_anchors": 0.0, "anchors_to_last": 0.6, "key_to_last": 0.7}}
+    assert probes.route_strengths(named) == (0.6, 0.2)
+    with pytest.raises(KeyError):
+        probes.route_strengths({"2": named["2"]})

@@ -233,6 +233,47 @@ def cli_command(cfg: RunConfig, preset: str) -> str:
     return shlex.join(["python", "-m", "core", "train", *cli_args(cfg, preset)])
 
 
+def reproduce_args(cfg: RunConfig) -> list[str]:
+    """The shortest ``python -m core train`` arguments (``cli_args``) that rebuild ``cfg`` from any
+    preset; ties go to the first preset in ``core.presets.PRESETS`` order.
+
+    Raises:
+        ValueError: no preset's command line rebuilds ``cfg``.
+    """
+    from core.presets import PRESETS
+    best: list[str] | None = None
+    for name in PRESETS:
+        try:
+            args = cli_args(cfg, name)
+        except ValueError:
+            continue
+        if best is None or len(args) < len(best):
+            best = args
+    if best is None:
+        raise ValueError("this configuration cannot be written as a python -m core train command")
+    return best
+
+
+def reproduce_command(cfg: RunConfig, name: str, threads: int | None = None, half: bool = False) -> str:
+    """The command that trains the run ``name`` again from scratch (a run card shows it):
+    ``reproduce_args(cfg)``, then ``--out runs/NAME`` (relative: no path of the server is shown),
+    ``--threads N`` when the run recorded its CPU thread count (same config, seed, thread count
+    and torch build give the same bits; README "Reproducibility"), ``--half`` for fp16 weights.
+    Shell-quoted.
+
+    Raises:
+        ValueError: as ``reproduce_args``, or a ``name`` that is not a plain folder name.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or not name.isprintable():
+        raise ValueError(f"{name!r} is not a run folder name")
+    args = reproduce_args(cfg) + ["--out", f"runs/{name}"]
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
+        args += ["--threads", str(threads)]
+    if half:
+        args.append("--half")
+    return shlex.join(["python", "-m", "core", "train", *args])
+
+
 # -- jobs ----------------------------------------------------------------------------------------
 def _shown(arg: str, runs_dir: Path) -> str:
     """``arg`` with an absolute path made presentable (``Job.command``): relative to the working

@@ -1,9 +1,9 @@
-"""The seven views of the "Inside the model" page, one ``render_*`` function each.
+"""The eight views of the "Inside the model" page, one ``render_*`` function each.
 
 Each view draws its controls once (page-namespaced keys ``inside_*``), then one column per
 chosen run, so two runs are compared under the same, synchronised settings. Every chart
-comes with a CSV of its data and its Vega-Lite spec (and an SVG when ``vl-convert-python``
-is installed); Streamlit's own chart toolbar adds "Download as PNG". Each view opens with
+comes with a CSV of its data, its Vega-Lite spec and an SVG (``ui.downloads``; the SVG when
+``vl-convert-python`` is installed); Streamlit's own chart toolbar adds "Download as PNG". Each view opens with
 two or three sentences of guidance and closes with a reading of the computed numbers
 against the paper's direction, saying plainly when a run does not show it.
 """
@@ -24,11 +24,11 @@ from core.verdict import verdict
 
 from . import probe_charts as pc
 from . import probe_data as pdata
-from . import url_state
+from . import downloads, url_state
 from .loaders import warn_bad_runs
 
 VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
-              "Embeddings", "Spectra", "Over training"]
+              "Embeddings", "Spectra", "Over training", "Replay training"]
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -36,33 +36,12 @@ def large_fonts() -> bool:
     return bool(st.session_state.get("large_fonts", False))
 
 
-def _svg_available() -> bool:
-    try:
-        import vl_convert  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = True) -> None:
     """Draw ``chart`` (as wide as its column unless ``stretch`` is False, for faceted charts)
-    and offer its data (CSV), its spec (Vega-Lite JSON) and, when vl-convert is installed,
-    an SVG. Files are built only when clicked."""
+    and offer its data (CSV), its spec (Vega-Lite JSON) and an SVG (``ui.downloads``; SVG only
+    when vl-convert-python is installed). Files are built only when clicked."""
     st.altair_chart(chart, width="stretch" if stretch else "content", key=f"{key}_chart")
-    row = st.container(horizontal=True, gap="small")
-    row.download_button("CSV", lambda: frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
-                        key=f"{key}_csv", on_click="ignore", help="the data drawn in this chart", type="tertiary",
-                        icon=":material/download:")
-    row.download_button("Vega-Lite", lambda: chart.to_json(), file_name=f"{name}.vl.json",
-                        mime="application/json", key=f"{key}_vl", on_click="ignore", type="tertiary",
-                        icon=":material/download:",
-                        help="the chart's spec: open it in any Vega-Lite editor to export SVG/PNG")
-    if _svg_available():
-        def svg() -> str:
-            import vl_convert as vlc
-            return vlc.vegalite_to_svg(chart.to_json())
-        row.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=f"{key}_svg",
-                            on_click="ignore", type="tertiary", icon=":material/download:")
+    downloads.chart_buttons(chart, frame, name, key)
 
 
 def _load(path: str) -> Run | None:
@@ -199,12 +178,7 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
         return None
 
 
-def route_strengths(named: dict[str, dict[str, float]]) -> tuple[float, float]:
-    """(inferential route, symmetric route) strength: the weaker edge of each two-step route."""
-    L = str(len(named))
-    inf = min(named["1"]["key_to_anchors"], named[L]["anchors_to_last"])
-    sym = min(named["1"]["anchors_to_last"], named[L]["key_to_last"])
-    return inf, sym
+route_strengths = probes.route_strengths  # (inferential, symmetric): the weaker edge of each two-step route
 
 
 def render_flow(paths: list[str], large: bool) -> None:
@@ -539,8 +513,14 @@ def render_training(paths: list[str], large: bool) -> None:
             m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
 
 
+# -- view 8: replay training (ui/replay.py) -------------------------------------------------------
+def render_replay(paths: list[str], large: bool) -> None:
+    from . import replay
+    replay.render_replay(paths, large, _load, run_header, columns_for)
+
+
 VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, render_similarity, render_condensation,
-                                                   render_embeddings, render_spectra, render_training]
+                                                   render_embeddings, render_spectra, render_training, render_replay]
 
 
 # -- run picker ------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ SEED = (0, 1_000_000)
 EPOCHS = (1, 100_000)
 
 # Inside the model: the tabs' URL names, in ui.probe_views.VIEW_NAMES order.
-VIEW_SLUGS = ["flow", "fused", "similarity", "condensation", "embeddings", "spectra", "training"]
+VIEW_SLUGS = ["flow", "fused", "similarity", "condensation", "embeddings", "spectra", "training", "replay"]
 
 _FLOAT = re.compile(r"[+-]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][+-]?\d{1,3})?", re.ASCII)
 _INT = re.compile(r"[+-]?\d{1,20}", re.ASCII)

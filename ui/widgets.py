@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
@@ -22,7 +23,7 @@ from core.runs import Run, RunError
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
-from . import charts, url_state
+from . import charts, downloads, url_state
 from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs, warn_bad_runs
 
 DEFAULT_TASK = TaskConfig()
@@ -424,17 +425,26 @@ def _live_job(prefix: str, job_id: str) -> None:
 
 # -- results ---------------------------------------------------------------------------------------
 def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str, Any]] | None = None,
-           epochs: float | None = None) -> None:
+           epochs: float | None = None, downloads_as: str | None = None) -> None:
     """Loss and accuracy against epoch; ``epochs`` (the planned length) fixes a live chart's axis.
-    Until the loss has two points (the first steps of a training) a sentence stands in for it."""
+    Until the loss has two points (the first steps of a training) a sentence stands in for it.
+    ``downloads_as``: a run's name, to put CSV / Vega-Lite / SVG buttons under each chart (a
+    saved run's card; not the live curves, redrawn every few seconds)."""
     large = large_fonts()
     c1, c2 = st.columns(2)
     loss = charts.loss_frame(history, steps)
     if len(loss) >= 2:
-        c1.altair_chart(charts.loss_chart(loss, large, epochs), width="stretch")
+        chart = charts.loss_chart(loss, large, epochs)
+        c1.altair_chart(chart, width="stretch")
+        if downloads_as:
+            downloads.chart_buttons(chart, loss, f"loss_{downloads_as}", f"card_loss_{downloads_as}", where=c1)
     else:
         c1.info("**Training loss**: the curve appears after the first training steps.")
-    c2.altair_chart(charts.accuracy_chart(charts.accuracy_frame(history, task), large, epochs), width="stretch")
+    acc = charts.accuracy_frame(history, task)
+    chart = charts.accuracy_chart(acc, large, epochs)
+    c2.altair_chart(chart, width="stretch")
+    if downloads_as:
+        downloads.chart_buttons(chart, acc, f"accuracy_{downloads_as}", f"card_acc_{downloads_as}", where=c2)
 
 
 def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
@@ -476,13 +486,23 @@ def _run_report(run: Run) -> None:
     st.caption(config_summary(cfg) + (f" · trained {secs:.0f} s on {run.metrics.get('device', '?')}"
                                       if isinstance(secs, (int, float)) else ""))
     verdict_cards(cfg.task, last)
-    curves(history, cfg.task)
+    curves(history, cfg.task, downloads_as=run.name)
     large = large_fonts()
     c1, c2 = st.columns(2) if not large else (st.container(), st.container())  # large: full width, nothing cut
-    c1.altair_chart(charts.pair_accuracy_chart(last["per_pair"], cfg.task, large), width="stretch")
+    chart = charts.pair_accuracy_chart(last["per_pair"], cfg.task, large)
+    c1.altair_chart(chart, width="stretch")
+    downloads.chart_buttons(chart, pd.DataFrame([{"pair": k, "accuracy": v} for k, v in last["per_pair"].items()]),
+                            f"per_pair_{run.name}", f"card_pairs_{run.name}", where=c1)
     for k, h in last.get("held_out", {}).items():
-        c2.altair_chart(charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large, shares_of=h),
-                        width="stretch")
+        chart = charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large, shares_of=h)
+        c2.altair_chart(chart, width="stretch")
+        frame = pd.DataFrame([{"answer": charts.formula(int(o)), "share": v, "counted as": "one of the 5 most common"}
+                              for o, v in h.get("offsets", {}).items()]
+                             + [{"answer": m, "share": h.get(m), "counted as": "mapping share"}
+                                for m in ("inferential", "symmetric", "other")])
+        downloads.chart_buttons(chart, frame, f"answers_{k.replace(',', '-')}_{run.name}", f"card_ans_{k}_{run.name}",
+                                where=c2)
+    downloads.run_card_export(run, f"card_{run.name}")
 
 
 def saved_run_picker(prefix: str) -> Run | None:
