@@ -246,7 +246,12 @@ def pair_scatter(xy: np.ndarray, a1: np.ndarray, a2: np.ndarray, anchors: list[i
     f = fonts(large)
     sx = alt.Scale(domain=x_domain) if x_domain else alt.Scale()
     sy = alt.Scale(domain=y_domain) if y_domain else alt.Scale()
-    chart = alt.Chart(frame, title=title).mark_point(filled=True, size=f["mark"] * 0.7, opacity=0.75).encode(
+    size = alt.value(f["mark"] * 0.7)
+    if highlight is not None:  # the two pairs of interest bigger than the grey rest
+        size = alt.condition(alt.FieldOneOfPredicate(field="pair", oneOf=sorted(focus)), alt.value(f["mark"] * 1.6),
+                             alt.value(f["mark"] * 0.5))
+    chart = alt.Chart(frame, title=title).mark_point(filled=True, opacity=0.8).encode(
+        size=size,
         x=alt.X("x:Q", title="component 1", axis=alt.Axis(labels=False, ticks=False), scale=sx),
         y=alt.Y("y:Q", title="component 2", axis=alt.Axis(labels=False, ticks=False), scale=sy),
         color=alt.Color("pair:N", scale=alt.Scale(domain=labels, range=colours), title="anchor pair",
