@@ -262,9 +262,9 @@ def step_spectra() -> None:
         ev = pdata.embedding(path, pdata.stamp(path), "pca")["eigen"]
         curves[labels[i]] = ev / ev[0] if ev[0] > 0 else ev
         shares[path] = probes.top_eigen_share(ev, 2)
-    # the lesson's first run is the symmetric one: the routes' colours, as on every other step
+    # each run in the colour of its own verdict (ui.palette), whichever run the lesson shows first
     chart, _ = pc.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=24,
-                                 y_title="eigenvalue / largest", colours=[pc.SYMMETRIC, pc.INFERENTIAL])
+                                 y_title="eigenvalue / largest", outcomes=[f["outcome"] for f in facts])
     st.altair_chart(fit(chart, 190), width="stretch", key="lesson_spectra")
     st.markdown(pv.compare_sentence(shares, "Top-2 eigenvalue share", "larger γ"))
 

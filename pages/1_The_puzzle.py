@@ -7,9 +7,9 @@ import torch
 
 from core.config import pair_key, parse_pair
 from core.task import make_sequence, pair_target
-from ui import tables, widgets
-from ui.charts import formula
+from ui import glossary, tables, widgets
 from ui.loaders import example_batch
+from ui.tables import puzzle_answers
 
 large = widgets.sidebar()
 st.title("The puzzle: reasoning or memorizing?")
@@ -36,35 +36,30 @@ st.subheader("Two possible answers for the unseen pair")
 if not task.held_out:
     st.markdown("No pair is held out now, so every pair is trained and there is no unseen pair to answer. "
                 "Hold one out under 'Change the rules' (the paper holds out (4,3)) to see its two answers.")
-for a1, a2 in task.held_out:
-    inf, sym = pair_target(task, 0, (a1, a2), "inferential"), pair_target(task, 0, (a1, a2), "symmetric")
-    mirror = task.pair_type((a2, a1))
-    st.markdown(
-        f"- **{formula(inf)}: inferential (composition).** Apply anchor {a1} ({formula(task.shift[a1])}), then "
-        f"anchor {a2} ({formula(task.shift[a2])}). A model that learned the four single-anchor operations from "
-        f"the other pairs can compose them for ({a1},{a2}) although it never saw it. For key 80: {80 + inf}.\n"
-        f"- **{formula(sym)}: symmetric (memorizing).** Answer as for the mirror pair ({a2},{a1}), "
-        f"{'whose rule was changed to' if mirror == 'overridden' else 'which is ' + mirror + ' with target'} "
-        f"{formula(sym)}: the model treats the two anchors as an unordered pair and looks the answer up. "
-        f"For key 80: {80 + sym}.")
+for line in puzzle_answers(task):
+    st.markdown(line)
 st.caption("The paper's finding: small initialization (large γ) gives the inferential answer, larger "
            "initialization (small γ) the symmetric one. Try it on the Train page.")
 
 st.subheader("Example sequences")
 c1, c2, _ = st.columns([2, 2, 2], vertical_alignment="bottom")
-split = c1.radio("Split", ["train", "test"], horizontal=True, key="puzzle_split",
-                 help="train: key x at position p only if x mod m ≠ p; test: only if x mod m = p")
+m = task.modulus
+# persist_state: the radio keeps its choice across pages, and the table below is drawn from it
+split = c1.radio(f"Split (m = {m})", ["train", "test"], horizontal=True, key="puzzle_split", persist_state="session",
+                 help=f"train: key x at position p only if x mod {m} ≠ p; test: only if x mod {m} = p\n\n"
+                      + glossary.tip("split"))
 if c2.button("New examples", key="puzzle_new"):
     st.session_state["puzzle_seed"] = st.session_state.get("puzzle_seed", 0) + 1
 batch = example_batch(json.dumps(task.to_dict()), split, 8, st.session_state.get("puzzle_seed", 0))
-st.caption("Yellow: the key item x. Coloured pairs: the two anchors, in the colour of their pair's role. "
-           "Every other token is noise; the model must answer at the last position.")
+st.caption(f"Yellow: the key item x. Coloured pairs: the two anchors, in the colour of their pair's role. "
+           "Every other token is noise; the model must answer at the last position. These are "
+           f"**{split}**-split sequences: the last column checks x mod {m} = p for each ({tables.modulus_note(task)}).")
 st.table(tables.sequence_table(task, batch, large))
 
 st.subheader("Build your own sequence")
 c1, c2, c3 = st.columns(3)
 key = c1.number_input(f"Key item x ({task.item_min}–{task.item_max})", task.item_min, task.item_max,
-                      min(max(80, task.item_min), task.item_max), key="puzzle_key")
+                      min(max(80, task.item_min), task.item_max), key="puzzle_key", help=glossary.tip("key item"))
 # The labels name each pair's role, which the held-out and overridden pairs decide: a widget
 # keyed on them is rebuilt (labels redrawn) when they change.
 roles = "_".join(f"{pair_key(p)}-{task.pair_type(p)[0]}" for p in task.pairs if task.pair_type(p) != "inferential")

@@ -86,7 +86,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("The puzzle", exact=True).click()
         expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
         page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("Train", exact=True).click()
-        choose("Open a saved run", "your runs · tiny_L1_g0.5_s0")
+        choose("Open a saved run", "saved · tiny_L1_g0.5_s0")
         expect(page.get_by_text("Verdict: not fitted")).to_be_visible()
         expect(page.get_by_text("Training loss")).to_be_visible()
         shot("6_reopened")

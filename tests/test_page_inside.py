@@ -234,7 +234,7 @@ def test_grid_runs_are_offered_and_a_run_selected_elsewhere_opens_as_run_a(runs_
     the Phase diagram page) becomes run A once, then the reader's own choice stands."""
     grid_run = str(_run(Path(runs_env["small"]).parent / "phase_demo", "L2_g0.5_s0", 0.5, snapshots=False))
     at = _app("Embeddings")
-    assert "phase_demo · L2_g0.5_s0 (γ 0.5)" in at.selectbox(key="inside_run_a").options  # grids reuse names
+    assert "committed · phase_demo/L2_g0.5_s0 (γ 0.5)" in at.selectbox(key="inside_run_a").options  # grids reuse names
     assert at.selectbox(key="inside_run_a").value == runs_env["small"]  # the default is unchanged
     at.session_state["selected_run"] = grid_run
     at.run()

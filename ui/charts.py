@@ -1,10 +1,11 @@
 """Altair chart builders shared by the pages: one function per chart, each returning a chart.
 
-Colours are the colour-blind-safe Okabe–Ito palette and mean the same thing everywhere:
-inferential (composition, e.g. x-10) is blue, symmetric (copy of the swapped pair, e.g. x-6)
-is vermillion, any other answer grey, seen-pair accuracy and loss black. The overridden
-pair, whose rule the symmetric solution copies, shares the symmetric colour; held-out pairs
-are reddish purple. Every builder takes ``large`` (lecturer mode: bigger fonts).
+Colours come from ``ui.palette`` and mean the same thing everywhere: inferential (composition,
+e.g. x-10) blue, symmetric (copy of the swapped pair, e.g. x-6) vermillion, any other answer
+grey, seen-pair accuracy and loss black; the overridden pair shares the symmetric colour,
+held-out pairs are reddish purple. Every number says its split: seen pairs are scored on the
+test split, held-out pairs on both splits (docs/science.md §2). Every builder takes ``large``
+(lecturer mode: bigger fonts).
 """
 from __future__ import annotations
 
@@ -13,16 +14,14 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from core.config import TaskConfig, pair_key, parse_pair
+from core.config import Pair, TaskConfig, pair_key, parse_pair
 from core.task import pair_target
 
-INFERENTIAL = "#0072B2"  # Okabe–Ito blue
-SYMMETRIC = "#D55E00"    # Okabe–Ito vermillion
-OTHER = "#999999"        # grey
-SEEN = "#000000"         # black
-HELD_OUT = "#CC79A7"     # Okabe–Ito reddish purple
-MAPPING_COLOURS = {"inferential": INFERENTIAL, "symmetric": SYMMETRIC, "other": OTHER, "seen": SEEN}
-ROLE_COLOURS = {"inferential": INFERENTIAL, "overridden": SYMMETRIC, "held out": HELD_OUT}
+from .palette import BATCH, HELD_OUT, INFERENTIAL, MAPPING_COLOURS, OTHER, ROLE_COLOURS, SEEN, SYMMETRIC  # noqa: F401
+
+# Which split each number is on (the card, the curves and the per-pair grid use these words).
+SEEN_SPLIT = "test split"
+HELD_SPLIT = "both splits"
 
 
 def fonts(large: bool = False) -> dict[str, int]:
@@ -51,6 +50,30 @@ def formula(shift: int) -> str:
     return "x" if shift == 0 else f"x{shift:+d}"
 
 
+def answers_coincide(task: TaskConfig, pair: Pair) -> bool:
+    """Whether the held-out ``pair``'s inferential and symmetric answers are the same number, as
+    in Appendix E (both (3,4) and (4,3) unseen, no override): then only composition can give it."""
+    return pair_target(task, 0, pair, "inferential") == pair_target(task, 0, pair, "symmetric")
+
+
+def mirror_unseen(task: TaskConfig, pair: Pair) -> bool:
+    """Whether ``pair``'s mirror (b,a) is held out too (the both-unseen variant of Appendix E)."""
+    return pair[0] != pair[1] and (pair[1], pair[0]) in task.held_out
+
+
+def held_out_answers(task: TaskConfig, pair: Pair, key: int | None = None) -> str:
+    """The candidate answers of a held-out pair, for a label: ``"x-10 or x-6"`` (with a key,
+    ``"70 or 74"``). When they coincide, never ``"x-10 or x-10"``: with the mirror unseen too
+    (Appendix E) ``"x-10 either way: composition only"``, with a trained mirror of the same value
+    ``"x+6 either way: copy and composition agree"``."""
+    inf, sym = pair_target(task, 0, pair, "inferential"), pair_target(task, 0, pair, "symmetric")
+    show = (lambda s: str(key + s)) if key is not None else formula
+    if inf != sym:
+        return f"{show(inf)} or {show(sym)}"
+    why = "composition only" if mirror_unseen(task, pair) else "copy and composition agree"
+    return f"{show(inf)} either way: {why}"
+
+
 # -- frames -----------------------------------------------------------------------------------
 def loss_frame(history: list[dict[str, Any]], steps: list[dict[str, Any]] | None = None) -> pd.DataFrame:
     """Long frame ``epoch, loss, series``: per-batch loss (live jobs) and the per-epoch mean."""
@@ -66,12 +89,16 @@ def accuracy_frame(history: list[dict[str, Any]], task: TaskConfig) -> pd.DataFr
     rows = []
     for r in history:
         rows.append({"epoch": r["epoch"], "accuracy": r["seen_test_accuracy"],
-                     "series": "seen pairs (test split)", "mapping": "seen"})
+                     "series": f"seen pairs ({SEEN_SPLIT})", "mapping": "seen"})
         for k, h in r.get("held_out", {}).items():
             p = parse_pair(k)
+            if answers_coincide(task, p):  # both-unseen variant: one curve, not two identical ones
+                rows.append({"epoch": r["epoch"], "accuracy": h["inferential"], "mapping": "inferential",
+                             "series": f"({k}) as {held_out_answers(task, p)} ({HELD_SPLIT})"})
+                continue
             for m in ("inferential", "symmetric"):
                 rows.append({"epoch": r["epoch"], "accuracy": h[m], "mapping": m,
-                             "series": f"({k}) as {formula(pair_target(task, 0, p, m))}: {m}"})
+                             "series": f"({k}) as {formula(pair_target(task, 0, p, m))}: {m} ({HELD_SPLIT})"})
     return pd.DataFrame(rows, columns=["epoch", "accuracy", "series", "mapping"])
 
 
@@ -93,7 +120,7 @@ def loss_chart(frame: pd.DataFrame, large: bool = False, epochs: float | None = 
     ``epochs``: the planned number of epochs (fixes the x axis of a live chart)."""
     f = fonts(large)
     domain = [s for s in ("batch", "epoch mean") if s in set(frame["series"])] or ["epoch mean"]
-    rng = ["#BBBBBB" if s == "batch" else SEEN for s in domain]
+    rng = [BATCH if s == "batch" else SEEN for s in domain]
     chart = alt.Chart(frame, title="Training loss").mark_line(strokeWidth=3 if large else 2).encode(
         x=epoch_axis(frame, epochs),
         y=alt.Y("loss:Q", title="cross-entropy", scale=alt.Scale(type="log")),
@@ -121,24 +148,39 @@ def accuracy_chart(frame: pd.DataFrame, large: bool = False, epochs: float | Non
     return style(chart, large)
 
 
-def pair_accuracy_chart(per_pair: dict[str, float], task: TaskConfig, large: bool = False) -> alt.Chart:
-    """4x4 grid: test-split accuracy of each anchor pair (held-out pairs: inferential accuracy)."""
-    f = fonts(large)
+def pair_accuracy_rows(per_pair: dict[str, float], task: TaskConfig,
+                       held: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """One row per anchor pair: its accuracy and the split it is on. Trained pairs: the test
+    split. Held-out pairs: inferential accuracy on both splits from their ``held`` record (the
+    verdict card's number), or, for an old run without one, ``per_pair``'s test-split value."""
     rows = []
     for p in task.pairs:
-        role = task.pair_type(p)
-        rows.append({"first anchor": str(p[0]), "second anchor": str(p[1]), "accuracy": per_pair.get(pair_key(p), 0.0),
-                     "role": role, "target": formula(pair_target(task, 0, p)),
-                     "note": {"held out": "held out", "overridden": "overridden"}.get(role, "")})
-    df = pd.DataFrame(rows)
+        role, k = task.pair_type(p), pair_key(p)
+        acc, split = per_pair.get(k, 0.0), SEEN_SPLIT
+        if role == "held out" and held and held.get(k, {}).get("inferential") is not None:
+            acc, split = float(held[k]["inferential"]), HELD_SPLIT
+        note = {"held out": f"held out · {split}", "overridden": "overridden"}.get(role, "")
+        rows.append({"first anchor": str(p[0]), "second anchor": str(p[1]), "accuracy": acc, "split": split,
+                     "role": role, "target": formula(pair_target(task, 0, p)), "note": note})
+    return pd.DataFrame(rows)
+
+
+def pair_accuracy_chart(per_pair: dict[str, float], task: TaskConfig, large: bool = False,
+                        held: dict[str, dict[str, float]] | None = None) -> alt.Chart:
+    """4x4 grid: accuracy of each anchor pair, each on its split (``pair_accuracy_rows``)."""
+    f = fonts(large)
+    df = pair_accuracy_rows(per_pair, task, held)
     order = [str(a) for a in task.anchors]
-    base = alt.Chart(df, title="Accuracy per anchor pair (test split)").encode(
+    splits = (f"seen pairs: {SEEN_SPLIT}; held out: inferential, {HELD_SPLIT}"
+              if (df["split"] == HELD_SPLIT).any() else SEEN_SPLIT)
+    base = alt.Chart(df, title=alt.TitleParams("Accuracy per anchor pair", subtitle=[splits],
+                                               subtitleFontSize=f["label"])).encode(
         x=alt.X("second anchor:O", sort=order, axis=alt.Axis(orient="top", labelAngle=0)),
         y=alt.Y("first anchor:O", sort=order),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("accuracy:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),
-        tooltip=["first anchor", "second anchor", "role", "target", alt.Tooltip("accuracy:Q", format=".1%")],
+        tooltip=["first anchor", "second anchor", "role", "target", "split", alt.Tooltip("accuracy:Q", format=".1%")],
     )
     text_colour = alt.condition("datum.accuracy > 0.55", alt.value("white"), alt.value("black"))
     value = base.mark_text(fontSize=f["text"], dy=-8 if not large else -10, fontWeight="bold").encode(
@@ -172,7 +214,7 @@ def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large:
         rows.append({"answer": formula(o), "share": share, "kind": kind, "offset": o})
     df = pd.DataFrame(rows, columns=["answer", "share", "kind", "offset"])
     kinds = ["inferential", "symmetric", "other"]
-    chart = alt.Chart(df, title=f"Answers for ({pair}), final evaluation").mark_bar().encode(
+    chart = alt.Chart(df, title=f"Answers for ({pair}), final evaluation ({HELD_SPLIT})").mark_bar().encode(
         x=alt.X("answer:N", sort=alt.SortField("offset"), title="answer (key x plus offset)",
                 axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", title="share of keys", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),

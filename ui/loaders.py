@@ -74,6 +74,35 @@ def bad_runs() -> list[tuple[str, str]]:
     return out
 
 
+SOURCES = {"committed": "committed with the app (pretrained/)", "saved": "trained and saved here (runs/)"}
+
+
+def run_source(path: str) -> str:
+    """``"committed"`` for a run under ``pretrained_dir()`` (grid runs one level down too),
+    ``"saved"`` for one under ``runs_dir()``, ``"other"`` elsewhere."""
+    p = Path(path).resolve()
+    for name, root in (("committed", pretrained_dir()), ("saved", runs_dir())):
+        try:
+            p.relative_to(root.resolve())
+            return name
+        except ValueError:
+            continue
+    return "other"
+
+
+def source_label(path: str, name: str | None = None) -> str:
+    """A run picker's label: its source first, so committed and saved runs with the same name are
+    told apart: ``"committed · cpu-demo_L2_g0.5_s0"``, ``"committed · phase_demo/L2_g0.5_s0"`` (a
+    grid run), ``"saved · cpu-demo_L2_g0.5_s0"``. ``name``: the run's name as shown (default the
+    folder's)."""
+    p = Path(path)
+    src = run_source(path)
+    shown = name or p.name
+    if src == "committed" and p.resolve().parent != pretrained_dir().resolve():
+        shown = f"{p.parent.name}/{shown}"
+    return f"{src} · {shown}"
+
+
 def warn_bad_runs() -> None:
     """One ``st.warning`` line per run folder that cannot be opened (the others stay usable)."""
     for path, problem in bad_runs():

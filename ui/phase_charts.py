@@ -3,8 +3,8 @@ per-run outcome dots.
 
 Heatmaps use the colour-blind-safe sequential ``viridis`` scheme on a fixed 0..1 domain, so
 equal colours mean equal accuracy in every panel. Cells whose seen-pair test accuracy is below
-90 % (the paper's shading) are faded and hatched. Outcome dots use the shared Okabe–Ito mapping
-colours of ``ui.charts``. Clicking a cell selects it (selection parameter ``cell``).
+90 % (the paper's shading) are faded and hatched. Outcome dots take their verdict's colour from
+``ui.palette`` (inferential blue, symmetric vermillion, other grey; not fitted hollow). Clicking a cell selects it (selection parameter ``cell``).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from . import charts
+from . import charts, palette
 from .phase_data import AXIS_TITLES, OUTCOME_ORDER
 
 HATCH = "M-1,1L1,-1M-1,0L0,-1M0,1L1,0"  # three diagonal strokes in the unit square
@@ -65,7 +65,10 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
         width=alt.Step(CELL_W * scale), height=alt.Step(CELL_H * scale) if y else CELL_H * scale)
     panels = list(dict.fromkeys(frame["panel"]))  # keep the spec's order (symmetric first, as Fig. 2a,b)
     facet = dict(column=alt.Column("panel:N", title=None, sort=panels,
-                                   header=alt.Header(labelFontWeight="bold", labelFontSize=f["title"])))
+                                   # two lines ("(4,3) as x-6" / "symmetric accuracy"): one line ran into
+                                   # the next panel's title over panels three cells wide
+                                   header=alt.Header(labelFontWeight="bold", labelFontSize=f["title"],
+                                                     labelExpr="split(datum.label, ': ')")))
     if by_seed:
         facet["row"] = alt.Row("seed:O", title="seed")
     return charts.style(layered.facet(**facet), large)
@@ -74,7 +77,7 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
 def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False) -> Any:
     """Each run's verdict as a dot in its cell, side by side: seed-to-seed variation at a glance."""
     scale = 1.35 if large else 1.0
-    colours = [charts.INFERENTIAL, charts.SYMMETRIC, charts.OTHER, "#FFFFFF"]
+    colours = [palette.outcome_colour(o) if o != "not fitted" else "#FFFFFF" for o in OUTCOME_ORDER]  # hollow
     tooltip = [alt.Tooltip(x, title=AXIS_TITLES.get(x, x))]
     if y:
         tooltip.append(alt.Tooltip(y, title=AXIS_TITLES.get(y, y)))

@@ -104,11 +104,24 @@ def load_table(folder: str | Path, name: str) -> tuple[pd.DataFrame, dict[str, A
 
 
 def config_of(meta: dict[str, Any]) -> RunConfig:
-    """The diagram's base run config (from its spec), or the cpu-demo preset when unknown."""
+    """The diagram's base run config (from its spec), or the cpu-demo preset when unknown, with the
+    task its runs were trained on (the spec's fixed settings: Appendix E holds out both (3,4) and
+    (4,3) with no override), so panel titles and sentences describe the runs' own task."""
     spec = meta.get("spec") or {}
     if spec.get("base"):
-        return RunConfig.from_dict(spec["base"])
-    return get_preset(spec.get("preset", "cpu-demo"))
+        cfg = RunConfig.from_dict(spec["base"])
+    else:
+        cfg = get_preset(spec.get("preset", "cpu-demo"))
+    parsed = spec_of(meta)
+    try:
+        points = parsed.points() if parsed is not None else []
+        if points:
+            task = parsed.config_for(points[0]).task
+            cfg = cfg.replace(**{"task.held_out": task.held_out, "task.overrides": task.overrides,
+                                 "task.operations": task.operations})
+    except (ValueError, TypeError):
+        pass
+    return cfg
 
 
 def regime_note(cfg: RunConfig) -> str | None:
@@ -138,12 +151,18 @@ def spec_of(meta: dict[str, Any]) -> SweepSpec | None:
 
 
 def panel_title(panel: str, cfg: RunConfig, main_pair: str = "4,3") -> str:
-    """``"symmetric" -> "(4,3) as x-6: symmetric accuracy"``; per-pair ``inferential_3_4`` too."""
+    """``"symmetric" -> "(4,3) as x-6: symmetric accuracy"``; per-pair ``inferential_3_4`` too. When
+    the pair's two answers coincide (Appendix E: (3,4) and (4,3) both unseen), the title says so:
+    ``"(4,3) as x-10: composition only"``."""
     mapping, _, sfx = panel.partition("_")
     pair = parse_pair(sfx.replace("_", ",")) if sfx else parse_pair(main_pair)
     try:
         shift = pair_target(cfg.task, 0, pair, mapping)
         how = f" as x{shift:+d}"
+        if mapping in ("inferential", "symmetric") and pair in cfg.task.held_out \
+                and pair_target(cfg.task, 0, pair, "inferential") == pair_target(cfg.task, 0, pair, "symmetric"):
+            why = "composition only" if (pair[1], pair[0]) in cfg.task.held_out else "either way"
+            return f"({pair[0]},{pair[1]}){how}: {why}"
     except (KeyError, ValueError):
         how = ""
     return f"({pair[0]},{pair[1]}){how}: {mapping} accuracy"

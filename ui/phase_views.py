@@ -4,7 +4,8 @@ selection (chart click or select box), the selected cell's runs and result card,
 shared job queue (``ui.jobs``): training never runs in the script thread.
 
 Opening a cell sets ``st.session_state["selected_run"]`` to the path of one of its run
-folders; the Train and Inside-the-model pages read that key.
+folders; the Train and Inside-the-model pages read that key. "Open in Train" also pre-fills the
+Train page's controls with that run's settings (``ui.widgets.train_prefill``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from core.sweep import run_row
 
 from . import url_state
 from . import phase_data as pdat
-from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir
+from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir, source_label
 
 RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential", "symmetric", "other",
                "outcome", "seconds", "run"]
@@ -89,21 +90,28 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
         st.caption("No weights were committed for this cell's runs (only for the first seed of each cell); "
                    "recompute it below to get them.")
         return
-    run_rel = st.selectbox("Run to open", openable, key="phase_run", format_func=lambda r: Path(r).name,
-                           persist_state="session")
+    run_rel = st.selectbox("Run to open", openable, key="phase_run", persist_state="session",
+                           format_func=lambda r: source_label(str(folder / r), Path(r).name))
     path = str(folder / run_rel)
     st.session_state["selected_run"] = path
-    links = [("pages/2_Train.py", "Train page: result card"), ("pages/3_Inside_the_model.py", "Inside the model")]
-    cols_ = st.columns(len(links))
-    for col, (page, label) in zip(cols_, links):
-        if (Path(__file__).resolve().parents[1] / page).exists():
-            col.page_link(page, label=f"Open in {label}", icon=":material/arrow_forward:")
     try:
         run = load_run_cached(path)
     except RunError as e:
         st.error(f"Could not open this run: {e}")
         return
-    from . import widgets  # the Train page's result card, reused as is
+    from . import widgets  # the Train page's controls and result card, reused as is
+    spec = pdat.spec_of(meta)
+    prefill, differ = widgets.train_prefill(run.config, spec.preset if spec is not None else None)
+    c1, c2 = st.columns(2)
+    if c1.button("Open in Train: its settings pre-filled", key="phase_open_train", icon=":material/arrow_forward:",
+                 help="Sets the Train page's preset, γ, depth, seed, epochs and task to this run's, and opens "
+                      "its result card there."):
+        st.session_state.update(prefill)
+        st.switch_page("pages/2_Train.py")
+    c2.page_link("pages/3_Inside_the_model.py", label="Open in Inside the model", icon=":material/arrow_forward:")
+    if differ:
+        st.caption("Train's controls cannot set everything of this run; retrained from there it would differ in: "
+                   + "; ".join(differ) + ".")
     with st.expander(f"Result card of {Path(path).name}", expanded=True):
         widgets.run_report(run)
 

@@ -2,9 +2,12 @@
 
 Each builder takes numpy arrays (from ``core.probes``) and returns ``(chart, frame)``: the
 chart and the exact data it draws, so the page can offer that data as CSV. Every builder
-takes ``large`` (projector mode: bigger fonts and marks). Colours are colour-blind safe:
-Okabe–Ito hues for categories (inferential route blue, symmetric route vermillion, as on the
-other pages), viridis for attention, the blue–orange diverging scheme for cosine similarity.
+takes ``large`` (projector mode: bigger fonts and marks). Colours come from ``ui.palette`` and
+mean what they mean on every page: inferential route blue, symmetric route vermillion, runs by
+their verdict (``palette.run_colours``), seen pairs black; series of no outcome (eigenvalue
+indices, complexity measures) take neutral colours. Viridis for attention, the blue–orange
+diverging scheme for cosine similarity. Builders drawn once per run take shared domains, so two
+runs compared side by side are read on the same axes.
 Data go inline and unlimited (``alt.data_transformers.disable_max_rows``): the largest
 frames are a 192×192 similarity matrix (37k rows) and 10,000-point projections, which
 Streamlit ships as Arrow anyway.
@@ -17,14 +20,15 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from . import palette
+
 alt.data_transformers.disable_max_rows()
 
-INFERENTIAL = "#0072B2"  # Okabe–Ito blue: the inferential route
-SYMMETRIC = "#D55E00"    # Okabe–Ito vermillion: the symmetric route
-OTHER = "#BBBBBB"
-BLACK = "#000000"
+INFERENTIAL = palette.INFERENTIAL  # the inferential route
+SYMMETRIC = palette.SYMMETRIC      # the symmetric route
+OTHER = palette.LIGHT
+BLACK = palette.SEEN
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000"]
-RUN_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
 GREYS = ["#333333", "#666666", "#999999", "#BBBBBB", "#555555", "#888888"]
 
 
@@ -213,21 +217,59 @@ def prediction_bars(top: list[tuple[int, float]], inferential: int, symmetric: i
 
 
 # -- view 2: fused representations -------------------------------------------------------------
+def highlight_palette(anchors: list[int], pair: tuple[int, int] = (4, 3)) -> tuple[list[str], list[str], list[str]]:
+    """Labels, colours and shapes that set the held-out ``pair`` (reddish purple, triangles) and its
+    mirror (vermillion, the overridden pair's colour, circles) against every other pair (light
+    grey): is (4,3) drawn on top of (3,4)?"""
+    labels, _, shapes = pair_palette(anchors)
+    a, b = pair
+    focus = {f"({a},{b})": palette.HELD_OUT, f"({b},{a})": palette.SYMMETRIC}
+    colours = [focus.get(lab, palette.LIGHT) for lab in labels]
+    return labels, colours, shapes
+
+
 def pair_scatter(xy: np.ndarray, a1: np.ndarray, a2: np.ndarray, anchors: list[int], title: str,
-                 large: bool = False) -> tuple[Any, pd.DataFrame]:
-    """2-D projection coloured by anchor pair, symmetric pairs in two shades of one hue."""
+                 large: bool = False, highlight: tuple[int, int] | None = None,
+                 x_domain: list[float] | None = None, y_domain: list[float] | None = None) -> tuple[Any, pd.DataFrame]:
+    """2-D projection coloured by anchor pair, symmetric pairs in two shades of one hue; with
+    ``highlight`` (a held-out pair), that pair and its mirror against the rest in grey
+    (``highlight_palette``), drawn on top. ``x_domain``/``y_domain``: shared axes in compare mode."""
     frame = pd.DataFrame({"x": xy[:, 0].round(4), "y": xy[:, 1].round(4),
                           "pair": [f"({a},{b})" for a, b in zip(a1.tolist(), a2.tolist())]})
-    labels, colours, shapes = pair_palette(anchors)
+    if highlight is not None:
+        labels, colours, shapes = highlight_palette(anchors, highlight)
+        focus = {f"({highlight[0]},{highlight[1]})", f"({highlight[1]},{highlight[0]})"}
+        frame["_on_top"] = frame["pair"].isin(focus).astype(int)
+        frame = frame.sort_values("_on_top", kind="stable").drop(columns="_on_top")
+    else:
+        labels, colours, shapes = pair_palette(anchors)
     f = fonts(large)
-    chart = alt.Chart(frame, title=title).mark_point(filled=True, size=f["mark"] * 0.7, opacity=0.75).encode(
-        x=alt.X("x:Q", title="component 1", axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("y:Q", title="component 2", axis=alt.Axis(labels=False, ticks=False)),
+    sx = alt.Scale(domain=x_domain) if x_domain else alt.Scale()
+    sy = alt.Scale(domain=y_domain) if y_domain else alt.Scale()
+    size = alt.value(f["mark"] * 0.7)
+    if highlight is not None:  # the two pairs of interest bigger than the grey rest
+        size = alt.condition(alt.FieldOneOfPredicate(field="pair", oneOf=sorted(focus)), alt.value(f["mark"] * 1.6),
+                             alt.value(f["mark"] * 0.5))
+    chart = alt.Chart(frame, title=title).mark_point(filled=True, opacity=0.8).encode(
+        size=size,
+        x=alt.X("x:Q", title="component 1", axis=alt.Axis(labels=False, ticks=False), scale=sx),
+        y=alt.Y("y:Q", title="component 2", axis=alt.Axis(labels=False, ticks=False), scale=sy),
         color=alt.Color("pair:N", scale=alt.Scale(domain=labels, range=colours), title="anchor pair",
                         legend=alt.Legend(orient="bottom", columns=4, symbolSize=f["mark"] * 2)),
         shape=alt.Shape("pair:N", scale=alt.Scale(domain=labels, range=shapes), title="anchor pair"),
-        tooltip=["pair"]).properties(width=f["size"], height=f["size"])
+        tooltip=["pair"]).properties(width=f["size"], height=f["size"])  # data order: highlighted pairs last, on top
     return style(chart, large), frame
+
+
+def shared_domain(*arrays: np.ndarray, pad: float = 0.05) -> list[float] | None:
+    """``[lo, hi]`` over every array (with a margin): one axis for charts compared side by side."""
+    vals = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays if np.size(a)]) if arrays else np.array([])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return None
+    lo, hi = float(vals.min()), float(vals.max())
+    m = (hi - lo) * pad or 1.0
+    return [round(lo - m, 4), round(hi + m, 4)]
 
 
 # -- view 3: same-output similarity -----------------------------------------------------------
@@ -314,9 +356,11 @@ def embedding_scatter(xy: np.ndarray, tokens: np.ndarray, title: str, subtitle: 
 
 # -- view 6: spectra --------------------------------------------------------------------------
 def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = False, top: int | None = None,
-                   y_title: str = "eigenvalue", colours: list[str] | None = None) -> tuple[Any, pd.DataFrame]:
-    """One line per run: values against their index (1 = largest), log scale. ``colours``: one
-    per run in order (default ``RUN_COLOURS``; the Lesson passes the routes' colours)."""
+                   y_title: str = "eigenvalue", colours: list[str] | None = None,
+                   outcomes: list[str | None] | None = None) -> tuple[Any, pd.DataFrame]:
+    """One line per run: values against their index (1 = largest), log scale. Each run is coloured
+    by its verdict, ``outcomes`` in ``curves`` order (``palette.run_colours``: symmetric vermillion,
+    inferential blue, whatever its place); ``colours`` overrides; neither: grey."""
     rows = []
     for run, v in curves.items():
         v = np.asarray(v)[:top] if top else np.asarray(v)
@@ -327,7 +371,7 @@ def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = Fals
     chart = alt.Chart(frame, title=title).mark_line(point=True, strokeWidth=3 if large else 2).encode(
         x=alt.X("index:Q", title="index (largest first)"),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title),
-        color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=(colours or RUN_COLOURS)[:len(runs)]),
+        color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=_run_range(runs, colours, outcomes)),
                         title="run", legend=alt.Legend(orient="bottom", direction="vertical")),
         strokeDash=alt.StrokeDash("run:N", legend=None),
         tooltip=["run", "index", alt.Tooltip("value:Q", format=".4g")]).properties(
@@ -335,9 +379,16 @@ def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = Fals
     return style(chart, large), frame
 
 
+def _run_range(runs: list[str], colours: list[str] | None, outcomes: list[str | None] | None) -> list[str]:
+    if colours:
+        return list(colours)[:len(runs)]
+    return palette.run_colours(list(outcomes or [None] * len(runs))[:len(runs)])
+
+
 def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[str, str], large: bool = False,
-                        columns: int = 3) -> tuple[Any, pd.DataFrame]:
-    """Small multiples: singular values of each linear layer, one line per run, log scale."""
+                        columns: int = 3, outcomes: list[str | None] | None = None) -> tuple[Any, pd.DataFrame]:
+    """Small multiples: singular values of each linear layer, one line per run coloured by its
+    verdict (``outcomes``, as ``spectrum_lines``), log scale."""
     rows = []
     for run, svs in per_run.items():
         for name, sv in svs.items():
@@ -350,7 +401,7 @@ def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[
     chart = alt.Chart(frame).mark_line(strokeWidth=2.5 if large else 1.8).encode(
         x=alt.X("index:Q", title="index"),
         y=alt.Y("singular_value:Q", scale=alt.Scale(type="log"), title="singular value"),
-        color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=RUN_COLOURS[:len(runs)]), title="run",
+        color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=_run_range(runs, None, outcomes)), title="run",
                         legend=alt.Legend(orient="bottom", direction="vertical")),
         strokeDash=alt.StrokeDash("run:N", legend=None),
         tooltip=["run", "weight", "index", alt.Tooltip("singular_value:Q", format=".4g")],
@@ -361,14 +412,25 @@ def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[
 
 # -- view 7: over training --------------------------------------------------------------------
 def snapshot_lines(frame: pd.DataFrame, value: str, series: str, title: str, epoch: float, log: bool = False,
-                   large: bool = False, y_title: str | None = None) -> Any:
-    """Lines over epochs (one per ``series``) with a rule at the selected ``epoch``."""
+                   large: bool = False, y_title: str | None = None, colours: dict[str, str] | None = None,
+                   x_domain: list[float] | None = None, y_domain: list[float] | None = None) -> Any:
+    """Lines over epochs (one per ``series``) with a rule at the selected ``epoch``.
+
+    ``colours``: series -> colour (the views pass the mapping colours for accuracies and neutral
+    ones for everything else); series without one take neutral colours, never the routes'.
+    ``x_domain``/``y_domain``: shared axes when two runs are compared."""
     f = fonts(large)
-    n = frame[series].nunique()
+    names = list(dict.fromkeys(frame[series]))
+    colours = dict(colours or {})
+    spare = iter(c for c in palette.NEUTRAL if c not in colours.values())
+    rng = [colours.get(n) or next(spare, palette.OTHER) for n in names]
+    ys = alt.Scale(type="log") if log else alt.Scale()
+    if y_domain:
+        ys = alt.Scale(type="log", domain=y_domain) if log else alt.Scale(domain=y_domain)
     line = alt.Chart(frame, title=title).mark_line(strokeWidth=2.5 if large else 1.8).encode(
-        x=alt.X("epoch:Q", title="epoch"),
-        y=alt.Y(f"{value}:Q", scale=alt.Scale(type="log") if log else alt.Scale(), title=y_title or value),
-        color=alt.Color(f"{series}:N", scale=alt.Scale(range=(RUN_COLOURS + OKABE_ITO)[:max(n, 1)]),
+        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=x_domain, nice=False) if x_domain else alt.Scale()),
+        y=alt.Y(f"{value}:Q", scale=ys, title=y_title or value),
+        color=alt.Color(f"{series}:N", scale=alt.Scale(domain=names or [""], range=rng or [palette.OTHER]),
                         legend=alt.Legend(orient="bottom", columns=4)),
         tooltip=["epoch", series, alt.Tooltip(f"{value}:Q", format=".4g")])
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color=BLACK, strokeDash=[4, 3],
@@ -376,11 +438,17 @@ def snapshot_lines(frame: pd.DataFrame, value: str, series: str, title: str, epo
     return style(alt.layer(line, rule).properties(width=f["size"] * 1.4, height=f["size"] * 0.8), large)
 
 
-def eigen_bars(values: list[float], title: str, large: bool = False) -> tuple[Any, pd.DataFrame]:
+def eigen_bars(values: list[float], title: str, large: bool = False,
+               y_domain: list[float] | None = None) -> tuple[Any, pd.DataFrame]:
+    """The top eigenvalues at one epoch, in the eigenvalue lines' grey ramp (not a route colour)."""
     frame = pd.DataFrame({"index": np.arange(1, len(values) + 1), "eigenvalue": values})
     f = fonts(large)
-    chart = alt.Chart(frame, title=title).mark_bar(color=INFERENTIAL).encode(
-        x=alt.X("index:O", title="eigenvalue index"), y=alt.Y("eigenvalue:Q", title="eigenvalue"),
+    ramp = palette.grey_ramp(len(values))
+    chart = alt.Chart(frame, title=title).mark_bar().encode(
+        x=alt.X("index:O", title="eigenvalue index"),
+        y=alt.Y("eigenvalue:Q", title="eigenvalue", scale=alt.Scale(domain=y_domain) if y_domain else alt.Scale()),
+        color=alt.Color("index:O", scale=alt.Scale(domain=list(frame["index"]) or [1], range=ramp or ["#000000"]),
+                        legend=None),
         tooltip=["index", alt.Tooltip("eigenvalue:Q", format=".4g")]).properties(
         width=f["size"] * 0.9, height=f["size"] * 0.8)
     return style(chart, large), frame

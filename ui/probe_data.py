@@ -20,7 +20,7 @@ from core.config import Pair
 from core.verdict import FIT_THRESHOLD
 from core.runs import Run
 
-from .loaders import load_run_cached, pretrained_dir, saved_runs, stamp  # noqa: F401  (stamp: the views' cache key)
+from .loaders import load_run_cached, pretrained_dir, saved_runs, source_label, stamp  # noqa: F401  (stamp: the views' cache key)
 
 
 def available_runs() -> list[str]:
@@ -135,10 +135,10 @@ def run_label(path: str) -> str:
 
 
 def choice_label(path: str) -> str:
-    """``run_label`` for a select box: a committed grid run (``pretrained/<grid>/<run>``) is
-    prefixed with its grid, as grids reuse run names: ``"phase_demo · L2_g0.5_s0 (γ 0.5)"``."""
-    p = Path(path)
-    return f"{p.parent.name} · {run_label(path)}" if p.parent.parent == pretrained_dir() else run_label(path)
+    """``run_label`` for a select box and a chart legend, its source first (``ui.loaders.source_label``):
+    ``"committed · cpu-demo_L2_g0.5_s0 (γ 0.5)"``, ``"committed · phase_demo/L2_g0.5_s0 (γ 0.5)"``
+    (grids reuse run names), ``"saved · mine_L2_g0.5_s0 (γ 0.5)"``."""
+    return source_label(path, run_label(path))
 
 
 # -- cached probes: key = (path, stamp, parameters) --------------------------------------------

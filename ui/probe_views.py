@@ -22,6 +22,7 @@ from core.config import parse_pair, pair_key
 from core.runs import Run, RunError
 from core.verdict import verdict
 
+from . import glossary
 from . import probe_charts as pc
 from . import probe_data as pdata
 from . import downloads, url_state
@@ -60,10 +61,26 @@ def held_out_verdict(run: Run) -> tuple[str, str] | None:
     return None
 
 
+def outcome_of(run: Run | None) -> str | None:
+    """The run's verdict on its first held-out pair (``held_out_verdict``), None without one:
+    what a chart colours the run by (``ui.palette.run_colours``)."""
+    v = held_out_verdict(run) if run is not None else None
+    return v[1] if v else None
+
+
+def held_pair_of(paths: list[str]) -> tuple[int, int]:
+    """The first held-out pair of the first run that has one, (4,3) otherwise."""
+    for p in paths:
+        run = _load(p)
+        if run is not None and run.config.task.held_out:
+            return tuple(run.config.task.held_out[0])
+    return (4, 3)
+
+
 def run_header(path: str, run: Run) -> None:
     v = held_out_verdict(run)
     extra = f" · ({v[0]}) answered **{v[1]}**" if v else ""
-    st.markdown(f"**{pdata.run_label(path)}**{extra}")
+    st.markdown(f"**{pdata.choice_label(path)}**{extra}")
 
 
 def columns_for(paths: list[str]) -> list[Any]:
@@ -252,7 +269,8 @@ def render_fused(paths: list[str], large: bool) -> None:
     guidance("Each point is the last token's vector after layer 1's attention, X_ao(1), for one sequence, coloured "
              "by its anchor pair: (a,b) dark and (b,a) light in the same hue. The paper's Fig. 3b: in the **symmetric** "
              "solution the two shades fall on top of each other — layer 1 has fused the anchors into an "
-             "order-free summary, so (4,3) looks like (3,4) and gets its answer.")
+             "order-free summary, so (4,3) looks like (3,4) and gets its answer. 'Colour: … against the rest' "
+             "shows just the held-out pair (purple) and its mirror (vermillion) over the others in grey.")
     c1, c2, c3, c4 = st.columns(4)
     method = c1.radio("projection", ["pca", "tsne"], horizontal=True, key="inside_fused_method",
                       format_func=lambda m: {"pca": "PCA (fast)", "tsne": "t-SNE (slow the first time)"}[m])
@@ -261,24 +279,51 @@ def render_fused(paths: list[str], large: bool) -> None:
                               disabled=method != "tsne",
                               help="t-SNE embeds a random subset: about 3 s for 1000 points, much longer for more")
     layer = c4.number_input("layer", 1, 6, 1, key="inside_fused_layer") - 1
-    ratios = {}
-    for path, run in each_run(paths):
-        if layer >= run.config.model.n_layers:
-            st.warning(f"this run has only {run.config.model.n_layers} layers")
+    held = held_pair_of(paths)
+    colour_by = st.radio("colour", ["all", "highlight"], horizontal=True, key="inside_fused_colour",
+                         format_func=lambda c: {"highlight": f"({pair_key(held)}) and ({held[1]},{held[0]}) against the rest",
+                                                "all": "every pair"}[c],
+                         help="Highlight: the held-out pair in purple and its mirror in vermillion (the overridden "
+                              "pair's colour), every other pair grey, so you see at once whether the two fall on "
+                              "top of each other.")
+    drawn = []
+    for path in paths:
+        run = _load(path)
+        if run is None or layer >= run.config.model.n_layers:
+            drawn.append((path, run, None, None, None))
             continue
         s = pdata.stamp(path)
         with st.spinner("projecting (t-SNE takes a while the first time, then it is cached)…"):
             d = pdata.fused(path, s, n, 0, layer)
             xy, idx = pdata.fused_projection(path, s, n, 0, layer, method,
                                              n_tsne if method == "tsne" else 100_000)
-        title = f"X_ao({layer + 1}) at the last token, {method.upper()}, {len(idx)} sequences"
-        chart, frame = pc.pair_scatter(xy, d["a1"][idx], d["a2"][idx], list(run.config.task.anchors), title, large)
-        show(chart, frame, f"fused_{pdata.run_label(path)}", f"inside_fused_{path}")
-        ratios[path] = d["ratio"]
-        st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
-                    f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
-                    f"{d['X'].shape[1]}-d space; below 1 = fused).")
-        st.markdown(reading(run, "fused", d["ratio"]))
+        drawn.append((path, run, d, xy, idx))
+    # compare mode, PCA: one scale for both runs (t-SNE coordinates carry no scale to compare)
+    share = len(paths) > 1 and method == "pca"
+    xs = [xy[:, 0] for *_, xy, _ in drawn if xy is not None]
+    ys = [xy[:, 1] for *_, xy, _ in drawn if xy is not None]
+    x_dom, y_dom = (pc.shared_domain(*xs), pc.shared_domain(*ys)) if share else (None, None)
+    ratios = {}
+    for col, (path, run, d, xy, idx) in zip(columns_for(paths), drawn):
+        with col:
+            if run is None:
+                continue
+            run_header(path, run)
+            if d is None:
+                st.warning(f"this run has only {run.config.model.n_layers} layers")
+                continue
+            title = f"X_ao({layer + 1}) at the last token, {method.upper()}, {len(idx)} sequences"
+            chart, frame = pc.pair_scatter(xy, d["a1"][idx], d["a2"][idx], list(run.config.task.anchors), title, large,
+                                           highlight=held if colour_by == "highlight" else None,
+                                           x_domain=x_dom, y_domain=y_dom)
+            show(chart, frame, f"fused_{pdata.run_label(path)}", f"inside_fused_{path}")
+            ratios[path] = d["ratio"]
+            st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
+                        f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
+                        f"{d['X'].shape[1]}-d space; below 1 = fused).")
+            st.markdown(reading(run, "fused", d["ratio"]))
+    if share:
+        st.caption("Both runs are drawn on the same axes (PCA coordinates), so the spread of their points compares.")
     show_comparison(ratios, "Symmetric-pair distance ratio", "larger γ")
 
 
@@ -370,7 +415,8 @@ def render_condensation(paths: list[str], large: bool) -> None:
     names = probes.weight_names(run0.model)
     c1, c2 = st.columns(2)
     weight = c1.selectbox("weight", names, index=0, key="inside_cond_weight", format_func=probes.weight_label)
-    thr = c2.slider("group threshold (cosine)", 0.5, 0.95, probes.CONDENSATION_THRESHOLD, 0.05, key="inside_cond_thr")
+    thr = c2.slider("group threshold (cosine)", 0.5, 0.95, probes.CONDENSATION_THRESHOLD, 0.05, key="inside_cond_thr",
+                    help=glossary.tip("condensation"))
     shares: dict[str, float] = {}
     for path, run in each_run(paths):
         if weight not in probes.weight_names(run.model):
@@ -420,6 +466,10 @@ def render_embeddings(paths: list[str], large: bool) -> None:
     show_comparison(orders, "Embedding order", "larger γ")
 
 
+COLOUR_NOTE = ("Each run is drawn in the colour of its verdict on the held-out pair: blue inferential, vermillion "
+               "symmetric, grey other or not fitted (a second run with the same verdict: a lighter shade).")
+
+
 # -- view 6: spectra -------------------------------------------------------------------------
 def render_spectra(paths: list[str], large: bool) -> None:
     guidance("Left: eigenvalues of the covariance of the item embeddings, largest first (log scale). Below: the "
@@ -429,34 +479,39 @@ def render_spectra(paths: list[str], large: bool) -> None:
     others = [p for p in pdata.available_runs() if p not in paths]
     extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=pdata.choice_label)
     norm = st.toggle("divide each curve by its largest value", value=True, key="inside_spec_norm")
-    curves, svs, shares = {}, {}, {}
+    curves, svs, shares, outcomes = {}, {}, {}, []
     for path in paths + extra:
         run = _load(path)
         if run is None:
             continue
+        outcomes.append(outcome_of(run))  # each run coloured by its verdict, not its place
         d = pdata.embedding(path, pdata.stamp(path), "pca")
         ev = d["eigen"]
-        curves[pdata.run_label(path)] = ev / ev[0] if norm and ev[0] > 0 else ev
+        curves[pdata.choice_label(path)] = ev / ev[0] if norm and ev[0] > 0 else ev
         shares[path] = probes.top_eigen_share(ev, 2)
         sv = pdata.spectra(path, pdata.stamp(path))
-        svs[pdata.run_label(path)] = {k: (v / v[0] if norm and v[0] > 0 else v) for k, v in sv.items()}
+        svs[pdata.choice_label(path)] = {k: (v / v[0] if norm and v[0] > 0 else v) for k, v in sv.items()}
     if not curves:
         return
     top = st.slider("eigenvalues shown", 4, 64, 32, key="inside_spec_top")
     chart, frame = pc.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=top,
-                                     y_title="eigenvalue / largest" if norm else "eigenvalue")
+                                     y_title="eigenvalue / largest" if norm else "eigenvalue", outcomes=outcomes)
+    st.caption(COLOUR_NOTE)
     show(chart, frame, "embedding_spectrum", "inside_spec_eig")
     for p, share in shares.items():
-        st.markdown(f"{pdata.run_label(p)}: " + reading(_load(p), "eigen", share))
+        st.markdown(f"{pdata.choice_label(p)}: " + reading(_load(p), "eigen", share))
     show_comparison({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
     labels = {n: probes.weight_label(n) for r in svs.values() for n in r}
-    chart, frame = pc.singular_value_grid(svs, labels, large, columns=2 if large else 3)
+    chart, frame = pc.singular_value_grid(svs, labels, large, columns=2 if large else 3, outcomes=outcomes)
     show(chart, frame, "singular_values", "inside_spec_sv", stretch=False)
 
 
 # -- view 7: over training -------------------------------------------------------------------
-def snapshot_frames(history: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Long frames of the snapshot numbers and held-out accuracies over epochs."""
+def snapshot_frames(history: list[dict[str, Any]], task: Any = None) -> dict[str, pd.DataFrame]:
+    """Long frames of the snapshot numbers and held-out accuracies over epochs. With ``task``, a
+    held-out pair whose two answers coincide (both (3,4) and (4,3) unseen) gets one series, not two
+    identical ones."""
+    from . import charts
     snaps = probes.snapshots(history)
     eig = [{"epoch": e, "eigenvalue": f"λ{i + 1}", "value": v} for e, s in snaps
            for i, v in enumerate(s.get("embed_eigen_top", [])) if v > 0]
@@ -468,11 +523,41 @@ def snapshot_frames(history: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     acc = []
     for r in history:
         for k, h in r.get("held_out", {}).items():
+            if task is not None and charts.answers_coincide(task, parse_pair(k)):
+                acc.append({"epoch": r["epoch"], "series": f"({k}) {charts.held_out_answers(task, parse_pair(k))}",
+                            "accuracy": h["inferential"]})
+                continue
             acc += [{"epoch": r["epoch"], "series": f"({k}) {m}", "accuracy": h[m]} for m in ("inferential", "symmetric")]
         acc.append({"epoch": r["epoch"], "series": "seen pairs", "accuracy": r.get("seen_test_accuracy")})
     return {"eigen": pd.DataFrame(eig, columns=["epoch", "eigenvalue", "value"]),
             "condensation": pd.DataFrame(cond, columns=["epoch", "measure", "value"]).dropna(),
             "accuracy": pd.DataFrame(acc, columns=["epoch", "series", "accuracy"]).dropna()}
+
+
+def snapshot_colours(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+    """Series -> colour for each over-training chart: accuracies in the mapping colours (seen pairs
+    black, inferential blue, symmetric vermillion; a second held-out pair a lighter shade),
+    eigenvalues λ1, λ2, … a grey ramp; the complexity measures get neutral colours (none here)."""
+    from . import palette
+    acc: dict[str, str] = {}
+    kinds = []
+    for name in dict.fromkeys(frames["accuracy"]["series"]):
+        kinds.append("seen" if name == "seen pairs" else "symmetric" if name.endswith(" symmetric") else "inferential")
+    shades = palette.run_colours([k if k != "seen" else None for k in kinds])
+    for name, kind, colour in zip(dict.fromkeys(frames["accuracy"]["series"]), kinds, shades):
+        acc[name] = palette.SEEN if kind == "seen" else colour
+    lam = sorted(set(frames["eigen"]["eigenvalue"]), key=lambda n: int(n[1:]))
+    return {"accuracy": acc, "eigen": dict(zip(lam, palette.grey_ramp(len(lam)))), "condensation": {}}
+
+
+def shared_snapshot_domains(all_frames: list[dict[str, pd.DataFrame]]) -> dict[str, tuple[Any, Any]]:
+    """``part -> (x domain, y domain)`` shared by the runs compared: epochs from 0 to the last of
+    any run; eigenvalues (log) over every run's range; measures and accuracies on [0, 1]."""
+    ends = [float(f[p]["epoch"].max()) for f in all_frames for p in f if len(f[p])]
+    x = [0.0, max(ends)] if ends else None
+    vals = [v for f in all_frames for v in f["eigen"]["value"] if v > 0]
+    eig = [min(vals) * 0.8, max(vals) * 1.25] if vals else None
+    return {"eigen": (x, eig), "condensation": (x, [0.0, 1.0]), "accuracy": (x, [0.0, 1.0])}
 
 
 def render_training(paths: list[str], large: bool) -> None:
@@ -488,6 +573,8 @@ def render_training(paths: list[str], large: bool) -> None:
                        "recorded them); train it again to see this view.")
         return
     epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="inside_train_epoch")
+    frames = {p: snapshot_frames(r.metrics["history"], r.config.task) for p, r in runs}
+    domains = shared_snapshot_domains(list(frames.values())) if len(runs) > 1 else {}
     for col, (path, run) in zip(columns_for(paths), runs):
         with col:
             run_header(path, run)
@@ -496,21 +583,31 @@ def render_training(paths: list[str], large: bool) -> None:
                 st.warning("This run has no training snapshots (trained before the trainer recorded them).")
                 continue
             e_here, s = max(((e, s) for e, s in snaps if e <= epoch), default=snaps[0], key=lambda x: x[0])
-            fr = snapshot_frames(run.metrics["history"])
+            fr = frames[path]
+            colours = snapshot_colours(fr)
             name = pdata.run_label(path)
             for part, value, series, title, log, y_title in (
                     ("eigen", "value", "eigenvalue", "Top embedding eigenvalues", True, "eigenvalue"),
                     ("condensation", "value", "measure", "Complexity measures", False, "value"),
-                    ("accuracy", "accuracy", "series", "Accuracy", False, "accuracy")):
+                    ("accuracy", "accuracy", "series", "Accuracy (seen: test split; held out: both splits)", False,
+                     "accuracy")):
+                x_dom, y_dom = domains.get(part, (None, None))
                 chart = pc.snapshot_lines(fr[part], value, series, title, e_here, log=log, large=large,
-                                          y_title=y_title)
+                                          y_title=y_title, colours=colours[part], x_domain=x_dom, y_domain=y_dom)
                 show(chart, fr[part], f"snapshot_{part}_{name}", f"inside_tr_{part}_{path}")
-            chart, frame = pc.eigen_bars(s.get("embed_eigen_top", []), f"Eigenvalues at epoch {e_here}", large)
+            eig_dom = None
+            if len(runs) > 1:
+                tops = [v for f in frames.values() for v in f["eigen"]["value"]]
+                eig_dom = [0.0, max(tops) * 1.05] if tops else None
+            chart, frame = pc.eigen_bars(s.get("embed_eigen_top", []), f"Eigenvalues at epoch {e_here}", large,
+                                         y_domain=eig_dom)
             show(chart, frame, f"eigen_epoch{e_here}_{name}", f"inside_tr_bar_{path}")
             c = s.get("wq1_condensation", {})
             m1, m2 = st.columns(2)
             m1.metric(f"W_Q(1) groups at epoch {e_here}", c.get("n_groups", "n/a"))
             m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
+    if len(runs) > 1:
+        st.caption("The two runs share their axes: the same epochs, the same eigenvalue range.")
 
 
 # -- view 8: replay training (ui/replay.py) -------------------------------------------------------

@@ -23,8 +23,9 @@ from core.runs import Run, RunError
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
-from . import charts, downloads, url_state
-from .loaders import job_queue, load_run_cached, run_note, runs_dir, saved_runs, warn_bad_runs
+from . import charts, downloads, glossary, palette, url_state
+from .loaders import (SOURCES, job_queue, load_run_cached, run_note, runs_dir, saved_runs, source_label,
+                      warn_bad_runs)
 
 DEFAULT_TASK = TaskConfig()
 ANCHORS = DEFAULT_TASK.anchors
@@ -162,6 +163,7 @@ def sidebar() -> bool:
     if any(j.active for j in q.touch_owner(_owner())):
         with st.sidebar:
             _sidebar_jobs()
+    glossary.sidebar_glossary()
     if large_fonts():
         st.html(LARGE_CSS)
     if presenter():
@@ -215,10 +217,12 @@ def task_editor(prefix: str) -> TaskConfig | None:
     cols = st.columns(len(ANCHORS))
     for col, a in zip(cols, ANCHORS):
         col.number_input(f"anchor {a}: x +", min_value=-99, max_value=99, step=1, key=f"{prefix}_op_{a}",
-                         help=f"single-anchor function g(x; {a}) = x + this shift")
+                         help=f"single-anchor function g(x; {a}) = x + this shift\n\n" + glossary.tip("anchor"))
     c1, c2, c3 = st.columns([2, 1, 1])
     c1.multiselect("Held-out (unseen) pairs", PAIR_KEYS, key=f"{prefix}_held", format_func=pair_label,
-                   help="never shown in training; the model's answers on them are the experiment")
+                   help="never shown in training; the model's answers on them are the experiment. Hold out both "
+                        "(3,4) and (4,3) and choose no overridden pair for Appendix E's variant.\n\n"
+                        + glossary.tip("inferential", "symmetric", "both unseen"))
     c2.selectbox("Overridden pair", [NO_OVERRIDE] + PAIR_KEYS, key=f"{prefix}_ovr_pair",
                  format_func=lambda k: k if k == NO_OVERRIDE else pair_label(k))
     c3.number_input("its rule: x +", min_value=-99, max_value=99, step=1, key=f"{prefix}_ovr_shift",
@@ -235,12 +239,31 @@ def task_editor(prefix: str) -> TaskConfig | None:
         return None
     if not task.held_out:
         st.warning("No pair is held out, so nothing tests generalization to an unseen pair.")
-    for p in task.held_out:
-        if pair_target(task, 0, p, "inferential") == pair_target(task, 0, p, "symmetric"):
-            st.warning(f"For {p} the inferential and symmetric answers coincide "
-                       f"({charts.formula(pair_target(task, 0, p, 'inferential'))}): this task cannot tell "
-                       "reasoning from memorizing on that pair.")
+    for line in held_out_notes(task):
+        (st.info if line.startswith("Both") else st.warning)(line)
     return task
+
+
+def held_out_notes(task: TaskConfig) -> list[str]:
+    """Sentences on held-out pairs whose two candidate answers coincide. With the mirror unseen
+    too (Appendix E's both-unseen variant), one sentence per mirror couple says what the variant
+    tests (composition only); a pair whose trained mirror has the same value cannot tell reasoning
+    from memorizing, and the sentence says so."""
+    out, done = [], set()
+    for p in task.held_out:
+        if not charts.answers_coincide(task, p) or p in done:
+            continue
+        ans = charts.formula(pair_target(task, 0, p, "inferential"))
+        if charts.mirror_unseen(task, p):
+            q = (p[1], p[0])
+            done.add(q)
+            out.append(f"Both ({pair_key(p)}) and ({pair_key(q)}) are unseen (Appendix E's variant): no pair teaches a "
+                       f"rule to copy, so ({pair_key(p)}) is {ans} either way — composition only, as its mirror's is. "
+                       "Inferential accuracy on both says whether the single steps were learned.")
+        else:
+            out.append(f"For ({pair_key(p)}) the inferential and symmetric answers coincide ({ans} either way): "
+                       "this task cannot tell reasoning from memorizing on that pair.")
+    return out
 
 
 # -- run configuration -------------------------------------------------------------------------
@@ -269,7 +292,7 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
         c1.caption(DESCRIPTIONS.get(preset, ""))
     # The bounds are url_state's, so a link (?gamma=…&epochs=…) can never go beyond them.
     gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", *url_state.GAMMA[:2], step=url_state.GAMMA[2],
-                      key=f"{prefix}_gamma", help="larger γ = smaller initial weights", **keep)
+                      key=f"{prefix}_gamma", help=glossary.tip("gamma"), **keep)
     depth = c3.slider("Depth (layers)", *url_state.DEPTH, key=f"{prefix}_depth", **keep)
     seed = c4.number_input("Seed", *url_state.SEED, step=1, key=f"{prefix}_seed", **keep)
     epochs = c5.number_input("Epochs", *url_state.EPOCHS, step=1, key=f"{prefix}_epochs", **keep)
@@ -288,6 +311,47 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
         st.error(f"This configuration is impossible: {e}")
         return preset, None
     return preset, cfg
+
+
+_CONTROLLED = {("model", "gamma"), ("model", "n_layers"), ("train", "seed"), ("train", "epochs"),
+               ("train", "warmup_epochs"), ("train", "decay_epochs"), ("train", "device"),
+               ("task", "operations"), ("task", "held_out"), ("task", "overrides")}
+
+
+def _uncontrolled(cfg: RunConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    return {f"{g}.{k}": v for g in ("task", "model", "train") for k, v in d[g].items() if (g, k) not in _CONTROLLED}
+
+
+def train_prefill(cfg: RunConfig, preset: str | None = None, prefix: str = "train") -> tuple[dict[str, Any], list[str]]:
+    """The Train page's control values that retrain ``cfg`` (the session-state keys of
+    ``run_controls`` and ``task_editor`` under ``prefix``), and the settings they cannot reach.
+
+    The preset is the one whose settings outside the controls (width, data, learning rate, …)
+    equal ``cfg``'s, else ``preset`` (e.g. a sweep's base), else cpu-demo; every setting of ``cfg``
+    that the chosen preset does not share is named in the returned list, so the page can say
+    that the retrained run will differ there. γ is snapped to the slider's step and bounds.
+    """
+    want = _uncontrolled(cfg)
+    order = ([preset] if preset in PRESETS else []) + list(PRESETS)
+    match = next((n for n in order if _uncontrolled(get_preset(n)) == want), None)
+    name = match or (preset if preset in PRESETS else ("cpu-demo" if "cpu-demo" in PRESETS else next(iter(PRESETS))))
+    base = _uncontrolled(get_preset(name))
+    differ = [f"{k} = {want[k]} (preset {name}: {base.get(k)})" for k in want if want[k] != base.get(k)]
+    lo, hi, step = url_state.GAMMA
+    gamma = min(max(round(lo + round((cfg.model.gamma - lo) / step) * step, 10), lo), hi)
+    if abs(gamma - cfg.model.gamma) > 1e-9:
+        differ.append(f"model.gamma = {cfg.model.gamma:g} (the slider's nearest step: {gamma:g})")
+    ops = {a: int(cfg.task.shift.get(a, 0)) for a in ANCHORS}
+    ovr = cfg.task.overrides[0] if cfg.task.overrides else None
+    task_state = {"ops": ops, "held_out": [pair_key(p) for p in cfg.task.held_out if pair_key(p) in PAIR_KEYS],
+                  "override_pair": pair_key(ovr[:2]) if ovr else NO_OVERRIDE,
+                  "override_shift": int(ovr[2]) if ovr else DEFAULT_TASK.overrides[0][2]}
+    state: dict[str, Any] = {f"{prefix}_preset": name, f"{prefix}_gamma": float(gamma),
+                             f"{prefix}_depth": int(cfg.model.n_layers), f"{prefix}_seed": int(cfg.train.seed),
+                             f"{prefix}_epochs": int(cfg.train.epochs), "task_settings": task_state}
+    state.update({f"{prefix}_{k}": v for k, v in _task_widget_values(task_state).items()})
+    return state, differ
 
 
 def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
@@ -447,8 +511,25 @@ def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str
         downloads.chart_buttons(chart, acc, f"accuracy_{downloads_as}", f"card_acc_{downloads_as}", where=c2)
 
 
+def verdict_metrics(task: TaskConfig, key: str, seen: float, h: dict[str, float]) -> list[tuple[str, str]]:
+    """The card's ``(label, value)`` numbers, each label naming its split: seen pairs on the test
+    split, the held-out pair on both splits (the grid below says the same). When the pair's two
+    answers coincide (both (3,4) and (4,3) unseen, Appendix E) one number says so, not two."""
+    p = parse_pair(key)
+    shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
+    out = [(f"seen pairs, {charts.SEEN_SPLIT}", f"{seen:.0%}")]
+    if charts.answers_coincide(task, p):
+        # short enough for a metric label; the verdict line above says "x-10 either way: composition only"
+        out.append((f"({key}) as {charts.formula(shifts['inferential'])}, {charts.HELD_SPLIT}", f"{h['inferential']:.0%}"))
+    else:
+        out += [(f"({key}) as {charts.formula(shifts[m])}: {m}, {charts.HELD_SPLIT}", f"{h[m]:.0%}")
+                for m in ("inferential", "symmetric")]
+    out.append((f"({key}) other answers, {charts.HELD_SPLIT}", f"{h['other']:.0%}"))
+    return out
+
+
 def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
-    """One card per held-out pair: the verdict sentence and the three answer shares."""
+    """One card per held-out pair: the verdict sentence and the answer shares, each with its split."""
     seen = record["seen_test_accuracy"]
     if not record.get("held_out"):
         st.info(f"Seen-pair test accuracy {seen:.0%}; this run holds no pair out, so there is no verdict.")
@@ -457,15 +538,17 @@ def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
         shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
         v = verdict(seen, h)
         line = verdict_line(k, v, charts.formula(shifts[v["outcome"]]) if v["outcome"] in shifts else None)
-        colour = charts.MAPPING_COLOURS.get(v["outcome"], charts.OTHER)
+        if charts.answers_coincide(task, p) and v["outcome"] in shifts:
+            line += f" ({charts.held_out_answers(task, p)})"  # never "x-10 or x-10"
+        colour = palette.outcome_colour(v["outcome"])
         with st.container(border=True):
             st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
                     f"{'2.0' if large_fonts() else '1.4'}rem; font-weight: 600'>Verdict: {line}</div>")
-            c = st.columns(4) if not large_fonts() else st.columns(2) + st.columns(2)  # 2×2: labels fit
-            c[0].metric("seen pairs, test split", f"{seen:.0%}")
-            c[1].metric(f"({k}) as {charts.formula(shifts['inferential'])}: inferential", f"{h['inferential']:.0%}")
-            c[2].metric(f"({k}) as {charts.formula(shifts['symmetric'])}: symmetric", f"{h['symmetric']:.0%}")
-            c[3].metric(f"({k}) other answers", f"{h['other']:.0%}")
+            numbers = verdict_metrics(task, k, seen, h)
+            n = len(numbers)
+            c = st.columns(n) if not large_fonts() else st.columns(2) + st.columns(2)  # 2×2: labels fit
+            for col, (label, value) in zip(c, numbers):
+                col.metric(label, value)
 
 
 def run_report(run: Run) -> None:
@@ -489,7 +572,7 @@ def _run_report(run: Run) -> None:
     curves(history, cfg.task, downloads_as=run.name)
     large = large_fonts()
     c1, c2 = st.columns(2) if not large else (st.container(), st.container())  # large: full width, nothing cut
-    chart = charts.pair_accuracy_chart(last["per_pair"], cfg.task, large)
+    chart = charts.pair_accuracy_chart(last["per_pair"], cfg.task, large, held=last.get("held_out"))
     c1.altair_chart(chart, width="stretch")
     downloads.chart_buttons(chart, pd.DataFrame([{"pair": k, "accuracy": v} for k, v in last["per_pair"].items()]),
                             f"per_pair_{run.name}", f"card_pairs_{run.name}", where=c1)
@@ -516,7 +599,6 @@ def saved_run_picker(prefix: str) -> Run | None:
         st.info("No saved runs yet: train one above, or with `python -m core train --preset cpu-demo`.")
         return None
     paths = [p for _, p in runs]
-    source = dict((p, s) for s, p in runs)
     key = f"{prefix}_run"
     request = st.session_state.pop(f"{prefix}_open_request", None)
     # A cell picked on the Phase diagram page (or elsewhere) opens here once.
@@ -529,8 +611,8 @@ def saved_run_picker(prefix: str) -> Run | None:
         st.session_state[key] = request
     if st.session_state.get(key) not in paths:
         st.session_state[key] = paths[0]
-    path = st.selectbox("Open a saved run", paths, key=key, format_func=lambda p: f"{source[p]} · {Path(p).name}",
-                        persist_state="session")
+    path = st.selectbox("Open a saved run", paths, key=key, format_func=source_label, persist_state="session",
+                        help="committed: " + SOURCES["committed"] + "; saved: " + SOURCES["saved"])
     note = run_note(path)
     if note:
         st.info(note, icon=":material/info:")
