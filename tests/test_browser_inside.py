@@ -83,3 +83,24 @@ def test_every_view_draws_in_the_browser(server, tmp_path):
         browser.close()
     print("\nseconds from tab click to drawn (cold caches):",
           ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+
+
+def test_a_shared_link_restores_the_view_in_a_fresh_browser(server):
+    """Issue 9: a link with ?runs=…&view=… opened in a browser that never saw the app opens those two
+    runs on that tab; a hostile value is one warning and the default view."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = open_page(p, 1500, 3000, LONG)
+        page.goto(server + "/Inside_the_model?runs=tiny_L2_g0.3_s0,tiny_L2_g0.9_s0&view=spectra")
+        expect(page.get_by_role("tab", name="Spectra", selected=True)).to_be_visible(timeout=LONG)
+        expect(page.get_by_text("tiny_L2_g0.3_s0", exact=False).first).to_be_visible()
+        expect(page.get_by_text("tiny_L2_g0.9_s0", exact=False).first).to_be_visible()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        fresh = browser.new_context().new_page()  # no cookies, no session: only the link
+        fresh.goto(server + "/Inside_the_model?runs=../../etc/passwd&view=<script>")
+        expect(fresh.get_by_role("tab", name=VIEWS[0], selected=True)).to_be_visible(timeout=LONG)
+        expect(fresh.locator('[data-testid="stAlert"]').first).to_be_visible()
+        assert fresh.locator('[data-testid="stException"]').count() == 0
+        assert "root:" not in fresh.locator('[data-testid="stMain"]').inner_text()  # the value named, never read
+        browser.close()
