@@ -12,7 +12,7 @@ import streamlit as st
 
 from core import probes
 from core.runs import RunError
-from ui import charts, lesson, url_state, widgets
+from ui import charts, lesson, state, url_state, widgets
 from ui import phase_charts as phc
 from ui import phase_data as phd
 from ui import probe_charts as pc
@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - an app without the classroom module
 large = widgets.sidebar()
 if classroom is not None:
     classroom.session_panel()
-show_one = widgets.presenter()  # presenter mode: one figure per screen, sized for 1280×720
+show_one = state.presenter()  # presenter mode: one figure per screen, sized for 1280×720
 # A phone: the title must not fill the screen.
 if not show_one:
     st.html("<style>[data-testid='stMainBlockContainer'] h1 {font-size: clamp(1.5rem, 5.5vw, 2.4rem) !important}"
@@ -307,10 +307,12 @@ def step_try() -> None:
                  disabled=preset is None, help=None if preset else "this run's settings match no preset"):
         st.session_state.update({"train_preset": preset, "train_gamma": float(inf["gamma"]),
                                  "train_depth": int(inf["layers"]), "train_epochs": int(inf["epochs"]),
-                                 "train_seed": int(new_seed), "selected_run": paths[1]})
+                                 "train_seed": int(new_seed)})
+        state.select_run(paths[1])
         st.switch_page("pages/2_Train.py")
     if c2.button("Open both runs inside the model", key="lesson_try_inside"):
-        st.session_state.update({"selected_run": paths[0], "inside_run_b": paths[1], "inside_compare": True})
+        state.select_run(paths[0])
+        state.compare_with(paths[1])
         st.switch_page("pages/3_Inside_the_model.py")
     # the Inside page's own link: ?runs=SYM,INF&view=replay (run names relative to pretrained/)
     c2.page_link("pages/3_Inside_the_model.py", label="Replay their training", icon=":material/replay:",

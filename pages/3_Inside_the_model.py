@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import probe_data as pdata
 from ui import probe_views as pv
-from ui import url_state
+from ui import state, url_state
 
 try:  # the shared sidebar (lecturer-mode toggle) lives in ui.widgets when that module exists
     from ui.widgets import sidebar
@@ -29,7 +29,7 @@ st.markdown(
 
 paths = pv.pick_runs()
 if paths:
-    large = pv.large_fonts()
+    large = state.large_fonts()
     url_state.inside_view_from_url(pv.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
     # above the tabs, filled once the open tab is known. (After a tab click Streamlit 1.67's address bar
     # shows the new ?view= only from the next interaction on; the link in the box is current at once.)

@@ -42,7 +42,7 @@ from . import charts
 from .classroom_store import (DEFAULT_MAX_ANSWERS, DEFAULT_MAX_CLASSES, DEFAULT_TTL_S, MAX_RAW_CODE, QID_RE,
                               TOKEN_RE, ClassError, ClassStore, Question, new_token)
 from .loaders import REPO, runs_dir
-from .widgets import large_fonts
+from .state import large_fonts
 
 STATE = "_class"          # session: {"code", "role": "lecturer" | "student", "key" (lecturer), "token" (student)}
 MESSAGE = "_class_msg"    # session: the last refusal, shown until the next successful class action

@@ -3,14 +3,13 @@ selection (chart click or select box), the selected cell's runs and result card,
 'Recompute this cell' action, which queues one training job per run of the cell on the
 shared job queue (``ui.jobs``): training never runs in the script thread.
 
-Opening a cell sets ``st.session_state["selected_run"]`` to the path of one of its run
+Opening a cell picks (``ui.state.select_run``) the path of one of its run
 folders; the Train and Inside-the-model pages read that key. "Open in Train" also pre-fills the
 Train page's controls with that run's settings (``ui.widgets.train_prefill``).
 """
 from __future__ import annotations
 
 import shlex
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import streamlit as st
 from core.runs import RunError
 from core.sweep import run_row
 
-from . import url_state
+from . import state, url_state
 from . import phase_data as pdat
 from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir, source_label
 
@@ -93,7 +92,7 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
     run_rel = st.selectbox("Run to open", openable, key="phase_run", persist_state="session",
                            format_func=lambda r: source_label(str(folder / r), Path(r).name))
     path = str(folder / run_rel)
-    st.session_state["selected_run"] = path
+    state.select_run(path)
     try:
         run = load_run_cached(path)
     except RunError as e:
@@ -114,10 +113,6 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
                    + "; ".join(differ) + ".")
     with st.expander(f"Result card of {Path(path).name}", expanded=True):
         widgets.run_report(run)
-
-
-def _owner() -> str:
-    return st.session_state.setdefault("_owner", uuid.uuid4().hex)  # same key as the Train page's jobs
 
 
 def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -150,9 +145,9 @@ def _submit(key: str, spec: Any, points: list) -> None:
     q = job_queue()
     submitted: list[tuple[str, str]] = []
     try:
-        with q.request(_owner()):  # the cell's seeds count as one request against the per-session cap
+        with q.request(state.owner()):  # the cell's seeds count as one request against the per-session cap
             for p in points:
-                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
+                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, state.owner(), runs_dir()).id))
     except ValueError as e:  # JobRefused, also from a ui.jobs reloaded after a file edit
         for _, jid in submitted:
             q.cancel(jid, "refused together with the rest of the cell")

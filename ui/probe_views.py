@@ -25,7 +25,7 @@ from core.verdict import verdict
 from . import glossary
 from . import probe_charts as pc
 from . import probe_data as pdata
-from . import downloads, url_state
+from . import downloads, state, url_state
 from .loaders import warn_bad_runs
 
 VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
@@ -33,10 +33,6 @@ VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Co
 
 
 # -- shared helpers ----------------------------------------------------------------------------
-def large_fonts() -> bool:
-    return bool(st.session_state.get("large_fonts", False))
-
-
 def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = True) -> None:
     """Draw ``chart`` (as wide as its column unless ``stretch`` is False, for faceted charts)
     and offer its data (CSV), its spec (Vega-Lite JSON) and an SVG (``ui.downloads``; SVG only
@@ -631,7 +627,7 @@ def pick_runs() -> list[str]:
     """Choose one run, or two to compare (default: ``probe_data.default_pair_of_runs``, the
     smallest- and largest-γ runs committed at the top of pretrained/).
 
-    A run picked on another page (``st.session_state["selected_run"]``, e.g. a Phase diagram
+    A run picked on another page (``ui.state.selected_run``, e.g. a Phase diagram
     cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
     """
     paths = pdata.available_runs()
@@ -640,18 +636,18 @@ def pick_runs() -> list[str]:
         st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
         return []
     lo, hi = pdata.default_pair_of_runs(paths)
-    selected = st.session_state.get("selected_run")
+    selected = state.selected_run()
     if selected and selected != st.session_state.get("inside_applied_selected"):
         st.session_state["inside_applied_selected"] = selected
         if str(selected) in paths:
-            st.session_state["inside_run_a"] = str(selected)
+            state.set_inside_run_a(str(selected))
     # ?runs=A or ?runs=A,B: looked up among the listed runs only (once per distinct value)
     url_state.inside_from_url(paths, url_roots())
-    if st.session_state.get("inside_run_a") not in paths:
-        st.session_state["inside_run_a"] = lo if lo in paths else paths[0]
+    if state.inside_run_a() not in paths:
+        state.set_inside_run_a(lo if lo in paths else paths[0])
     c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
-    a = c1.selectbox("run", paths, key="inside_run_a", format_func=pdata.choice_label)
-    compare = c2.toggle("compare", value=hi is not None, key="inside_compare",
+    a = c1.selectbox("run", paths, key=state.INSIDE_RUN_A, format_func=pdata.choice_label)
+    compare = c2.toggle("compare", value=hi is not None, key=state.INSIDE_COMPARE,
                         help="show a second run side by side, with the same controls")
     if not compare:
         return [a]
@@ -659,6 +655,6 @@ def pick_runs() -> list[str]:
     if not rest:
         st.caption("Only one run exists: nothing to compare with yet.")
         return [a]
-    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key="inside_run_b",
+    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key=state.INSIDE_RUN_B,
                      format_func=pdata.choice_label)
     return [a, b]

@@ -223,16 +223,10 @@ INSIDE_KEYS = ["runs", "view"]
 def inside_from_url(paths: Sequence[str], roots: Sequence[Path]) -> None:
     """Inside the model: ``?runs=A`` or ``?runs=A,B`` (names as listed, relative to pretrained/
     or runs/) and ``?view=`` (one of ``VIEW_SLUGS``)."""
-    st = _st()
+    from . import state  # here, not at the top: the parsers above import no Streamlit
+
     tokens = run_tokens(paths, roots)
-
-    def put_runs(found: list[str]) -> None:
-        st.session_state["inside_run_a"] = found[0]
-        st.session_state["inside_compare"] = len(found) == 2
-        if len(found) == 2:
-            st.session_state["inside_run_b"] = found[1]
-
-    apply("runs", lambda r: parse_runs("runs", r, tokens), put_runs)
+    apply("runs", lambda r: parse_runs("runs", r, tokens), state.set_inside_runs)
 
 
 def inside_view_from_url(view_names: Sequence[str]) -> None:

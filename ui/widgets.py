@@ -1,15 +1,14 @@
 """Widgets and panels shared by the pages.
 
-State shared between pages lives under permanent ``st.session_state`` keys (``large_fonts``,
-``task_settings``); the widgets that edit it use page-namespaced keys (``<prefix>_...``) that
-are seeded from the permanent key when absent and copied back after each run, so a change on
+State shared between pages lives under the permanent session keys of ``ui.state``
+(``large_fonts``, ``task_settings``, …); the widgets that edit it use page-namespaced keys
+(``<prefix>_...``) that are seeded from the permanent key when absent and copied back after each run, so a change on
 one page shows on the next even though Streamlit forgets widget state on a page switch.
 Every ``ValueError`` from ``core`` is shown with ``st.error``; no function here lets one escape.
 """
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from core.runs import Run, RunError
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
-from . import charts, downloads, glossary, palette, url_state
+from . import charts, downloads, glossary, palette, state, url_state
 from .loaders import (SOURCES, job_queue, load_run_cached, run_note, runs_dir, saved_runs, source_label,
                       warn_bad_runs)
 
@@ -38,23 +37,18 @@ def pair_label(key: str) -> str:
 
 
 # -- lecturer mode ----------------------------------------------------------------------------
-def _copy_state(widget_key: str, state_key: str) -> None:
-    st.session_state[state_key] = st.session_state[widget_key]
+def _large_fonts_toggled(widget_key: str) -> None:
+    state.set_large_fonts(st.session_state[widget_key])
 
 
 @st.fragment(run_every=5.0)  # a heartbeat every 5 s is plenty against the 60 s watchdog, and cheap
 def _sidebar_jobs() -> None:
     """This session's background trainings, on every page; polling it is their heartbeat, so
     they keep running while the user reads another page and stop when the tab is closed."""
-    jobs = [j for j in job_queue().touch_owner(_owner()) if j.active or j.finished and time.time() - j.finished < 30]
+    jobs = [j for j in job_queue().touch_owner(state.owner()) if j.active or j.finished and time.time() - j.finished < 30]
     for j in jobs:
         label = {"queued": "waiting", "cancelling": "stopping"}.get(j.state, j.state)
         st.progress(j.progress, text=f"Training {j.name}: {label}")
-
-
-def large_fonts() -> bool:
-    """Whether lecturer mode (large fonts) is on; chart builders take this as ``large``."""
-    return bool(st.session_state.get("large_fonts", False))
 
 
 # Presenter mode: large fonts, the sidebar collapsed, a compact page that fits a 1280×720
@@ -63,31 +57,20 @@ def large_fonts() -> bool:
 PRESENTER_PARAM = "presenter"
 
 
-def presenter() -> bool:
-    """Whether presenter mode is on (session key ``presenter``)."""
-    return bool(st.session_state.get("presenter", False))
-
-
 def presenter_from_url() -> bool:
     """Apply ``?presenter=1`` / ``?presenter=0`` once per distinct value (so the sidebar toggle
-    can still change it), then return ``presenter()``. Called by app.py before the page runs."""
+    can still change it), then return ``state.presenter()``. Called by app.py before the page runs."""
     raw = st.query_params.get(PRESENTER_PARAM)
     if raw is not None and raw != st.session_state.get("_presenter_param"):
         st.session_state["_presenter_param"] = raw
         if raw in ("0", "1"):
-            _set_presenter(raw == "1")
-    return presenter()
-
-
-def _set_presenter(on: bool) -> None:
-    st.session_state["presenter"] = on
-    if on:
-        st.session_state["large_fonts"] = True  # presenter mode is large fonts and more
+            state.set_presenter(raw == "1")
+    return state.presenter()
 
 
 def _presenter_toggled(widget_key: str) -> None:
     on = bool(st.session_state[widget_key])
-    _set_presenter(on)
+    state.set_presenter(on)
     st.session_state["_presenter_param"] = "1" if on else "0"
     st.query_params[PRESENTER_PARAM] = "1" if on else "0"
 
@@ -141,7 +124,7 @@ def _page_setup() -> None:
 
 
 def sidebar() -> bool:
-    """The sidebar every page shows: the lecturer-mode toggle. Returns ``large_fonts()``.
+    """The sidebar every page shows: the lecturer-mode toggle. Returns ``state.large_fonts()``.
 
     Call it first on every page: it also sets the page config and the navigation menu
     (``_page_setup``) and, while this session has background trainings, shows them in the
@@ -150,25 +133,25 @@ def sidebar() -> bool:
     """
     _page_setup()
     wkey = "_large_fonts_toggle"
-    st.session_state[wkey] = large_fonts()
-    st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_copy_state, args=(wkey, "large_fonts"),
+    st.session_state[wkey] = state.large_fonts()
+    st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_large_fonts_toggled, args=(wkey,),
                       help="Bigger chart and text fonts for teaching from a projector.")
     pkey = "_presenter_toggle"
-    st.session_state[pkey] = presenter()
+    st.session_state[pkey] = state.presenter()
     st.sidebar.toggle("Presenter mode", key=pkey, on_change=_presenter_toggled, args=(pkey,),
                       help="For a projector (1280×720): large fonts, the sidebar folded away, and on the Lesson "
                            "one figure per screen with ← / → for previous and next. A link with ?presenter=1 "
                            "opens in it.")
     q = job_queue()
-    if any(j.active for j in q.touch_owner(_owner())):
+    if any(j.active for j in q.touch_owner(state.owner())):
         with st.sidebar:
             _sidebar_jobs()
     glossary.sidebar_glossary()
-    if large_fonts():
+    if state.large_fonts():
         st.html(LARGE_CSS)
-    if presenter():
+    if state.presenter():
         st.html(PRESENTER_CSS)
-    return large_fonts()
+    return state.large_fonts()
 
 
 # -- task editor (shared by the puzzle and train pages) ----------------------------------------
@@ -179,31 +162,31 @@ def _default_task_state() -> dict[str, Any]:
 
 
 def _task_state() -> dict[str, Any]:
-    if "task_settings" not in st.session_state:
-        st.session_state["task_settings"] = _default_task_state()
-    return st.session_state["task_settings"]
+    if state.task_settings() is None:
+        state.set_task_settings(_default_task_state())
+    return state.task_settings()
 
 
-def _task_widget_values(state: dict[str, Any]) -> dict[str, Any]:
-    values = {f"op_{a}": state["ops"][a] for a in ANCHORS}
-    values.update(held=list(state["held_out"]), ovr_pair=state["override_pair"], ovr_shift=state["override_shift"])
+def _task_widget_values(settings: dict[str, Any]) -> dict[str, Any]:
+    values = {f"op_{a}": settings["ops"][a] for a in ANCHORS}
+    values.update(held=list(settings["held_out"]), ovr_pair=settings["override_pair"], ovr_shift=settings["override_shift"])
     return values
 
 
 def _reset_task(prefix: str) -> None:
-    st.session_state["task_settings"] = _default_task_state()
-    for name, value in _task_widget_values(st.session_state["task_settings"]).items():
+    state.set_task_settings(_default_task_state())
+    for name, value in _task_widget_values(state.task_settings()).items():
         st.session_state[f"{prefix}_{name}"] = value
 
 
-def task_from_state(state: dict[str, Any]) -> TaskConfig:
+def task_from_state(settings: dict[str, Any]) -> TaskConfig:
     """Build the ``TaskConfig`` the editor describes. Raises ValueError (core's message)."""
     overrides = []
-    if state["override_pair"] != NO_OVERRIDE:
-        a, b = parse_pair(state["override_pair"])
-        overrides.append((a, b, int(state["override_shift"])))
-    return TaskConfig(operations=tuple((a, int(state["ops"][a])) for a in ANCHORS),
-                      held_out=tuple(parse_pair(k) for k in state["held_out"]), overrides=tuple(overrides))
+    if settings["override_pair"] != NO_OVERRIDE:
+        a, b = parse_pair(settings["override_pair"])
+        overrides.append((a, b, int(settings["override_shift"])))
+    return TaskConfig(operations=tuple((a, int(settings["ops"][a])) for a in ANCHORS),
+                      held_out=tuple(parse_pair(k) for k in settings["held_out"]), overrides=tuple(overrides))
 
 
 def task_editor(prefix: str) -> TaskConfig | None:
@@ -211,8 +194,8 @@ def task_editor(prefix: str) -> TaskConfig | None:
 
     Returns the task, or None after showing core's validation message with ``st.error``.
     """
-    state = _task_state()
-    for name, value in _task_widget_values(state).items():
+    settings = _task_state()
+    for name, value in _task_widget_values(settings).items():
         st.session_state.setdefault(f"{prefix}_{name}", value)
     cols = st.columns(len(ANCHORS))
     for col, a in zip(cols, ANCHORS):
@@ -228,12 +211,12 @@ def task_editor(prefix: str) -> TaskConfig | None:
     c3.number_input("its rule: x +", min_value=-99, max_value=99, step=1, key=f"{prefix}_ovr_shift",
                     disabled=st.session_state[f"{prefix}_ovr_pair"] == NO_OVERRIDE)
     st.button("Restore the paper's task", key=f"{prefix}_reset", on_click=_reset_task, args=(prefix,))
-    state["ops"] = {a: int(st.session_state[f"{prefix}_op_{a}"]) for a in ANCHORS}
-    state["held_out"] = list(st.session_state[f"{prefix}_held"])
-    state["override_pair"] = st.session_state[f"{prefix}_ovr_pair"]
-    state["override_shift"] = int(st.session_state[f"{prefix}_ovr_shift"])
+    settings["ops"] = {a: int(st.session_state[f"{prefix}_op_{a}"]) for a in ANCHORS}
+    settings["held_out"] = list(st.session_state[f"{prefix}_held"])
+    settings["override_pair"] = st.session_state[f"{prefix}_ovr_pair"]
+    settings["override_shift"] = int(st.session_state[f"{prefix}_ovr_shift"])
     try:
-        task = task_from_state(state)
+        task = task_from_state(settings)
     except ValueError as e:
         st.error(f"These task settings are impossible: {e}")
         return None
@@ -284,7 +267,7 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
     st.session_state.setdefault(f"{prefix}_seed", 0)
     c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1, 1])
     keep = {"persist_state": "session"}  # settings survive a visit to another page
-    large = large_fonts()  # large fonts: the preset's description as help, or it pushes Train below the fold
+    large = state.large_fonts()  # large fonts: the preset's description as help, or it pushes Train below the fold
     preset = c1.selectbox("Preset", names, key=f"{prefix}_preset", on_change=_preset_changed, args=(prefix,),
                           help="\n\n".join(f"**{n}**: {DESCRIPTIONS.get(n, '')}" for n in names) if large else None,
                           **keep)
@@ -347,11 +330,11 @@ def train_prefill(cfg: RunConfig, preset: str | None = None, prefix: str = "trai
     task_state = {"ops": ops, "held_out": [pair_key(p) for p in cfg.task.held_out if pair_key(p) in PAIR_KEYS],
                   "override_pair": pair_key(ovr[:2]) if ovr else NO_OVERRIDE,
                   "override_shift": int(ovr[2]) if ovr else DEFAULT_TASK.overrides[0][2]}
-    state: dict[str, Any] = {f"{prefix}_preset": name, f"{prefix}_gamma": float(gamma),
-                             f"{prefix}_depth": int(cfg.model.n_layers), f"{prefix}_seed": int(cfg.train.seed),
-                             f"{prefix}_epochs": int(cfg.train.epochs), "task_settings": task_state}
-    state.update({f"{prefix}_{k}": v for k, v in _task_widget_values(task_state).items()})
-    return state, differ
+    values: dict[str, Any] = {f"{prefix}_preset": name, f"{prefix}_gamma": float(gamma),
+                              f"{prefix}_depth": int(cfg.model.n_layers), f"{prefix}_seed": int(cfg.train.seed),
+                              f"{prefix}_epochs": int(cfg.train.epochs), state.TASK_SETTINGS: task_state}
+    values.update({f"{prefix}_{k}": v for k, v in _task_widget_values(task_state).items()})
+    return values, differ
 
 
 def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
@@ -363,16 +346,12 @@ def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
 
 
 # -- training jobs ---------------------------------------------------------------------------------
-def _owner() -> str:
-    return st.session_state.setdefault("_owner", uuid.uuid4().hex)
-
-
 def _submit_job(prefix: str, cfg: RunConfig | None, preset: str) -> None:
     """Train's click callback: queue the job, or keep the refusal for the page to show."""
     if cfg is None:
         return
     try:
-        st.session_state[f"{prefix}_job"] = job_queue().submit(cfg, preset, _owner(), runs_dir()).id
+        st.session_state[f"{prefix}_job"] = job_queue().submit(cfg, preset, state.owner(), runs_dir()).id
     except ValueError as e:  # JobRefused, also from a ui.jobs reloaded after a file edit
         st.session_state[f"{prefix}_refused"] = str(e)
 
@@ -387,7 +366,7 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
     q = job_queue()
     key = f"{prefix}_job"
     job = q.get(st.session_state[key]) if st.session_state.get(key) else None
-    mine = [j for j in q.touch_owner(_owner()) if j.active]
+    mine = [j for j in q.touch_owner(state.owner()) if j.active]
     if (job is None or not job.active) and mine:
         job = mine[-1]  # submitted by a click whose redraw was cut short
         st.session_state[key] = job.id
@@ -494,7 +473,7 @@ def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str
     Until the loss has two points (the first steps of a training) a sentence stands in for it.
     ``downloads_as``: a run's name, to put CSV / Vega-Lite / SVG buttons under each chart (a
     saved run's card; not the live curves, redrawn every few seconds)."""
-    large = large_fonts()
+    large = state.large_fonts()
     c1, c2 = st.columns(2)
     loss = charts.loss_frame(history, steps)
     if len(loss) >= 2:
@@ -543,10 +522,10 @@ def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
         colour = palette.outcome_colour(v["outcome"])
         with st.container(border=True):
             st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
-                    f"{'2.0' if large_fonts() else '1.4'}rem; font-weight: 600'>Verdict: {line}</div>")
+                    f"{'2.0' if state.large_fonts() else '1.4'}rem; font-weight: 600'>Verdict: {line}</div>")
             numbers = verdict_metrics(task, k, seen, h)
             n = len(numbers)
-            c = st.columns(n) if not large_fonts() else st.columns(2) + st.columns(2)  # 2×2: labels fit
+            c = st.columns(n) if not state.large_fonts() else st.columns(2) + st.columns(2)  # 2×2: labels fit
             for col, (label, value) in zip(c, numbers):
                 col.metric(label, value)
 
@@ -570,7 +549,7 @@ def _run_report(run: Run) -> None:
                                       if isinstance(secs, (int, float)) else ""))
     verdict_cards(cfg.task, last)
     curves(history, cfg.task, downloads_as=run.name)
-    large = large_fonts()
+    large = state.large_fonts()
     c1, c2 = st.columns(2) if not large else (st.container(), st.container())  # large: full width, nothing cut
     chart = charts.pair_accuracy_chart(last["per_pair"], cfg.task, large, held=last.get("held_out"))
     c1.altair_chart(chart, width="stretch")
@@ -602,7 +581,7 @@ def saved_run_picker(prefix: str) -> Run | None:
     key = f"{prefix}_run"
     request = st.session_state.pop(f"{prefix}_open_request", None)
     # A cell picked on the Phase diagram page (or elsewhere) opens here once.
-    selected = st.session_state.get("selected_run")
+    selected = state.selected_run()
     if selected and selected != st.session_state.get(f"{prefix}_applied_selected"):
         st.session_state[f"{prefix}_applied_selected"] = selected
         if request is None:
