@@ -1,6 +1,6 @@
 """Entry point, ``streamlit run app.py``, and the home page: the Lesson. The other pages are
 ``pages/N_Name.py`` (Streamlit's pages-directory convention: each opens at ``/Name``, deep links
-included; the menu is ``ui.widgets._page_setup``).
+included; the menu is ``ui.sidebar._page_setup``).
 
 Lesson: a guided path through the result in eight screens (predict, reveal, why, the phase
 diagram, try it), on the two committed runs named in pretrained/lesson.json. The step is kept in
@@ -12,7 +12,7 @@ import streamlit as st
 
 from core import probes
 from core.runs import RunError
-from ui import charts, lesson, state, url_state, widgets
+from ui import charts, lesson, sidebar, state, url_state
 from ui import phase_charts as phc
 from ui import phase_data as phd
 from ui import probe_charts as pc
@@ -25,7 +25,7 @@ try:  # live class answers (students predict on their phones); the lesson works 
 except ImportError:  # pragma: no cover - an app without the classroom module
     classroom = None
 
-large = widgets.sidebar()
+large = sidebar.sidebar()
 if classroom is not None:
     classroom.session_panel()
 show_one = state.presenter()  # presenter mode: one figure per screen, sized for 1280×720

@@ -4,14 +4,9 @@ import streamlit as st
 
 from ui import probe_data as pdata
 from ui import probe_views as pv
-from ui import state, url_state
+from ui import sidebar, state, url_state
 
-try:  # the shared sidebar (lecturer-mode toggle) lives in ui.widgets when that module exists
-    from ui.widgets import sidebar
-except ImportError:  # pragma: no cover - the page still works without it
-    sidebar = None
-if sidebar is not None:
-    sidebar()
+sidebar.sidebar()
 
 st.title("Inside the model: why one model reasons and another memorizes")
 st.markdown(

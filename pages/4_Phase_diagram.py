@@ -5,10 +5,9 @@ import streamlit as st
 from ui import phase_charts as pc
 from ui import phase_data as pdat
 from ui import phase_views as pv
-from ui import url_state
-from ui.widgets import sidebar
+from ui import sidebar, url_state
 
-large = sidebar()
+large = sidebar.sidebar()
 st.title("Phase diagram: which initializations reason, which memorize?")
 st.markdown(
     "The paper's central figure: sweep the settings, train every cell with several seeds, and colour each cell "

@@ -106,7 +106,7 @@ def test_fused_vectors_highlight_the_held_out_pair_and_its_mirror():
 
 # -- the split of each number ------------------------------------------------------------------
 def test_verdict_card_and_pair_grid_name_the_split_of_each_number():
-    from ui.widgets import verdict_metrics
+    from ui.run_report import verdict_metrics
 
     h = {"inferential": 0.04, "symmetric": 0.9, "other": 0.06}
     labels = [lab for lab, _ in verdict_metrics(TaskConfig(), "4,3", 0.99, h)]
@@ -140,7 +140,8 @@ def test_both_unseen_is_never_x10_or_x10():
 
 
 def test_task_editor_notes_present_appendix_e_for_what_it_is():
-    from ui.widgets import held_out_notes, verdict_metrics
+    from ui.run_report import verdict_metrics
+    from ui.task_editor import held_out_notes
 
     notes = held_out_notes(BOTH_UNSEEN)
     assert len(notes) == 1 and notes[0].startswith("Both (4,3) and (3,4) are unseen")
@@ -200,7 +201,7 @@ def test_every_picker_shows_the_source(app_env, make_run):
 
 # -- Open in Train --------------------------------------------------------------------------------
 def test_train_prefill_sets_every_control_from_the_run():
-    from ui.widgets import train_prefill
+    from ui.run_controls import train_prefill
 
     cfg = get_preset("cpu-demo").replace(**{"model.gamma": 0.9, "model.n_layers": 3, "train.seed": 4,
                                             "train.lr_peak": 0.002, "task.held_out": ((3, 4), (4, 3)),

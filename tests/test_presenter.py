@@ -9,7 +9,7 @@ import torch
 from core import probes
 from core.presets import get_preset
 from core.model import build_model
-from ui import charts, probe_charts, widgets
+from ui import charts, probe_charts, sidebar
 
 torch.set_num_threads(1)
 
@@ -62,4 +62,4 @@ def test_condensation_subtitle_is_two_lines():
 
 def test_large_font_css_lets_metric_labels_wrap():
     """Verdict-card labels were cut ("infere…") at large fonts: they wrap instead."""
-    assert "stMetricLabel" in widgets.LARGE_CSS and "white-space: normal" in widgets.LARGE_CSS
+    assert "stMetricLabel" in sidebar.LARGE_CSS and "white-space: normal" in sidebar.LARGE_CSS

@@ -222,7 +222,7 @@ def session_panel() -> None:
     """The sidebar's class panel. Without a class: **Start a class** and a box to join one with
     its code. Lecturer: the code, its expiry, a QR code and the link students open, **End
     class** (deletes its answers). Student: the class code and **Leave class**. Also handles
-    the ``?class=`` link (call it near the top of the page, after ``widgets.sidebar()``)."""
+    the ``?class=`` link (call it near the top of the page, after ``sidebar.sidebar()``)."""
     _sync()
     with st.sidebar:
         st.markdown("**Class answers**")

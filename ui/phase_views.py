@@ -5,7 +5,7 @@ shared job queue (``ui.jobs``): training never runs in the script thread.
 
 Opening a cell picks (``ui.state.select_run``) the path of one of its run
 folders; the Train and Inside-the-model pages read that key. "Open in Train" also pre-fills the
-Train page's controls with that run's settings (``ui.widgets.train_prefill``).
+Train page's controls with that run's settings (``ui.run_controls.train_prefill``).
 """
 from __future__ import annotations
 
@@ -98,9 +98,9 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
     except RunError as e:
         st.error(f"Could not open this run: {e}")
         return
-    from . import widgets  # the Train page's controls and result card, reused as is
+    from . import run_controls, run_report  # the Train page's controls and result card, reused as is
     spec = pdat.spec_of(meta)
-    prefill, differ = widgets.train_prefill(run.config, spec.preset if spec is not None else None)
+    prefill, differ = run_controls.train_prefill(run.config, spec.preset if spec is not None else None)
     c1, c2 = st.columns(2)
     if c1.button("Open in Train: its settings pre-filled", key="phase_open_train", icon=":material/arrow_forward:",
                  help="Sets the Train page's preset, γ, depth, seed, epochs and task to this run's, and opens "
@@ -112,7 +112,7 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
         st.caption("Train's controls cannot set everything of this run; retrained from there it would differ in: "
                    + "; ".join(differ) + ".")
     with st.expander(f"Result card of {Path(path).name}", expanded=True):
-        widgets.run_report(run)
+        run_report.run_report(run)
 
 
 def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:

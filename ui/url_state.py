@@ -10,7 +10,7 @@ widgets allow (their bounds, its presets, the runs it lists): it can never lift 
 cap, and a run is looked up by name in the listed runs, never opened as a path.
 
 The Streamlit half applies each parameter once per distinct value (``apply``), so the widgets
-stay editable, as ``ui.widgets.presenter_from_url`` does for ``?presenter=``.
+stay editable, as ``ui.sidebar.presenter_from_url`` does for ``?presenter=``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 ECHO = 40          # at most this many characters of a bad value are quoted back
 MAX_RAW = 2000     # longer parameters are refused before they are parsed
 
-# The Train page's widget bounds (ui.widgets.run_controls uses these same numbers).
+# The Train page's widget bounds (ui.run_controls.run_controls uses these same numbers).
 GAMMA = (0.1, 1.5, 0.05)      # min, max, step
 DEPTH = (1, 6)
 SEED = (0, 1_000_000)
