@@ -2,9 +2,7 @@
 live from any saved run, two runs side by side under the same controls."""
 import streamlit as st
 
-from ui import probe_data as pdata
-from ui import probe_views as pv
-from ui import sidebar, state, url_state
+from ui import probe_data, probe_views, sidebar, state, url_state
 
 sidebar.sidebar()
 
@@ -22,18 +20,19 @@ st.markdown(
     "weights; each chart has a PNG button in its toolbar (hover it) and CSV / spec / SVG downloads below it; "
     "**Replay training** plays a run back from its stored history.")
 
-paths = pv.pick_runs()
+paths = probe_views.pick_runs()
 if paths:
     large = state.large_fonts()
-    url_state.inside_view_from_url(pv.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
+    url_state.inside_view_from_url(probe_views.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
     # above the tabs, filled once the open tab is known. (After a tab click Streamlit 1.67's address bar
     # shows the new ?view= only from the next interaction on; the link in the box is current at once.)
     share_slot = st.container()
-    tabs = st.tabs(pv.VIEW_NAMES, key="inside_view", on_change="rerun")
-    open_view = next((name for name, tab in zip(pv.VIEW_NAMES, tabs) if tab.open), None)
-    url_state.inside_to_url(paths, pv.url_roots(), pdata.available_runs(), open_view, pv.VIEW_NAMES)
+    tabs = st.tabs(probe_views.VIEW_NAMES, key="inside_view", on_change="rerun")
+    open_view = next((name for name, tab in zip(probe_views.VIEW_NAMES, tabs) if tab.open), None)
+    url_state.inside_to_url(paths, probe_views.url_roots(), probe_data.available_runs(), open_view,
+                            probe_views.VIEW_NAMES)
     url_state.share_box("/Inside_the_model", url_state.INSIDE_KEYS, where=share_slot)
-    for tab, render in zip(tabs, pv.VIEWS):
+    for tab, render in zip(tabs, probe_views.VIEWS):
         if tab.open:
             with tab:
                 render(paths, large)

@@ -19,8 +19,7 @@ import streamlit as st
 from core.runs import RunError
 from core.sweep import run_row
 
-from . import state, url_state
-from . import phase_data as pdat
+from . import phase_data, state, url_state
 from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir, source_label
 
 RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential", "symmetric", "other",
@@ -30,7 +29,7 @@ RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential"
 def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
     """Radio over the committed diagrams; a clear message (and the command) when there is none."""
     folder = pretrained_dir()
-    names = pdat.find_tables(folder)
+    names = phase_data.find_tables(folder)
     if not names:
         st.info(f"No committed phase diagram in {folder} yet. Make one (about 1–2 hours on two cores) with\n\n"
                 f"`python -m core sweep --spec phase --preset cpu-demo --workers 2 --half --copy-to {_copy_dest()}`"
@@ -38,9 +37,9 @@ def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
         return None
     url_state.phase_table_from_url(names)  # ?diagram=, once per distinct value
     name = st.radio("Diagram", names, key="phase_table", horizontal=True, persist_state="session",
-                    format_func=lambda n: f"{pdat.KINDS[pdat.kind_of(n)]} · {n.split('_', 1)[-1]}")
+                    format_func=lambda n: f"{phase_data.KINDS[phase_data.kind_of(n)]} · {n.split('_', 1)[-1]}")
     try:
-        df, meta = pdat.load_table(folder, name)
+        df, meta = phase_data.load_table(folder, name)
     except (OSError, ValueError) as e:
         st.error(f"Could not read {name}.csv: {e}")
         return None
@@ -71,7 +70,7 @@ def apply_click(cell_df: pd.DataFrame) -> str | None:
 def cell_select(cell_df: pd.DataFrame, axes: list[str | None]) -> str | None:
     """Select box over the cells, bound to the same state as chart clicks."""
     ids = list(dict.fromkeys(cell_df["cell"]))
-    labels = dict(zip(cell_df["cell"], (pdat.cell_label(r, axes) for _, r in cell_df.iterrows())))
+    labels = dict(zip(cell_df["cell"], (phase_data.cell_label(r, axes) for _, r in cell_df.iterrows())))
     # persist_state: the chosen cell is still open after a visit to another page
     return st.selectbox("Open a cell (or click one in the chart)", [None, *ids], key="phase_cell",
                         persist_state="session",
@@ -99,7 +98,7 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
         st.error(f"Could not open this run: {e}")
         return
     from . import run_controls, run_report  # the Train page's controls and result card, reused as is
-    spec = pdat.spec_of(meta)
+    spec = phase_data.spec_of(meta)
     prefill, differ = run_controls.train_prefill(run.config, spec.preset if spec is not None else None)
     c1, c2 = st.columns(2)
     if c1.button("Open in Train: its settings pre-filled", key="phase_open_train", icon=":material/arrow_forward:",
@@ -117,7 +116,7 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
 
 def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:
     """'Recompute this cell': one queued job per run of the cell, live progress, then the comparison."""
-    spec = pdat.spec_of(meta)
+    spec = phase_data.spec_of(meta)
     if spec is None:
         st.caption("This table carries no sweep spec, so its cells cannot be recomputed here.")
         return
