@@ -9,7 +9,7 @@ import torch
 from core import probes
 from core.presets import get_preset
 from core.model import build_model
-from ui import charts, probe_charts, sidebar
+from ui import chart_style, charts, probe_charts, sidebar
 
 torch.set_num_threads(1)
 
@@ -30,7 +30,7 @@ def test_large_font_legends_sit_under_the_plot():
 
 
 def test_projector_chart_text_is_at_least_20_px():
-    for f in (charts.fonts(True), probe_charts.fonts(True)):
+    for f in (chart_style.fonts(True), chart_style.fonts(True, dense=True)):
         assert min(v for k, v in f.items() if k in ("label", "title", "legend", "text")) >= 20
 
 

@@ -38,7 +38,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from . import charts
+from . import chart_style
 from .classroom_store import (DEFAULT_MAX_ANSWERS, DEFAULT_MAX_CLASSES, DEFAULT_TTL_S, MAX_RAW_CODE, QID_RE,
                               TOKEN_RE, ClassError, ClassStore, Question, new_token)
 from .loaders import REPO, runs_dir
@@ -271,14 +271,14 @@ def histogram(options: list[str], counts: list[int], large: bool = False) -> alt
     shows ``axis_labels(options)``, the tooltip the whole option), with the number at the end
     of each bar; fits a 390 px phone."""
     df = pd.DataFrame({"answer": axis_labels(options), "option": options, "students": counts})
-    f = charts.fonts(large)
+    f = chart_style.fonts(large)
     base = alt.Chart(df).encode(
         y=alt.Y("answer:N", sort=None, title=None, axis=alt.Axis(labelLimit=160)),
         x=alt.X("students:Q", title="students", axis=alt.Axis(tickMinStep=1),
                 scale=alt.Scale(domain=[0, max(1, *counts) * 1.15], nice=False)),  # room for the count
         tooltip=["option:N", "students:Q"])
     bars = base.mark_bar(color=BAR) + base.mark_text(align="left", dx=4, fontSize=f["text"]).encode(text="students:Q")
-    return charts.style(bars, large)
+    return chart_style.style(bars, large)
 
 
 def _show_histogram(options: list[str], counts: list[int], large: bool = False) -> None:

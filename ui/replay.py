@@ -23,7 +23,7 @@ from core.config import parse_pair
 from core.runs import Run
 from core.task import pair_target
 
-from . import probe_charts, replay_data
+from . import chart_style, probe_charts, replay_data
 from .charts import MAPPING_COLOURS, SEEN, formula
 from .loaders import stamp
 
@@ -59,7 +59,7 @@ def answers_chart(bars: list[dict[str, Any]], pair: str, epoch: float, large: bo
                         legend=alt.Legend(orient="bottom")),
         tooltip=["answer:N", alt.Tooltip("share:Q", format=".1%"), "kind:N"],
     ).properties(height=_height(large))
-    return probe_charts.style(chart, large), frame.drop(columns=["order"])
+    return chart_style.style(chart, large, dense=True), frame.drop(columns=["order"])
 
 
 def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, title: str, end: float,
@@ -86,7 +86,8 @@ def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, titl
         point = alt.OverlayMarkDef(color=SEEN, filled=True)
     mark = alt.Chart(frame, title=title).mark_line(point=point, strokeWidth=3 if large else 2,
                                                    **({} if series else {"color": SEEN}))
-    return probe_charts.style(mark.encode(**enc).properties(height=_height(large)), large), frame
+    chart = mark.encode(**enc).properties(height=_height(large))
+    return chart_style.style(chart, large, dense=True), frame
 
 
 def attention_flow(att: dict[str, Any], large: bool = False) -> tuple[Any, pd.DataFrame]:
