@@ -23,16 +23,16 @@ st.markdown(
 paths = probe_views.pick_runs()
 if paths:
     large = state.large_fonts()
-    url_state.inside_view_from_url(probe_views.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
+    url_state.inside_view_from_url(probe_views.VIEWS)  # ?view=flow|fused|…, once per distinct value
     # above the tabs, filled once the open tab is known. (After a tab click Streamlit 1.67's address bar
     # shows the new ?view= only from the next interaction on; the link in the box is current at once.)
     share_slot = st.container()
-    tabs = st.tabs(probe_views.VIEW_NAMES, key="inside_view", on_change="rerun")
-    open_view = next((name for name, tab in zip(probe_views.VIEW_NAMES, tabs) if tab.open), None)
+    tabs = st.tabs([v.name for v in probe_views.VIEWS], key="inside_view", on_change="rerun")
+    open_view = next((v.name for v, tab in zip(probe_views.VIEWS, tabs) if tab.open), None)
     url_state.inside_to_url(paths, probe_views.url_roots(), probe_data.available_runs(), open_view,
-                            probe_views.VIEW_NAMES)
+                            probe_views.VIEWS)
     url_state.share_box("/Inside_the_model", url_state.INSIDE_KEYS, where=share_slot)
-    for tab, render in zip(tabs, probe_views.VIEWS):
+    for tab, view in zip(tabs, probe_views.VIEWS):
         if tab.open:
             with tab:
-                render(paths, large)
+                view.render(paths, large)

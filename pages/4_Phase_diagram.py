@@ -22,9 +22,9 @@ if picked is not None:
     x, y = meta["columns"]["axes"][:2]
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")
-    url_state.phase_view_from_url(list(phase_data.VIEWS))  # ?reduction=, once per distinct value
-    view = st.radio("Reduction", list(phase_data.VIEWS), key="phase_view", horizontal=True,
-                    format_func=phase_data.VIEWS.get, persist_state="session")
+    url_state.phase_view_from_url(list(phase_data.REDUCTIONS))  # ?reduction=, once per distinct value
+    view = st.radio("Reduction", list(phase_data.REDUCTIONS), key="phase_view", horizontal=True,
+                    format_func=phase_data.REDUCTIONS.get, persist_state="session")
     cell_df = phase_data.cells(df, meta, view)
     url_state.phase_cell_from_url(list(cell_df["cell"]))  # ?cell=, before a click may replace it
     selected = phase_views.apply_click(cell_df)  # also the select box's choice below (same state)

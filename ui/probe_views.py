@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,6 @@ from core.verdict import verdict
 from . import downloads, glossary, probe_charts, probe_data, state, url_state
 from .loaders import warn_bad_runs
 
-VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
-              "Embeddings", "Spectra", "Over training", "Replay training"]
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -610,8 +609,19 @@ def render_replay(paths: list[str], large: bool) -> None:
     replay.render_replay(paths, large, _load, run_header, columns_for)
 
 
-VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, render_similarity, render_condensation,
-                                                   render_embeddings, render_spectra, render_training, render_replay]
+@dataclass(frozen=True)
+class View:
+    """One tab of the page: its title, its name in a link (``?view=``) and what draws it."""
+    name: str
+    slug: str
+    render: Callable[[list[str], bool], None]
+
+
+VIEWS = [View("Attention & flow", "flow", render_flow), View("Fused vectors", "fused", render_fused),
+         View("Same-output similarity", "similarity", render_similarity),
+         View("Condensation", "condensation", render_condensation), View("Embeddings", "embeddings", render_embeddings),
+         View("Spectra", "spectra", render_spectra), View("Over training", "training", render_training),
+         View("Replay training", "replay", render_replay)]
 
 
 # -- run picker ------------------------------------------------------------------------------
