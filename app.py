@@ -1,6 +1,6 @@
 """Entry point, ``streamlit run app.py``, and the home page: the Lesson. The other pages are
 ``pages/N_Name.py`` (Streamlit's pages-directory convention: each opens at ``/Name``, deep links
-included; the menu is ``ui.widgets._page_setup``).
+included; the menu is ``ui.sidebar._page_setup``).
 
 Lesson: a guided path through the result in eight screens (predict, reveal, why, the phase
 diagram, try it), on the two committed runs named in pretrained/lesson.json. The step is kept in
@@ -12,12 +12,8 @@ import streamlit as st
 
 from core import probes
 from core.runs import RunError
-from ui import charts, lesson, url_state, widgets
-from ui import phase_charts as phc
-from ui import phase_data as phd
-from ui import probe_charts as pc
-from ui import probe_data as pdata
-from ui import probe_views as pv
+from ui import (charts, lesson, phase_charts, phase_data, probe_charts, probe_data, probe_views, sidebar, state,
+                url_state)
 from ui.loaders import pretrained_dir
 
 try:  # live class answers (students predict on their phones); the lesson works without them
@@ -25,10 +21,10 @@ try:  # live class answers (students predict on their phones); the lesson works 
 except ImportError:  # pragma: no cover - an app without the classroom module
     classroom = None
 
-large = widgets.sidebar()
+large = sidebar.sidebar()
 if classroom is not None:
     classroom.session_panel()
-show_one = widgets.presenter()  # presenter mode: one figure per screen, sized for 1280×720
+show_one = state.presenter()  # presenter mode: one figure per screen, sized for 1280×720
 # A phone: the title must not fill the screen.
 if not show_one:
     st.html("<style>[data-testid='stMainBlockContainer'] h1 {font-size: clamp(1.5rem, 5.5vw, 2.4rem) !important}"
@@ -55,22 +51,22 @@ url_state.share_box("/", ["step", "presenter"], where=st.sidebar)
 # -- the runs ---------------------------------------------------------------------------------------
 def choose_runs() -> tuple[list, str, str | None]:
     """``([symmetric run, inferential run], note, problem)``; runs empty when none can be shown."""
-    pick = lesson.lesson_pair(pretrained_dir(), lambda: pdata.contrast_pair(pdata.available_runs()))
+    pick = lesson.lesson_pair(pretrained_dir(), lambda: probe_data.contrast_pair(probe_data.available_runs()))
     problem = pick.problem
     runs = []
     if pick.symmetric and pick.inferential:
         try:
-            runs = [pdata.load_run_cached(pick.symmetric), pdata.load_run_cached(pick.inferential)]
+            runs = [probe_data.load_run_cached(pick.symmetric), probe_data.load_run_cached(pick.inferential)]
             if runs[0].config.model.gamma >= runs[1].config.model.gamma:
                 runs, problem = [], (f"{lesson.LESSON_FILE} names as symmetric a run whose γ is not the smaller "
                                      "of the two")
         except RunError as e:
             runs, problem = [], f"a run it names cannot be opened ({e})"
         if not runs and pick.from_file:  # the file's pair failed: the built-in choice instead
-            fallback = pdata.contrast_pair(pdata.available_runs())
+            fallback = probe_data.contrast_pair(probe_data.available_runs())
             if fallback is not None:
                 try:
-                    runs = [pdata.load_run_cached(p) for p in fallback]
+                    runs = [probe_data.load_run_cached(p) for p in fallback]
                 except RunError:
                     runs = []
     return runs, pick.note if pick.from_file and not problem else "", problem
@@ -196,20 +192,20 @@ def step_flow() -> None:
     def draw(i, run, f):
         path = paths[i]
         try:
-            d = pdata.sequence(path, pdata.stamp(path), tuple(int(t) for t in tokens))
+            d = probe_data.sequence(path, probe_data.stamp(path), tuple(int(t) for t in tokens))
         except ValueError as e:
             st.error(f"this sequence does not fit this run's task: {e}")
             return
-        mean = pdata.mean_flow(path, pdata.stamp(path), tuple(d["pair"]))
-        r_inf, r_sym = pv.route_strengths(mean)  # the Inside page's route strengths (weaker edge of each route)
+        mean = probe_data.mean_flow(path, probe_data.stamp(path), tuple(d["pair"]))
+        r_inf, r_sym = probe_views.route_strengths(mean)  # the Inside page's route strengths (weaker edge of each route)
         st.markdown(f"**{labels[i]}** answers **{d['prediction']}**")
-        chart, _ = pc.flow_diagram(d["flow"], d["tokens"], large)
+        chart, _ = probe_charts.flow_diagram(d["flow"], d["tokens"], large)
         st.altair_chart(fit(chart, 240), width="stretch", key=f"lesson_flow_{i}")
         st.markdown(f"Over 256 sequences: compose **{r_inf:.2f}**, copy **{r_sym:.2f}**. "
                     + lesson.route_sentence(r_inf, r_sym, f))
 
     held = tuple(int(a) for a in inf["pair"].split(","))
-    shown = [lesson.mechanism_shown(*pv.route_strengths(pdata.mean_flow(p, pdata.stamp(p), held)), f)
+    shown = [lesson.mechanism_shown(*probe_views.route_strengths(probe_data.mean_flow(p, probe_data.stamp(p), held)), f)
              for p, f in zip(paths, facts)]
     if all(shown):
         sentence(f"Attention on key {key}, (4,3), layer by layer: **blue** edges carry the key to the anchors, then "
@@ -238,18 +234,18 @@ def probe_step(kind: str, what: str, notice: str, value_of, chart_of) -> None:
         st.altair_chart(fit(chart, 250), width="stretch", key=f"lesson_{kind}_{i}")
 
     side_by_side(draw)
-    st.markdown(pv.compare_sentence(values, what, "larger γ"))
+    st.markdown(probe_views.compare_sentence(values, what, "larger γ"))
 
 
 def condensation_chart(path, label):
-    c = pdata.condensation(path, pdata.stamp(path), "W_Q.0", float(probes.CONDENSATION_THRESHOLD))
-    chart, _ = pc.condensation_heatmap(c, f"{label}: {probes.weight_label('W_Q.0')}", large)
+    c = probe_data.condensation(path, probe_data.stamp(path), "W_Q.0", float(probes.CONDENSATION_THRESHOLD))
+    chart, _ = probe_charts.condensation_heatmap(c, f"{label}: {probes.weight_label('W_Q.0')}", large)
     return chart, c["share_in_groups"]
 
 
 def embedding_chart(path, label):
-    d = pdata.embedding(path, pdata.stamp(path), "pca")
-    chart, _ = pc.embedding_scatter(d["xy"], d["tokens"], f"{label}: token embeddings",
+    d = probe_data.embedding(path, probe_data.stamp(path), "pca")
+    chart, _ = probe_charts.embedding_scatter(d["xy"], d["tokens"], f"{label}: token embeddings",
                                     f"order |ρ| {d['order']:.2f} (PCA)", large)
     return chart, d["order"]
 
@@ -259,37 +255,38 @@ def step_spectra() -> None:
              "which curve falls away steeply (a few directions carry the embeddings: a simple solution).")
     curves, shares = {}, {}
     for i, path in enumerate(paths):
-        ev = pdata.embedding(path, pdata.stamp(path), "pca")["eigen"]
+        ev = probe_data.embedding(path, probe_data.stamp(path), "pca")["eigen"]
         curves[labels[i]] = ev / ev[0] if ev[0] > 0 else ev
         shares[path] = probes.top_eigen_share(ev, 2)
     # each run in the colour of its own verdict (ui.palette), whichever run the lesson shows first
-    chart, _ = pc.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=24,
+    chart, _ = probe_charts.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=24,
                                  y_title="eigenvalue / largest", outcomes=[f["outcome"] for f in facts])
     st.altair_chart(fit(chart, 190), width="stretch", key="lesson_spectra")
-    st.markdown(pv.compare_sentence(shares, "Top-2 eigenvalue share", "larger γ"))
+    st.markdown(probe_views.compare_sentence(shares, "Top-2 eigenvalue share", "larger γ"))
 
 
 def step_phase() -> None:
-    names = [n for n in phd.find_tables(pretrained_dir()) if phd.kind_of(n) == "phase"]
+    names = [n for n in phase_data.find_tables(pretrained_dir()) if phase_data.kind_of(n) == "phase"]
     if not names:
         st.info("No phase diagram is committed yet (docs/sweeps.md says how to make one).")
         return
     try:
-        df, meta = phd.load_table(pretrained_dir(), names[0])
+        df, meta = phase_data.load_table(pretrained_dir(), names[0])
     except (OSError, ValueError) as e:
         st.error(f"Could not read {names[0]}.csv: {e}")
         return
-    cfg = phd.config_of(meta)
-    cells = phd.cells(df, meta, "paper")
+    cfg = phase_data.config_of(meta)
+    cells = phase_data.cells(df, meta, "paper")
     x, y = meta["columns"]["axes"][:2]
-    lines = phd.comparison(cells, meta, cfg)
+    lines = phase_data.comparison(cells, meta, cfg)
     sentence(f"Each cell: a depth and a γ, {int(cells['n_runs'].max())} seeds; colour: the share of (4,3) answered "
              "as the copy (left) or the composition (right); hatched: not fitted. Notice where each colour is bright.")
     left, right = st.columns([3, 1]) if show_one else (st.container(), st.container())
-    frame = phd.long_frame(cells, meta, cfg)
+    frame = phase_data.long_frame(cells, meta, cfg)
     # one chart per panel, in columns: they sit side by side on a screen and stack on a phone
     for i, (col, panel) in enumerate(zip(left.columns(2), dict.fromkeys(frame["panel"]))):
-        col.altair_chart(phc.heatmap(frame[frame["panel"] == panel], x, y, None, large), key=f"lesson_phase_{i}")
+        chart = phase_charts.heatmap(frame[frame["panel"] == panel], x, y, None, large)
+        col.altair_chart(chart, key=f"lesson_phase_{i}")
     right.markdown(f"{lines[0]} {lines[1] if len(lines) > 1 else ''} ({cfg.model.d_model}-wide, {cfg.train.epochs} "
                 "epochs: a small-scale regime; the Phase diagram page says more.)")
     right.page_link("pages/4_Phase_diagram.py", label="Open the Phase diagram page", icon=":material/grid_on:")
@@ -307,10 +304,12 @@ def step_try() -> None:
                  disabled=preset is None, help=None if preset else "this run's settings match no preset"):
         st.session_state.update({"train_preset": preset, "train_gamma": float(inf["gamma"]),
                                  "train_depth": int(inf["layers"]), "train_epochs": int(inf["epochs"]),
-                                 "train_seed": int(new_seed), "selected_run": paths[1]})
+                                 "train_seed": int(new_seed)})
+        state.select_run(paths[1])
         st.switch_page("pages/2_Train.py")
     if c2.button("Open both runs inside the model", key="lesson_try_inside"):
-        st.session_state.update({"selected_run": paths[0], "inside_run_b": paths[1], "inside_compare": True})
+        state.select_run(paths[0])
+        state.compare_with(paths[1])
         st.switch_page("pages/3_Inside_the_model.py")
     # the Inside page's own link: ?runs=SYM,INF&view=replay (run names relative to pretrained/)
     c2.page_link("pages/3_Inside_the_model.py", label="Replay their training", icon=":material/replay:",

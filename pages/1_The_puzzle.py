@@ -7,11 +7,11 @@ import torch
 
 from core.config import pair_key, parse_pair
 from core.task import make_sequence, pair_target
-from ui import glossary, tables, widgets
+from ui import glossary, sidebar, tables, task_editor
 from ui.loaders import example_batch
 from ui.tables import puzzle_answers
 
-large = widgets.sidebar()
+large = sidebar.sidebar()
 st.title("The puzzle: reasoning or memorizing?")
 st.markdown(
     "Four **anchor** tokens each stand for an arithmetic operation. A sequence holds one **key item** x "
@@ -21,7 +21,7 @@ st.markdown(
     "its mirror pair (symmetric: memorizing). Which one it picks depends on how it was initialized.")
 
 with st.expander("Change the rules (the Train page uses the same task)"):
-    task = widgets.task_editor("puzzle")
+    task = task_editor.task_editor("puzzle")
 if task is None:
     st.error("These rules are impossible (the reason is under 'Change the rules'); restore the paper's task there.")
     st.stop()

@@ -3,9 +3,9 @@ solution the model found for the held-out pair (docs/science.md §3–4)."""
 import streamlit as st
 
 from core.presets import PRESETS, get_preset
-from ui import url_state, widgets
+from ui import job_panel, run_controls, run_report, sidebar, url_state
 
-widgets.sidebar()
+sidebar.sidebar()
 st.title("Train a model: which solution does it find?")
 st.markdown(
     "Pick the **initialization rate γ** (every weight starts at standard deviation d_in^-γ, so larger γ "
@@ -16,16 +16,16 @@ st.markdown(
 # ?preset=&gamma=&depth=&seed=&epochs= (once per distinct value), written back as they change
 url_state.train_from_url("train", list(PRESETS),
                          lambda n: (get_preset(n).model.n_layers, get_preset(n).train.epochs))
-preset, cfg = widgets.run_controls("train")
+preset, cfg = run_controls.run_controls("train")
 url_state.train_to_url("train")
 url_state.share_box("/Train", url_state.TRAIN_KEYS)
 if cfg is not None:
-    st.markdown(widgets.config_summary(cfg, preset))
-widgets.job_panel("train", cfg, preset)
+    st.markdown(run_report.config_summary(cfg, preset))
+job_panel.job_panel("train", cfg, preset)
 
 st.divider()
 st.subheader("Open a saved run")
 st.caption("Committed runs (pretrained/) and runs trained here (runs/). A finished training opens here.")
-run = widgets.saved_run_picker("train")
+run = run_report.saved_run_picker("train")
 if run is not None:
-    widgets.run_report(run)
+    run_report.run_report(run)

@@ -2,16 +2,9 @@
 live from any saved run, two runs side by side under the same controls."""
 import streamlit as st
 
-from ui import probe_data as pdata
-from ui import probe_views as pv
-from ui import url_state
+from ui import probe_data, probe_views, sidebar, state, url_state
 
-try:  # the shared sidebar (lecturer-mode toggle) lives in ui.widgets when that module exists
-    from ui.widgets import sidebar
-except ImportError:  # pragma: no cover - the page still works without it
-    sidebar = None
-if sidebar is not None:
-    sidebar()
+sidebar.sidebar()
 
 st.title("Inside the model: why one model reasons and another memorizes")
 st.markdown(
@@ -27,18 +20,19 @@ st.markdown(
     "weights; each chart has a PNG button in its toolbar (hover it) and CSV / spec / SVG downloads below it; "
     "**Replay training** plays a run back from its stored history.")
 
-paths = pv.pick_runs()
+paths = probe_views.pick_runs()
 if paths:
-    large = pv.large_fonts()
-    url_state.inside_view_from_url(pv.VIEW_NAMES)  # ?view=flow|fused|…, once per distinct value
+    large = state.large_fonts()
+    url_state.inside_view_from_url(probe_views.VIEWS)  # ?view=flow|fused|…, once per distinct value
     # above the tabs, filled once the open tab is known. (After a tab click Streamlit 1.67's address bar
     # shows the new ?view= only from the next interaction on; the link in the box is current at once.)
     share_slot = st.container()
-    tabs = st.tabs(pv.VIEW_NAMES, key="inside_view", on_change="rerun")
-    open_view = next((name for name, tab in zip(pv.VIEW_NAMES, tabs) if tab.open), None)
-    url_state.inside_to_url(paths, pv.url_roots(), pdata.available_runs(), open_view, pv.VIEW_NAMES)
+    tabs = st.tabs([v.name for v in probe_views.VIEWS], key="inside_view", on_change="rerun")
+    open_view = next((v.name for v, tab in zip(probe_views.VIEWS, tabs) if tab.open), None)
+    url_state.inside_to_url(paths, probe_views.url_roots(), probe_data.available_runs(), open_view,
+                            probe_views.VIEWS)
     url_state.share_box("/Inside_the_model", url_state.INSIDE_KEYS, where=share_slot)
-    for tab, render in zip(tabs, pv.VIEWS):
+    for tab, view in zip(tabs, probe_views.VIEWS):
         if tab.open:
             with tab:
-                render(paths, large)
+                view.render(paths, large)

@@ -200,10 +200,10 @@ def test_epoch_axis_of_a_chart_with_one_point():
 def test_live_curves_before_the_loss_has_two_points():
     def script():
         from core.config import TaskConfig
-        from ui import widgets
+        from ui import run_report
 
         history = [{"epoch": 0, "seen_test_accuracy": 0.05, "held_out": {}, "train_loss": None}]
-        widgets.curves(history, TaskConfig(), [{"epoch": 0.01, "loss": 4.6}], epochs=30)
+        run_report.curves(history, TaskConfig(), [{"epoch": 0.01, "loss": 4.6}], epochs=30)
 
     at = AppTest.from_function(script, default_timeout=60).run()
     assert not at.exception
@@ -217,7 +217,7 @@ def test_queue_caption_is_cheap_and_current(monkeypatch):
     (a finished job's slot is released before the job reads as finished, tests/test_jobs.py)."""
     import streamlit as st
 
-    from ui import widgets
+    from ui import job_panel
 
     class Queue:
         max_jobs, max_flops, max_steps, max_queue, max_job_seconds, now = 1, 1e15, 7110, 8, 900.0, (0, 0)
@@ -226,15 +226,15 @@ def test_queue_caption_is_cheap_and_current(monkeypatch):
             return self.now
 
     queue, reruns, captions = Queue(), [], []
-    monkeypatch.setattr(widgets, "job_queue", lambda: queue)
+    monkeypatch.setattr(job_panel, "job_queue", lambda: queue)
     monkeypatch.setattr(st, "rerun", lambda **kw: reruns.append(kw))
     monkeypatch.setattr(st, "caption", lambda text: captions.append(text))
-    widgets.queue_caption_body()
+    job_panel.queue_caption_body()
     queue.now = (1, 3)
-    widgets.queue_caption_body()
+    job_panel.queue_caption_body()
     assert reruns == [] and captions[0].startswith("Server queue: 0 training, 0 waiting")
     assert captions[1].startswith("Server queue: 1 training, 3 waiting") and "8 waiting, one per visitor" in captions[1]
-    assert widgets.QUEUE_CAPTION_EVERY_S >= 5 and widgets.LIVE_CURVES_EVERY_S >= 2
+    assert job_panel.QUEUE_CAPTION_EVERY_S >= 5 and job_panel.LIVE_CURVES_EVERY_S >= 2
 
 
 def test_streamlit_config_turns_off_the_garbage_collection_after_every_run():
@@ -262,12 +262,12 @@ def test_a_second_click_while_a_job_runs_is_refused_with_a_message(app_env, monk
 
     def script():
         from core.presets import get_preset
-        from ui import widgets
+        from ui import job_panel
 
         cfg = get_preset("tiny").replace(**{"train.epochs": 5000, "train.decay_epochs": 5000})
-        widgets._submit_job("train", cfg, "tiny")  # the two clicks' callbacks, before any redraw
-        widgets._submit_job("train", cfg, "tiny")
-        widgets.job_panel("train", cfg, "tiny")
+        job_panel._submit_job("train", cfg, "tiny")  # the two clicks' callbacks, before any redraw
+        job_panel._submit_job("train", cfg, "tiny")
+        job_panel.job_panel("train", cfg, "tiny")
 
     other = AppTest.from_function(script, default_timeout=60).run()
     assert not other.exception

@@ -47,20 +47,20 @@ def _colour_range(spec: dict) -> dict[str, str]:
 
 
 def test_spectra_draw_the_symmetric_run_vermillion_whatever_its_place():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
     curves = {"γ 0.9": np.array([1.0, 0.1]), "γ 0.5": np.array([1.0, 0.5])}  # the symmetric run second
-    chart, _ = pc.spectrum_lines(curves, "t", outcomes=["inferential", "symmetric"])
+    chart, _ = probe_charts.spectrum_lines(curves, "t", outcomes=["inferential", "symmetric"])
     got = _colour_range(chart.to_dict())
     assert got == {"γ 0.9": palette.INFERENTIAL, "γ 0.5": palette.SYMMETRIC}
     per = {"γ 0.5": {"W_Q.0": np.array([2.0, 1.0])}, "γ 0.9": {"W_Q.0": np.array([3.0, 1.0])}}
-    chart, _ = pc.singular_value_grid(per, {}, outcomes=["symmetric", "inferential"])
+    chart, _ = probe_charts.singular_value_grid(per, {}, outcomes=["symmetric", "inferential"])
     got = _colour_range(chart.to_dict())
     assert got == {"γ 0.5": palette.SYMMETRIC, "γ 0.9": palette.INFERENTIAL}
 
 
 def test_over_training_keeps_route_colours_for_routes_only():
-    from ui import probe_charts as pc
+    from ui import probe_charts
     from ui.probe_views import snapshot_colours, snapshot_frames
 
     snap = {"embed_eigen_top": [3.0, 2.0, 1.0], "wq1_condensation": {"share_in_groups": 0.5}, "embedding_order": 0.9}
@@ -72,7 +72,7 @@ def test_over_training_keeps_route_colours_for_routes_only():
                              "seen pairs": palette.SEEN}  # seen pairs black, as on the Train page
     assert not set(c["eigen"].values()) & {palette.INFERENTIAL, palette.SYMMETRIC}
     for part, series, value in (("eigen", "eigenvalue", "value"), ("condensation", "measure", "value")):
-        spec = pc.snapshot_lines(fr[part], value, series, "t", 1, colours=c[part]).to_dict()
+        spec = probe_charts.snapshot_lines(fr[part], value, series, "t", 1, colours=c[part]).to_dict()
         used = set(_colour_range(spec["layer"][0]).values())
         assert not used & {palette.INFERENTIAL, palette.SYMMETRIC}, part
     # both unseen: one accuracy series for (4,3), not two identical ones
@@ -91,22 +91,22 @@ def test_seen_pairs_are_black_on_the_train_curves_and_the_outcome_dots_use_the_p
 
 
 def test_fused_vectors_highlight_the_held_out_pair_and_its_mirror():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
-    labels, colours, _ = pc.highlight_palette([1, 2, 3, 4], (4, 3))
+    labels, colours, _ = probe_charts.highlight_palette([1, 2, 3, 4], (4, 3))
     c = dict(zip(labels, colours))
     assert c["(4,3)"] == palette.HELD_OUT and c["(3,4)"] == palette.SYMMETRIC
     assert {c[k] for k in labels if k not in ("(4,3)", "(3,4)")} == {palette.LIGHT}
     rng = np.random.default_rng(0)
     a1, a2 = np.array([4, 1, 3, 2]), np.array([3, 2, 4, 1])
-    _, frame = pc.pair_scatter(rng.standard_normal((4, 2)), a1, a2, [1, 2, 3, 4], "t", highlight=(4, 3),
+    _, frame = probe_charts.pair_scatter(rng.standard_normal((4, 2)), a1, a2, [1, 2, 3, 4], "t", highlight=(4, 3),
                                x_domain=[-3, 3], y_domain=[-3, 3])
     assert list(frame["pair"])[-2:] in (["(4,3)", "(3,4)"], ["(3,4)", "(4,3)"])  # drawn last, on top
 
 
 # -- the split of each number ------------------------------------------------------------------
 def test_verdict_card_and_pair_grid_name_the_split_of_each_number():
-    from ui.widgets import verdict_metrics
+    from ui.run_report import verdict_metrics
 
     h = {"inferential": 0.04, "symmetric": 0.9, "other": 0.06}
     labels = [lab for lab, _ in verdict_metrics(TaskConfig(), "4,3", 0.99, h)]
@@ -140,7 +140,8 @@ def test_both_unseen_is_never_x10_or_x10():
 
 
 def test_task_editor_notes_present_appendix_e_for_what_it_is():
-    from ui.widgets import held_out_notes, verdict_metrics
+    from ui.run_report import verdict_metrics
+    from ui.task_editor import held_out_notes
 
     notes = held_out_notes(BOTH_UNSEEN)
     assert len(notes) == 1 and notes[0].startswith("Both (4,3) and (3,4) are unseen")
@@ -154,14 +155,14 @@ def test_task_editor_notes_present_appendix_e_for_what_it_is():
 
 
 def test_appendix_e_panels_say_composition_only():
-    from ui import phase_data as pdat
+    from ui import phase_data
 
     spec = {"name": "appendix-e_x", "preset": "tiny", "grid": {"train.seed": [0]},
             "fixed": {"task.held_out": [[3, 4], [4, 3]], "task.overrides": []}}
-    cfg = pdat.config_of({"spec": spec})
+    cfg = phase_data.config_of({"spec": spec})
     assert cfg.task.overrides == () and (3, 4) in cfg.task.held_out
-    assert pdat.panel_title("inferential_4_3", cfg) == "(4,3) as x-10: composition only"
-    assert pdat.panel_title("symmetric", get_preset("tiny")) == "(4,3) as x-6: symmetric accuracy"
+    assert phase_data.panel_title("inferential_4_3", cfg) == "(4,3) as x-10: composition only"
+    assert phase_data.panel_title("symmetric", get_preset("tiny")) == "(4,3) as x-6: symmetric accuracy"
 
 
 # -- the Puzzle's split column ------------------------------------------------------------------
@@ -200,7 +201,7 @@ def test_every_picker_shows_the_source(app_env, make_run):
 
 # -- Open in Train --------------------------------------------------------------------------------
 def test_train_prefill_sets_every_control_from_the_run():
-    from ui.widgets import train_prefill
+    from ui.run_controls import train_prefill
 
     cfg = get_preset("cpu-demo").replace(**{"model.gamma": 0.9, "model.n_layers": 3, "train.seed": 4,
                                             "train.lr_peak": 0.002, "task.held_out": ((3, 4), (4, 3)),

@@ -279,10 +279,8 @@ def test_a_live_class_on_the_predict_step(app_env, pair):
 def test_the_flow_step_warns_when_the_runs_do_not_show_the_papers_mechanism(app_env, pair):
     """Step 3 leads with a warning exactly when a run's attention does not follow the route of
     its answers (lesson.mechanism_shown on the same route strengths the sentences use)."""
-    from ui import lesson
-    from ui import probe_data as pdata
-    from ui import probe_views as pv
     from core.runs import load_run
+    from ui import lesson, probe_data, probe_views
 
     at = open_lesson(app_env, "3")
     assert not at.exception
@@ -291,7 +289,8 @@ def test_the_flow_step_warns_when_the_runs_do_not_show_the_papers_mechanism(app_
         run = load_run(p)
         f = lesson.run_facts(run.name, run.config, run.metrics)
         held = tuple(run.config.task.held_out[0])
-        shown.append(lesson.mechanism_shown(*pv.route_strengths(pdata.mean_flow(str(p), pdata.stamp(str(p)), held)), f))
+        flow = probe_data.mean_flow(str(p), probe_data.stamp(str(p)), held)
+        shown.append(lesson.mechanism_shown(*probe_views.route_strengths(flow), f))
     warned = any("not as the paper's picture" in w.value for w in at.warning)
     assert warned == (not all(shown))
     assert lesson.mechanism_shown(0.9, 0.1, {"route": "inferential"})

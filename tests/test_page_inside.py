@@ -150,38 +150,38 @@ def test_single_run_and_large_fonts(runs_env):
 
 # -- chart builders: big data must not hit altair's MaxRowsError ------------------------------
 def test_big_charts_serialise():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
     rng = np.random.default_rng(0)
     c = probes.condensation(rng.standard_normal((64, 128)))
-    chart, frame = pc.condensation_heatmap(c, "W", False)
+    chart, frame = probe_charts.condensation_heatmap(c, "W", False)
     assert len(frame) == 128 * 128
     chart.to_dict()
     xy = rng.standard_normal((10_000, 2))
     a1, a2 = rng.integers(1, 5, 10_000), rng.integers(1, 5, 10_000)
-    chart, frame = pc.pair_scatter(xy, a1, a2, [1, 2, 3, 4], "t", True)
+    chart, frame = probe_charts.pair_scatter(xy, a1, a2, [1, 2, 3, 4], "t", True)
     assert len(frame) == 10_000
     chart.to_dict()
 
 
 def test_pair_palette_pairs_share_a_hue():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
-    labels, colours, shapes = pc.pair_palette([1, 2, 3, 4])
+    labels, colours, shapes = probe_charts.pair_palette([1, 2, 3, 4])
     assert len(labels) == 16 == len(set(labels))
     c = dict(zip(labels, colours))
-    assert c["(3,4)"] == pc.OKABE_ITO[5] and c["(4,3)"] == pc._lighten(pc.OKABE_ITO[5])
+    assert c["(3,4)"] == probe_charts.OKABE_ITO[5] and c["(4,3)"] == probe_charts._lighten(probe_charts.OKABE_ITO[5])
     assert len(set(colours)) == 16
 
 
 def test_flow_routes():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
-    assert pc.flow_route(1, 2, "key", "anchor 1") == "inferential route"
-    assert pc.flow_route(2, 2, "anchor 2", "last") == "inferential route"
-    assert pc.flow_route(1, 2, "anchor 1", "last") == "symmetric route"
-    assert pc.flow_route(2, 2, "key", "last") == "symmetric route"
-    assert pc.flow_route(1, 2, "noise 0", "last") == "other"
+    assert probe_charts.flow_route(1, 2, "key", "anchor 1") == "inferential route"
+    assert probe_charts.flow_route(2, 2, "anchor 2", "last") == "inferential route"
+    assert probe_charts.flow_route(1, 2, "anchor 1", "last") == "symmetric route"
+    assert probe_charts.flow_route(2, 2, "key", "last") == "symmetric route"
+    assert probe_charts.flow_route(1, 2, "noise 0", "last") == "other"
 
 
 def test_reading_says_when_a_run_does_not_show_the_paper():
@@ -271,10 +271,10 @@ def test_default_pair_prefers_committed_top_level_fitted_runs(tmp_path, monkeypa
 
 
 def test_condensation_axes_have_whole_number_ticks():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
     c = probes.condensation(np.random.default_rng(0).standard_normal((16, 6)))
-    chart, _ = pc.condensation_heatmap(c, "W", False)
+    chart, _ = probe_charts.condensation_heatmap(c, "W", False)
     spec = chart.to_dict()
     layer = spec["layer"][0] if "layer" in spec else spec["hconcat"][0]["layer"][0]
     for ax in ("x", "y"):

@@ -176,13 +176,13 @@ def test_whole_diagram_command_publishes_where_the_app_reads(grid, monkeypatch):
 
 
 def test_seed_sentence_only_claims_what_the_seeds_show(make_run, app_env, tmp_path):
-    from ui import phase_data as pdat
+    from ui import phase_data
 
     def text(seeds, name):
         fake_grid(make_run, tmp_path / name, app_env.pretrained, depths=(1,), gammas=(0.5, 0.8), seeds=seeds,
                   name=name)
-        df, meta = pdat.load_table(app_env.pretrained, name)
-        return "\n".join(pdat.comparison(pdat.cells(df, meta, "paper"), meta, pdat.config_of(meta)))
+        df, meta = phase_data.load_table(app_env.pretrained, name)
+        return "\n".join(phase_data.comparison(phase_data.cells(df, meta, "paper"), meta, phase_data.config_of(meta)))
 
     one = text((0,), "phase_one")
     assert "seed matters" not in one and "spread over seeds is not measured" in one
@@ -196,7 +196,7 @@ def test_finished_recompute_redraws_the_page(monkeypatch):
     have ended (cancelled here), so 'Recompute this cell' is enabled again."""
     import streamlit as st
 
-    from ui import phase_views as pv
+    from ui import phase_views
 
     class Job:
         def __init__(self, state):
@@ -213,16 +213,16 @@ def test_finished_recompute_redraws_the_page(monkeypatch):
             return Job(self.state)
 
     reruns = []
-    monkeypatch.setattr(pv, "job_queue", lambda: Queue())
+    monkeypatch.setattr(phase_views, "job_queue", lambda: Queue())
     monkeypatch.setattr(st, "rerun", lambda **kw: reruns.append(kw))
     jobs = [("L1_g1_s0", "j1")]
-    pv.live_body(jobs, [], None, None, drawn_active=False)  # drawn after they ended: nothing to redo
+    phase_views.live_body(jobs, [], None, None, drawn_active=False)  # drawn after they ended: nothing to redo
     assert reruns == []
     Queue.state = "running"
-    pv.live_body(jobs, [], None, None, drawn_active=True)   # still running: the fragment alone updates
+    phase_views.live_body(jobs, [], None, None, drawn_active=True)   # still running: the fragment alone updates
     assert reruns == []
     Queue.state = "cancelled"
-    pv.live_body(jobs, [], None, None, drawn_active=True)   # ended since the page was drawn
+    phase_views.live_body(jobs, [], None, None, drawn_active=True)   # ended since the page was drawn
     assert reruns == [{"scope": "app"}]
 
 

@@ -9,7 +9,7 @@ import torch
 from core import probes
 from core.presets import get_preset
 from core.model import build_model
-from ui import charts, probe_charts, widgets
+from ui import chart_style, charts, probe_charts, sidebar
 
 torch.set_num_threads(1)
 
@@ -30,7 +30,7 @@ def test_large_font_legends_sit_under_the_plot():
 
 
 def test_projector_chart_text_is_at_least_20_px():
-    for f in (charts.fonts(True), probe_charts.fonts(True)):
+    for f in (chart_style.fonts(True), chart_style.fonts(True, dense=True)):
         assert min(v for k, v in f.items() if k in ("label", "title", "legend", "text")) >= 20
 
 
@@ -62,4 +62,4 @@ def test_condensation_subtitle_is_two_lines():
 
 def test_large_font_css_lets_metric_labels_wrap():
     """Verdict-card labels were cut ("infere…") at large fonts: they wrap instead."""
-    assert "stMetricLabel" in widgets.LARGE_CSS and "white-space: normal" in widgets.LARGE_CSS
+    assert "stMetricLabel" in sidebar.LARGE_CSS and "white-space: normal" in sidebar.LARGE_CSS

@@ -159,13 +159,13 @@ def test_sequence_probe_rejects_tokens_of_another_task(model):
 
 
 def test_attention_heatmap_picks_a_head():
-    from ui import probe_charts as pc
+    from ui import probe_charts
 
     attn = np.zeros((1, 2, 3, 3))
     attn[0, 0] = np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None]
     attn[0, 1] = np.eye(3)
-    _, mean = pc.attention_heatmaps(attn, [5, 1, 2], ["key", "anchor 1", "anchor 2"])
-    _, h2 = pc.attention_heatmaps(attn, [5, 1, 2], ["key", "anchor 1", "anchor 2"], head=1)
+    _, mean = probe_charts.attention_heatmaps(attn, [5, 1, 2], ["key", "anchor 1", "anchor 2"])
+    _, h2 = probe_charts.attention_heatmaps(attn, [5, 1, 2], ["key", "anchor 1", "anchor 2"], head=1)
     assert h2["weight"].tolist() == [1, 0, 1, 0, 0, 1]
     assert mean["weight"].iloc[0] == pytest.approx(1.0) and mean["weight"].iloc[1] == pytest.approx(0.25)
 

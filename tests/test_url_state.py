@@ -174,9 +174,9 @@ def test_inside_restores_runs_and_view_and_writes_changes_back(app_env, make_run
 
 
 def us_view_name(slug: str) -> str:
-    from ui.probe_views import VIEW_NAMES
+    from ui.probe_views import VIEWS
 
-    return VIEW_NAMES[us.VIEW_SLUGS.index(slug)]
+    return next(v.name for v in VIEWS if v.slug == slug)
 
 
 def test_inside_one_run_from_the_link(app_env, make_run):

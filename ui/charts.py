@@ -5,7 +5,7 @@ e.g. x-10) blue, symmetric (copy of the swapped pair, e.g. x-6) vermillion, any 
 grey, seen-pair accuracy and loss black; the overridden pair shares the symmetric colour,
 held-out pairs are reddish purple. Every number says its split: seen pairs are scored on the
 test split, held-out pairs on both splits (docs/science.md §2). Every builder takes ``large``
-(lecturer mode: bigger fonts).
+(lecturer mode: bigger fonts; the sizes are ``ui.chart_style``'s).
 """
 from __future__ import annotations
 
@@ -17,32 +17,12 @@ import pandas as pd
 from core.config import Pair, TaskConfig, pair_key, parse_pair
 from core.task import pair_target
 
+from . import chart_style
 from .palette import BATCH, HELD_OUT, INFERENTIAL, MAPPING_COLOURS, OTHER, ROLE_COLOURS, SEEN, SYMMETRIC  # noqa: F401
 
 # Which split each number is on (the card, the curves and the per-pair grid use these words).
 SEEN_SPLIT = "test split"
 HELD_SPLIT = "both splits"
-
-
-def fonts(large: bool = False) -> dict[str, int]:
-    """Font sizes (px) for normal and lecturer (projector) mode."""
-    if large:
-        return {"label": 20, "title": 22, "legend": 20, "text": 22, "height": 420}
-    return {"label": 12, "title": 13, "legend": 12, "text": 13, "height": 300}
-
-
-def style(chart: Any, large: bool = False) -> Any:
-    """Apply the shared font sizes to a finished chart (must be the outermost chart)."""
-    f = fonts(large)
-    # Large fonts: legends under the plot, one entry a line. On the right, a long label at 20 px
-    # ate the plot of a half-width column (the accuracy chart shrank to ~40 px at 1280 px).
-    legend = ({"orient": "bottom", "symbolDirection": "vertical", "gradientDirection": "horizontal"} if large
-              else {"orient": "right"})
-    return (chart.configure_axis(labelFontSize=f["label"], titleFontSize=f["title"])
-            .configure_legend(labelFontSize=f["legend"], titleFontSize=f["title"], labelLimit=0, **legend)
-            .configure_header(labelFontSize=f["title"], titleFontSize=f["title"])
-            .configure_title(fontSize=f["title"] + 2, anchor="start")
-            .configure_view(strokeWidth=0))
 
 
 def formula(shift: int) -> str:
@@ -118,7 +98,7 @@ def loss_chart(frame: pd.DataFrame, large: bool = False, epochs: float | None = 
     """Training loss (cross-entropy at the last position) against epoch, log scale.
 
     ``epochs``: the planned number of epochs (fixes the x axis of a live chart)."""
-    f = fonts(large)
+    f = chart_style.fonts(large)
     domain = [s for s in ("batch", "epoch mean") if s in set(frame["series"])] or ["epoch mean"]
     rng = [BATCH if s == "batch" else SEEN for s in domain]
     chart = alt.Chart(frame, title="Training loss").mark_line(strokeWidth=3 if large else 2).encode(
@@ -127,14 +107,14 @@ def loss_chart(frame: pd.DataFrame, large: bool = False, epochs: float | None = 
         color=alt.Color("series:N", scale=alt.Scale(domain=domain, range=rng), title=None),
         tooltip=["epoch:Q", alt.Tooltip("loss:Q", format=".3f"), "series:N"],
     ).properties(height=f["height"])
-    return style(chart, large)
+    return chart_style.style(chart, large)
 
 
 def accuracy_chart(frame: pd.DataFrame, large: bool = False, epochs: float | None = None) -> alt.Chart:
     """Seen-pair test accuracy and the held-out pair's inferential / symmetric accuracy.
 
     ``epochs``: the planned number of epochs (fixes the x axis of a live chart)."""
-    f = fonts(large)
+    f = chart_style.fonts(large)
     series = list(dict.fromkeys(frame["series"]))
     colour_of = dict(zip(frame["series"], frame["mapping"]))
     rng = [MAPPING_COLOURS[colour_of[s]] for s in series]
@@ -145,7 +125,7 @@ def accuracy_chart(frame: pd.DataFrame, large: bool = False, epochs: float | Non
         color=alt.Color("series:N", scale=alt.Scale(domain=series, range=rng), title=None),
         tooltip=["epoch:Q", alt.Tooltip("accuracy:Q", format=".1%"), "series:N"],
     ).properties(height=f["height"])
-    return style(chart, large)
+    return chart_style.style(chart, large)
 
 
 def pair_accuracy_rows(per_pair: dict[str, float], task: TaskConfig,
@@ -168,7 +148,7 @@ def pair_accuracy_rows(per_pair: dict[str, float], task: TaskConfig,
 def pair_accuracy_chart(per_pair: dict[str, float], task: TaskConfig, large: bool = False,
                         held: dict[str, dict[str, float]] | None = None) -> alt.Chart:
     """4x4 grid: accuracy of each anchor pair, each on its split (``pair_accuracy_rows``)."""
-    f = fonts(large)
+    f = chart_style.fonts(large)
     df = pair_accuracy_rows(per_pair, task, held)
     order = [str(a) for a in task.anchors]
     splits = (f"seen pairs: {SEEN_SPLIT}; held out: inferential, {HELD_SPLIT}"
@@ -186,7 +166,7 @@ def pair_accuracy_chart(per_pair: dict[str, float], task: TaskConfig, large: boo
     value = base.mark_text(fontSize=f["text"], dy=-8 if not large else -10, fontWeight="bold").encode(
         text=alt.Text("accuracy:Q", format=".0%"), color=text_colour)
     note = base.mark_text(fontSize=f["text"] - 3, dy=10 if not large else 14).encode(text="note:N", color=text_colour)
-    return style(alt.layer(cells, value, note).properties(height=f["height"]), large)
+    return chart_style.style(alt.layer(cells, value, note).properties(height=f["height"]), large)
 
 
 def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large: bool = False,
@@ -199,7 +179,7 @@ def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large:
     record, so a candidate outside the five most common offsets shows its true share, not 0,
     and the chart agrees with the card.
     """
-    f = fonts(large)
+    f = chart_style.fonts(large)
     p = parse_pair(pair)
     inf, sym = pair_target(task, 0, p, "inferential"), pair_target(task, 0, p, "symmetric")
     shares = {int(o): s for o, s in offsets.items()}
@@ -222,4 +202,4 @@ def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large:
                         title=None),
         tooltip=["answer:N", alt.Tooltip("share:Q", format=".1%"), "kind:N"],
     ).properties(height=f["height"])
-    return style(chart, large)
+    return chart_style.style(chart, large)

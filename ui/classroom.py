@@ -38,11 +38,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from . import charts
+from . import chart_style
 from .classroom_store import (DEFAULT_MAX_ANSWERS, DEFAULT_MAX_CLASSES, DEFAULT_TTL_S, MAX_RAW_CODE, QID_RE,
                               TOKEN_RE, ClassError, ClassStore, Question, new_token)
 from .loaders import REPO, runs_dir
-from .widgets import large_fonts
+from .state import large_fonts
 
 STATE = "_class"          # session: {"code", "role": "lecturer" | "student", "key" (lecturer), "token" (student)}
 MESSAGE = "_class_msg"    # session: the last refusal, shown until the next successful class action
@@ -222,7 +222,7 @@ def session_panel() -> None:
     """The sidebar's class panel. Without a class: **Start a class** and a box to join one with
     its code. Lecturer: the code, its expiry, a QR code and the link students open, **End
     class** (deletes its answers). Student: the class code and **Leave class**. Also handles
-    the ``?class=`` link (call it near the top of the page, after ``widgets.sidebar()``)."""
+    the ``?class=`` link (call it near the top of the page, after ``sidebar.sidebar()``)."""
     _sync()
     with st.sidebar:
         st.markdown("**Class answers**")
@@ -271,14 +271,14 @@ def histogram(options: list[str], counts: list[int], large: bool = False) -> alt
     shows ``axis_labels(options)``, the tooltip the whole option), with the number at the end
     of each bar; fits a 390 px phone."""
     df = pd.DataFrame({"answer": axis_labels(options), "option": options, "students": counts})
-    f = charts.fonts(large)
+    f = chart_style.fonts(large)
     base = alt.Chart(df).encode(
         y=alt.Y("answer:N", sort=None, title=None, axis=alt.Axis(labelLimit=160)),
         x=alt.X("students:Q", title="students", axis=alt.Axis(tickMinStep=1),
                 scale=alt.Scale(domain=[0, max(1, *counts) * 1.15], nice=False)),  # room for the count
         tooltip=["option:N", "students:Q"])
     bars = base.mark_bar(color=BAR) + base.mark_text(align="left", dx=4, fontSize=f["text"]).encode(text="students:Q")
-    return charts.style(bars, large)
+    return chart_style.style(bars, large)
 
 
 def _show_histogram(options: list[str], counts: list[int], large: bool = False) -> None:

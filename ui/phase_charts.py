@@ -13,7 +13,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from . import charts, palette
+from . import chart_style, charts, palette
 from .phase_data import AXIS_TITLES, OUTCOME_ORDER
 
 HATCH = "M-1,1L1,-1M-1,0L0,-1M0,1L1,0"  # three diagonal strokes in the unit square
@@ -33,7 +33,7 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
 
     ``frame``: ``long_frame`` output (``value``, ``std``, ``seen``, ``fitted``, ``cell``, axes).
     """
-    f = charts.fonts(large)
+    f = chart_style.fonts(large)
     scale = 1.35 if large else 1.0
     y_enc = alt.Y(**_axis(y, "y", large)) if y else alt.Y(value=0)
     tooltip = [alt.Tooltip(x, title=AXIS_TITLES.get(x, x))]
@@ -71,7 +71,7 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
                                                      labelExpr="split(datum.label, ': ')")))
     if by_seed:
         facet["row"] = alt.Row("seed:O", title="seed")
-    return charts.style(layered.facet(**facet), large)
+    return chart_style.style(layered.facet(**facet), large)
 
 
 def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False) -> Any:
@@ -93,4 +93,4 @@ def outcome_dots(runs: pd.DataFrame, x: str, y: str | None, large: bool = False)
         tooltip=tooltip,
     ).properties(width=alt.Step(CELL_W * scale), height=alt.Step(CELL_H * scale) if y else CELL_H * scale,
                  title="Each run's verdict (one dot per seed and learning rate)")
-    return charts.style(chart, large)
+    return chart_style.style(chart, large)

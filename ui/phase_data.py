@@ -35,7 +35,7 @@ INTRO = {
                   "and weight decay push the model toward inference; notice whether the colour brightens toward "
                   "the top right.",
 }
-VIEWS = {
+REDUCTIONS = {  # ?reduction= and the radio: how a cell's runs are reduced to one colour
     "paper": "Paper's rule: best over learning rates, mean over seeds",
     "mean": "Mean over all runs",
     "seed": "Each seed separately",

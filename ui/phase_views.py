@@ -3,14 +3,13 @@ selection (chart click or select box), the selected cell's runs and result card,
 'Recompute this cell' action, which queues one training job per run of the cell on the
 shared job queue (``ui.jobs``): training never runs in the script thread.
 
-Opening a cell sets ``st.session_state["selected_run"]`` to the path of one of its run
+Opening a cell picks (``ui.state.select_run``) the path of one of its run
 folders; the Train and Inside-the-model pages read that key. "Open in Train" also pre-fills the
-Train page's controls with that run's settings (``ui.widgets.train_prefill``).
+Train page's controls with that run's settings (``ui.run_controls.train_prefill``).
 """
 from __future__ import annotations
 
 import shlex
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ import streamlit as st
 from core.runs import RunError
 from core.sweep import run_row
 
-from . import url_state
-from . import phase_data as pdat
+from . import phase_data, state, url_state
 from .loaders import REPO, job_queue, load_run_cached, pretrained_dir, runs_dir, source_label
 
 RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential", "symmetric", "other",
@@ -31,7 +29,7 @@ RUN_COLUMNS = ["seed", "lr", "weight_decay", "seen_test_accuracy", "inferential"
 def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
     """Radio over the committed diagrams; a clear message (and the command) when there is none."""
     folder = pretrained_dir()
-    names = pdat.find_tables(folder)
+    names = phase_data.find_tables(folder)
     if not names:
         st.info(f"No committed phase diagram in {folder} yet. Make one (about 1–2 hours on two cores) with\n\n"
                 f"`python -m core sweep --spec phase --preset cpu-demo --workers 2 --half --copy-to {_copy_dest()}`"
@@ -39,9 +37,9 @@ def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
         return None
     url_state.phase_table_from_url(names)  # ?diagram=, once per distinct value
     name = st.radio("Diagram", names, key="phase_table", horizontal=True, persist_state="session",
-                    format_func=lambda n: f"{pdat.KINDS[pdat.kind_of(n)]} · {n.split('_', 1)[-1]}")
+                    format_func=lambda n: f"{phase_data.KINDS[phase_data.kind_of(n)]} · {n.split('_', 1)[-1]}")
     try:
-        df, meta = pdat.load_table(folder, name)
+        df, meta = phase_data.load_table(folder, name)
     except (OSError, ValueError) as e:
         st.error(f"Could not read {name}.csv: {e}")
         return None
@@ -72,7 +70,7 @@ def apply_click(cell_df: pd.DataFrame) -> str | None:
 def cell_select(cell_df: pd.DataFrame, axes: list[str | None]) -> str | None:
     """Select box over the cells, bound to the same state as chart clicks."""
     ids = list(dict.fromkeys(cell_df["cell"]))
-    labels = dict(zip(cell_df["cell"], (pdat.cell_label(r, axes) for _, r in cell_df.iterrows())))
+    labels = dict(zip(cell_df["cell"], (phase_data.cell_label(r, axes) for _, r in cell_df.iterrows())))
     # persist_state: the chosen cell is still open after a visit to another page
     return st.selectbox("Open a cell (or click one in the chart)", [None, *ids], key="phase_cell",
                         persist_state="session",
@@ -93,15 +91,15 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
     run_rel = st.selectbox("Run to open", openable, key="phase_run", persist_state="session",
                            format_func=lambda r: source_label(str(folder / r), Path(r).name))
     path = str(folder / run_rel)
-    st.session_state["selected_run"] = path
+    state.select_run(path)
     try:
         run = load_run_cached(path)
     except RunError as e:
         st.error(f"Could not open this run: {e}")
         return
-    from . import widgets  # the Train page's controls and result card, reused as is
-    spec = pdat.spec_of(meta)
-    prefill, differ = widgets.train_prefill(run.config, spec.preset if spec is not None else None)
+    from . import run_controls, run_report  # the Train page's controls and result card, reused as is
+    spec = phase_data.spec_of(meta)
+    prefill, differ = run_controls.train_prefill(run.config, spec.preset if spec is not None else None)
     c1, c2 = st.columns(2)
     if c1.button("Open in Train: its settings pre-filled", key="phase_open_train", icon=":material/arrow_forward:",
                  help="Sets the Train page's preset, γ, depth, seed, epochs and task to this run's, and opens "
@@ -113,16 +111,12 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
         st.caption("Train's controls cannot set everything of this run; retrained from there it would differ in: "
                    + "; ".join(differ) + ".")
     with st.expander(f"Result card of {Path(path).name}", expanded=True):
-        widgets.run_report(run)
-
-
-def _owner() -> str:
-    return st.session_state.setdefault("_owner", uuid.uuid4().hex)  # same key as the Train page's jobs
+        run_report.run_report(run)
 
 
 def recompute_panel(name: str, cell: str, df: pd.DataFrame, meta: dict[str, Any]) -> None:
     """'Recompute this cell': one queued job per run of the cell, live progress, then the comparison."""
-    spec = pdat.spec_of(meta)
+    spec = phase_data.spec_of(meta)
     if spec is None:
         st.caption("This table carries no sweep spec, so its cells cannot be recomputed here.")
         return
@@ -150,9 +144,9 @@ def _submit(key: str, spec: Any, points: list) -> None:
     q = job_queue()
     submitted: list[tuple[str, str]] = []
     try:
-        with q.request(_owner()):  # the cell's seeds count as one request against the per-session cap
+        with q.request(state.owner()):  # the cell's seeds count as one request against the per-session cap
             for p in points:
-                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, _owner(), runs_dir()).id))
+                submitted.append((p.run_id, q.submit(spec.config_for(p), spec.preset, state.owner(), runs_dir()).id))
     except ValueError as e:  # JobRefused, also from a ui.jobs reloaded after a file edit
         for _, jid in submitted:
             q.cancel(jid, "refused together with the rest of the cell")

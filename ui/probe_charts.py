@@ -1,13 +1,13 @@
 """Altair builders for the "Inside the model" page: one function per chart.
 
-Each builder takes numpy arrays (from ``core.probes``) and returns ``(chart, frame)``: the
-chart and the exact data it draws, so the page can offer that data as CSV. Every builder
-takes ``large`` (projector mode: bigger fonts and marks). Colours come from ``ui.palette`` and
-mean what they mean on every page: inferential route blue, symmetric route vermillion, runs by
-their verdict (``palette.run_colours``), seen pairs black; series of no outcome (eigenvalue
-indices, complexity measures) take neutral colours. Viridis for attention, the blue–orange
-diverging scheme for cosine similarity. Builders drawn once per run take shared domains, so two
-runs compared side by side are read on the same axes.
+Each builder takes numpy arrays (from ``core.probes``) and returns ``(chart, frame)``: the chart
+and the exact data it draws, so the page can offer that data as CSV. Every builder takes
+``large`` (projector mode: bigger fonts and marks, sized by ``ui.chart_style``). Colours come
+from ``ui.palette`` and mean what they mean on every page: inferential route blue, symmetric
+route vermillion, runs by their verdict (``palette.run_colours``), seen pairs black; series of
+no outcome (eigenvalue indices, complexity measures) take neutral colours. Viridis for
+attention, the blue–orange diverging scheme for cosine similarity. Builders drawn once per run
+take shared domains, so two runs compared side by side are read on the same axes.
 Data go inline and unlimited (``alt.data_transformers.disable_max_rows``): the largest
 frames are a 192×192 similarity matrix (37k rows) and 10,000-point projections, which
 Streamlit ships as Arrow anyway.
@@ -20,7 +20,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from . import palette
+from . import chart_style, palette
 
 alt.data_transformers.disable_max_rows()
 
@@ -30,30 +30,6 @@ OTHER = palette.LIGHT
 BLACK = palette.SEEN
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000"]
 GREYS = ["#333333", "#666666", "#999999", "#BBBBBB", "#555555", "#888888"]
-
-
-def fonts(large: bool = False) -> dict[str, int]:
-    """Font sizes (px) and base chart size for normal and projector mode."""
-    if large:  # ≥ 20 px: readable from the back of a lecture room
-        return {"label": 20, "title": 22, "text": 20, "size": 420, "mark": 90}
-    return {"label": 11, "title": 13, "text": 12, "size": 300, "mark": 40}
-
-
-def style(chart: Any, large: bool = False) -> Any:
-    """Shared fonts and sizing; must be applied to the outermost chart.
-
-    Single views autosize ``fit-x`` with padding: Streamlit stretches their width to the
-    column, while the height stays the plot's own (legends and titles are added to it, not
-    squeezed out of it). Facets cannot fit, so they pad.
-    """
-    f = fonts(large)
-    kind = "pad" if isinstance(chart, (alt.FacetChart, alt.HConcatChart, alt.VConcatChart, alt.ConcatChart)) else "fit-x"
-    chart = chart.properties(autosize=alt.AutoSizeParams(type=kind, contains="padding"))
-    return (chart.configure_axis(labelFontSize=f["label"], titleFontSize=f["title"])
-            .configure_legend(labelFontSize=f["label"], titleFontSize=f["title"], labelLimit=0)
-            .configure_header(labelFontSize=f["title"], titleFontSize=f["title"])
-            .configure_title(fontSize=f["title"] + 1, anchor="start")
-            .configure_view(strokeWidth=0))
 
 
 def _lighten(hex_colour: str, amount: float = 0.55) -> str:
@@ -100,7 +76,7 @@ def attention_heatmaps(attn: np.ndarray, tokens: list[int], roles: list[str], la
     frame = pd.DataFrame({"layer": ll.ravel() + 1, "query": np.array(labels)[kk.ravel()],
                           "key": np.array(labels)[jj.ravel()], "weight": a.ravel().round(4)})
     frame = frame[kk.ravel() >= jj.ravel()]
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     base = alt.Chart(frame).encode(
         x=alt.X("key:O", sort=labels, title="attends to position j", axis=alt.Axis(labelAngle=-45)),
         y=alt.Y("query:O", sort=labels, title="position k"),
@@ -114,7 +90,7 @@ def attention_heatmaps(attn: np.ndarray, tokens: list[int], roles: list[str], la
     size = size or f["size"]
     chart = alt.layer(rect, text).properties(width=size, height=size).facet(
         facet=alt.Facet("layer:O", title="layer"), columns=columns or L)
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 ROUTE_COLOURS = {"inferential route": INFERENTIAL, "symmetric route": SYMMETRIC, "other": OTHER}
@@ -151,7 +127,7 @@ def flow_diagram(flow: dict[str, Any], tokens: list[int], large: bool = False,
     frame["route"] = [flow_route(l, L, s, d) for l, s, d in zip(frame["layer"], frame["from"], frame["to"])]
     frame["edge"] = [f"layer {l}: {s} → {d}" for l, s, d in zip(frame["layer"], frame["from"], frame["to"])]
     frame = frame.sort_values(["route", "weight"], key=lambda c: c.map({"other": 0}).fillna(1) if c.name == "route" else c)
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     width, height = f["size"] * 1.6, f["size"] * 1.1
     y = alt.Y("src:Q", scale=alt.Scale(domain=[T - 0.5, -1.2]), axis=None)
     x = alt.X("x:Q", scale=alt.Scale(domain=[-0.7, L + 0.3]), axis=None)
@@ -186,7 +162,7 @@ def flow_diagram(flow: dict[str, Any], tokens: list[int], large: bool = False,
         x=x, y=y, text="label:N")
     # layer order matters: Streamlit 1.67 drew nothing when the text layer came first
     chart = alt.layer(edges, dots, names, header, halo, labels).properties(width=width, height=height)
-    return style(chart, large), frame.drop(columns=["x", "x2"])
+    return chart_style.style(chart, large, dense=True), frame.drop(columns=["x", "x2"])
 
 
 def prediction_bars(top: list[tuple[int, float]], inferential: int, symmetric: int, p_inf: float, p_sym: float,
@@ -200,7 +176,7 @@ def prediction_bars(top: list[tuple[int, float]], inferential: int, symmetric: i
     frame = pd.DataFrame(rows).sort_values("probability", ascending=False)
     frame["is"] = ["inferential target" if int(t) == inferential else "symmetric target" if int(t) == symmetric
                    else "other" for t in frame["token"]]
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     colour = alt.Color("is:N", scale=alt.Scale(domain=["inferential target", "symmetric target", "other"],
                                                range=[INFERENTIAL, SYMMETRIC, OTHER]), title=None,
                        legend=alt.Legend(orient="bottom"))
@@ -213,7 +189,7 @@ def prediction_bars(top: list[tuple[int, float]], inferential: int, symmetric: i
     text = base.mark_text(align="left", dx=3, fontSize=f["text"]).encode(text=alt.Text("probability:Q", format=".2f"))
     chart = alt.layer(bars, text, title="Prediction at the last position").properties(
         width=f["size"] * 0.9, height=alt.Step(f["text"] * 2))
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 # -- view 2: fused representations -------------------------------------------------------------
@@ -243,7 +219,7 @@ def pair_scatter(xy: np.ndarray, a1: np.ndarray, a2: np.ndarray, anchors: list[i
         frame = frame.sort_values("_on_top", kind="stable").drop(columns="_on_top")
     else:
         labels, colours, shapes = pair_palette(anchors)
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     sx = alt.Scale(domain=x_domain) if x_domain else alt.Scale()
     sy = alt.Scale(domain=y_domain) if y_domain else alt.Scale()
     size = alt.value(f["mark"] * 0.7)
@@ -258,7 +234,7 @@ def pair_scatter(xy: np.ndarray, a1: np.ndarray, a2: np.ndarray, anchors: list[i
                         legend=alt.Legend(orient="bottom", columns=4, symbolSize=f["mark"] * 2)),
         shape=alt.Shape("pair:N", scale=alt.Scale(domain=labels, range=shapes), title="anchor pair"),
         tooltip=["pair"]).properties(width=f["size"], height=f["size"])  # data order: highlighted pairs last, on top
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 def shared_domain(*arrays: np.ndarray, pad: float = 0.05) -> list[float] | None:
@@ -285,7 +261,7 @@ def similarity_triangles(keys: list[int], lower: dict[str, Any], upper: dict[str
     frame = pd.DataFrame({"x1": np.asarray(keys)[ii.ravel()], "x2": np.asarray(keys)[jj.ravel()],
                           "cosine": sim.ravel().round(4), "equal_target": eq.ravel(),
                           "comparison": np.where(below.ravel(), lower_name, upper_name)})
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     size = f["size"] * 1.1
     base = alt.Chart(frame).encode(
         x=alt.X("x2:O", title="x2 (key of the second vector)"),
@@ -300,7 +276,7 @@ def similarity_triangles(keys: list[int], lower: dict[str, Any], upper: dict[str
                             subtitleFontSize=f["title"])
     chart = alt.layer(rect, boxes, alt.Chart(diag).mark_point(shape="cross", size=8, color="#777777").encode(
         x="x2:O", y="x1:O"), title=title).properties(width=size, height=size)
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 # -- view 4: condensation ---------------------------------------------------------------------
@@ -313,7 +289,7 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
     frame = pd.DataFrame({"row": ii.ravel(), "col": jj.ravel(), "cosine": sim.ravel().round(3),
                           "neuron_row": order[ii.ravel()], "neuron_col": order[jj.ravel()]})
     frame["row2"], frame["col2"] = frame["row"] + 1, frame["col"] + 1
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     size = f["size"] * 1.1
     sc = alt.Scale(domain=[0, n], nice=False)
     ticks = alt.Axis(format="d", tickMinStep=1)  # neuron positions are whole numbers
@@ -335,7 +311,7 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
            f"{c['share_in_groups']:.0%} of {n} neurons in groups, largest {c['largest_group_share']:.0%}"]
     chart = alt.layer(rect, boxes, title=alt.TitleParams(title, subtitle=sub, subtitleFontSize=f["label"] + 1)
                       ).properties(width=size, height=size)
-    return style(chart, large), frame.drop(columns=["row2", "col2"])
+    return chart_style.style(chart, large, dense=True), frame.drop(columns=["row2", "col2"])
 
 
 # -- view 5: embeddings -----------------------------------------------------------------------
@@ -343,7 +319,7 @@ def embedding_scatter(xy: np.ndarray, tokens: np.ndarray, title: str, subtitle: 
                       large: bool = False) -> tuple[Any, pd.DataFrame]:
     """Item embeddings in 2-D coloured by token value (viridis), every 10th token labelled."""
     frame = pd.DataFrame({"x": xy[:, 0].round(4), "y": xy[:, 1].round(4), "token": tokens.astype(int)})
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     base = alt.Chart(frame).encode(x=alt.X("x:Q", title="component 1"), y=alt.Y("y:Q", title="component 2"))
     pts = base.mark_circle(size=f["mark"] * 1.5, opacity=0.9).encode(
         color=alt.Color("token:Q", scale=alt.Scale(scheme="viridis"), title="token value"), tooltip=["token"])
@@ -351,7 +327,7 @@ def embedding_scatter(xy: np.ndarray, tokens: np.ndarray, title: str, subtitle: 
     path = base.mark_line(color="#999999", strokeWidth=0.7, opacity=0.5).encode(order="token:Q")
     chart = alt.layer(path, pts, text, title=alt.TitleParams(title, subtitle=[subtitle], subtitleFontSize=f["label"] + 1)
                       ).properties(width=f["size"], height=f["size"])
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 # -- view 6: spectra --------------------------------------------------------------------------
@@ -366,7 +342,7 @@ def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = Fals
         v = np.asarray(v)[:top] if top else np.asarray(v)
         rows += [{"run": run, "index": i + 1, "value": float(x)} for i, x in enumerate(v) if x > 0]
     frame = pd.DataFrame(rows, columns=["run", "index", "value"])
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     runs = list(curves)
     chart = alt.Chart(frame, title=title).mark_line(point=True, strokeWidth=3 if large else 2).encode(
         x=alt.X("index:Q", title="index (largest first)"),
@@ -376,7 +352,7 @@ def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = Fals
         strokeDash=alt.StrokeDash("run:N", legend=None),
         tooltip=["run", "index", alt.Tooltip("value:Q", format=".4g")]).properties(
         width=f["size"] * 1.4, height=f["size"])
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 def _run_range(runs: list[str], colours: list[str] | None, outcomes: list[str | None] | None) -> list[str]:
@@ -395,7 +371,7 @@ def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[
             rows += [{"run": run, "weight": labels.get(name, name), "index": i + 1, "singular_value": float(s)}
                      for i, s in enumerate(sv) if s > 0]
     frame = pd.DataFrame(rows, columns=["run", "weight", "index", "singular_value"])
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     runs = list(per_run)
     order = list(dict.fromkeys(frame["weight"]))
     chart = alt.Chart(frame).mark_line(strokeWidth=2.5 if large else 1.8).encode(
@@ -407,7 +383,7 @@ def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[
         tooltip=["run", "weight", "index", alt.Tooltip("singular_value:Q", format=".4g")],
     ).properties(width=f["size"] * 0.75, height=f["size"] * 0.5).facet(
         facet=alt.Facet("weight:N", sort=order, title=None), columns=columns).resolve_scale(x="independent")
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame
 
 
 # -- view 7: over training --------------------------------------------------------------------
@@ -419,7 +395,7 @@ def snapshot_lines(frame: pd.DataFrame, value: str, series: str, title: str, epo
     ``colours``: series -> colour (the views pass the mapping colours for accuracies and neutral
     ones for everything else); series without one take neutral colours, never the routes'.
     ``x_domain``/``y_domain``: shared axes when two runs are compared."""
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     names = list(dict.fromkeys(frame[series]))
     colours = dict(colours or {})
     spare = iter(c for c in palette.NEUTRAL if c not in colours.values())
@@ -435,14 +411,15 @@ def snapshot_lines(frame: pd.DataFrame, value: str, series: str, title: str, epo
         tooltip=["epoch", series, alt.Tooltip(f"{value}:Q", format=".4g")])
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color=BLACK, strokeDash=[4, 3],
                                                                  strokeWidth=2).encode(x="epoch:Q")
-    return style(alt.layer(line, rule).properties(width=f["size"] * 1.4, height=f["size"] * 0.8), large)
+    chart = alt.layer(line, rule).properties(width=f["size"] * 1.4, height=f["size"] * 0.8)
+    return chart_style.style(chart, large, dense=True)
 
 
 def eigen_bars(values: list[float], title: str, large: bool = False,
                y_domain: list[float] | None = None) -> tuple[Any, pd.DataFrame]:
     """The top eigenvalues at one epoch, in the eigenvalue lines' grey ramp (not a route colour)."""
     frame = pd.DataFrame({"index": np.arange(1, len(values) + 1), "eigenvalue": values})
-    f = fonts(large)
+    f = chart_style.fonts(large, dense=True)
     ramp = palette.grey_ramp(len(values))
     chart = alt.Chart(frame, title=title).mark_bar().encode(
         x=alt.X("index:O", title="eigenvalue index"),
@@ -451,4 +428,4 @@ def eigen_bars(values: list[float], title: str, large: bool = False,
                         legend=None),
         tooltip=["index", alt.Tooltip("eigenvalue:Q", format=".4g")]).properties(
         width=f["size"] * 0.9, height=f["size"] * 0.8)
-    return style(chart, large), frame
+    return chart_style.style(chart, large, dense=True), frame

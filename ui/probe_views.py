@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,21 +23,12 @@ from core.config import parse_pair, pair_key
 from core.runs import Run, RunError
 from core.verdict import verdict
 
-from . import glossary
-from . import probe_charts as pc
-from . import probe_data as pdata
-from . import downloads, url_state
+from . import downloads, glossary, probe_charts, probe_data, state, url_state
 from .loaders import warn_bad_runs
 
-VIEW_NAMES = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation",
-              "Embeddings", "Spectra", "Over training", "Replay training"]
 
 
 # -- shared helpers ----------------------------------------------------------------------------
-def large_fonts() -> bool:
-    return bool(st.session_state.get("large_fonts", False))
-
-
 def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = True) -> None:
     """Draw ``chart`` (as wide as its column unless ``stretch`` is False, for faceted charts)
     and offer its data (CSV), its spec (Vega-Lite JSON) and an SVG (``ui.downloads``; SVG only
@@ -47,7 +39,7 @@ def show(chart: Any, frame: pd.DataFrame, name: str, key: str, stretch: bool = T
 
 def _load(path: str) -> Run | None:
     try:
-        return pdata.load_run_cached(path)
+        return probe_data.load_run_cached(path)
     except RunError as e:
         st.error(f"cannot load {path}: {e}")
         return None
@@ -80,7 +72,7 @@ def held_pair_of(paths: list[str]) -> tuple[int, int]:
 def run_header(path: str, run: Run) -> None:
     v = held_out_verdict(run)
     extra = f" · ({v[0]}) answered **{v[1]}**" if v else ""
-    st.markdown(f"**{pdata.choice_label(path)}**{extra}")
+    st.markdown(f"**{probe_data.choice_label(path)}**{extra}")
 
 
 def columns_for(paths: list[str]) -> list[Any]:
@@ -112,7 +104,7 @@ def compare_sentence(values: dict[str, float], what: str, higher_expected_for: s
     if len(values) != 2:
         return ""
     (pa, va), (pb, vb) = values.items()
-    ga, gb = pdata.gamma_of(pa), pdata.gamma_of(pb)
+    ga, gb = probe_data.gamma_of(pa), probe_data.gamma_of(pb)
     if ga is None or gb is None or ga == gb or any(v is None or math.isnan(v) for v in (va, vb)):
         return f"{what}: {_fmt(va)} vs {_fmt(vb)}."
     (g_lo, v_lo), (g_hi, v_hi) = sorted([(ga, va), (gb, vb)])
@@ -214,7 +206,7 @@ def render_flow(paths: list[str], large: bool) -> None:
         with col:
             run_header(path, run)
             try:
-                d = pdata.sequence(path, pdata.stamp(path), tuple(int(t) for t in tokens))
+                d = probe_data.sequence(path, probe_data.stamp(path), tuple(int(t) for t in tokens))
             except ValueError as e:
                 st.error(f"this sequence does not fit this run's task: {e}")
                 continue
@@ -224,14 +216,14 @@ def render_flow(paths: list[str], large: bool) -> None:
             st.markdown(f"Sequence `{' '.join(map(str, d['tokens']))}` · key {d['key']}, pair {d['pair']} · "
                         f"inferential target **{d['inferential']}**, symmetric **{d['symmetric']}** · "
                         f"the model predicts **{pred}**: {kind}.")
-            chart, frame = pc.flow_diagram(d["flow"], d["tokens"], large)
-            show(chart, frame, f"flow_{pdata.run_label(path)}", f"inside_flow_{path}")
+            chart, frame = probe_charts.flow_diagram(d["flow"], d["tokens"], large)
+            show(chart, frame, f"flow_{probe_data.run_label(path)}", f"inside_flow_{path}")
             st.markdown("Heaviest paths to the last token: " + " · ".join(
                 f"{q['label']} **{q['weight']:.2f}**" for q in d["flow"]["paths"][:3]))
-            chart, frame = pc.prediction_bars(d["top"], d["inferential"], d["symmetric"], d["p_inferential"],
+            chart, frame = probe_charts.prediction_bars(d["top"], d["inferential"], d["symmetric"], d["p_inferential"],
                                               d["p_symmetric"], large)
-            show(chart, frame, f"prediction_{pdata.run_label(path)}", f"inside_pred_{path}")
-            mean = pdata.mean_flow(path, pdata.stamp(path), tuple(d["pair"]))
+            show(chart, frame, f"prediction_{probe_data.run_label(path)}", f"inside_pred_{path}")
+            mean = probe_data.mean_flow(path, probe_data.stamp(path), tuple(d["pair"]))
             inf1, sym1 = route_strengths(d["flow"]["named"])
             infm, symm = route_strengths(mean)
             st.markdown(f"Route strength (weaker edge of the two steps) — this sequence: inferential "
@@ -257,10 +249,10 @@ def render_flow(paths: list[str], large: bool) -> None:
                                           key=f"inside_head_{path}")
                     head = None if choice == "mean of heads" else int(choice.split()[1]) - 1
                 compact = len(paths) > 1
-                chart, frame = pc.attention_heatmaps(d["attn"], d["tokens"], d["roles"], large, head=head,
+                chart, frame = probe_charts.attention_heatmaps(d["attn"], d["tokens"], d["roles"], large, head=head,
                                                      columns=1 if compact else None,
                                                      size=(300 if large else 230) if compact else None)
-                show(chart, frame, f"attention_{pdata.run_label(path)}", f"inside_attn_{path}", stretch=False)
+                show(chart, frame, f"attention_{probe_data.run_label(path)}", f"inside_attn_{path}", stretch=False)
                 st.dataframe(pd.DataFrame(d["flow"]["paths"])[["label", "weight"]], hide_index=True)
 
 
@@ -292,17 +284,17 @@ def render_fused(paths: list[str], large: bool) -> None:
         if run is None or layer >= run.config.model.n_layers:
             drawn.append((path, run, None, None, None))
             continue
-        s = pdata.stamp(path)
+        s = probe_data.stamp(path)
         with st.spinner("projecting (t-SNE takes a while the first time, then it is cached)…"):
-            d = pdata.fused(path, s, n, 0, layer)
-            xy, idx = pdata.fused_projection(path, s, n, 0, layer, method,
+            d = probe_data.fused(path, s, n, 0, layer)
+            xy, idx = probe_data.fused_projection(path, s, n, 0, layer, method,
                                              n_tsne if method == "tsne" else 100_000)
         drawn.append((path, run, d, xy, idx))
     # compare mode, PCA: one scale for both runs (t-SNE coordinates carry no scale to compare)
     share = len(paths) > 1 and method == "pca"
     xs = [xy[:, 0] for *_, xy, _ in drawn if xy is not None]
     ys = [xy[:, 1] for *_, xy, _ in drawn if xy is not None]
-    x_dom, y_dom = (pc.shared_domain(*xs), pc.shared_domain(*ys)) if share else (None, None)
+    x_dom, y_dom = (probe_charts.shared_domain(*xs), probe_charts.shared_domain(*ys)) if share else (None, None)
     ratios = {}
     for col, (path, run, d, xy, idx) in zip(columns_for(paths), drawn):
         with col:
@@ -313,10 +305,10 @@ def render_fused(paths: list[str], large: bool) -> None:
                 st.warning(f"this run has only {run.config.model.n_layers} layers")
                 continue
             title = f"X_ao({layer + 1}) at the last token, {method.upper()}, {len(idx)} sequences"
-            chart, frame = pc.pair_scatter(xy, d["a1"][idx], d["a2"][idx], list(run.config.task.anchors), title, large,
-                                           highlight=held if colour_by == "highlight" else None,
-                                           x_domain=x_dom, y_domain=y_dom)
-            show(chart, frame, f"fused_{pdata.run_label(path)}", f"inside_fused_{path}")
+            chart, frame = probe_charts.pair_scatter(xy, d["a1"][idx], d["a2"][idx], list(run.config.task.anchors),
+                                                     title, large, highlight=held if colour_by == "highlight" else None,
+                                                     x_domain=x_dom, y_domain=y_dom)
+            show(chart, frame, f"fused_{probe_data.run_label(path)}", f"inside_fused_{path}")
             ratios[path] = d["ratio"]
             st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
                         f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
@@ -368,29 +360,29 @@ def render_similarity(paths: list[str], large: bool) -> None:
     keys = tuple(range(lo, hi + 1))
     diffs: dict[str, float] = {}
     for path, run in each_run(paths):
-        s = pdata.stamp(path)
+        s = probe_data.stamp(path)
         try:
-            v = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, centre)
-            u = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8, centre)
-            v_alt = pdata.same_output(path, s, ((A, B), (C, D)), keys, 8, not centre)["summary"]
-            u_alt = pdata.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8,
+            v = probe_data.same_output(path, s, ((A, B), (C, D)), keys, 8, centre)
+            u = probe_data.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8, centre)
+            v_alt = probe_data.same_output(path, s, ((A, B), (C, D)), keys, 8, not centre)["summary"]
+            u_alt = probe_data.single_anchor(path, s, ((ua_[0], ua_[1]), (ua_[2], ua_[3])), keys, 8,
                                         not centre)["summary"]
         except ValueError as e:
             st.error(str(e))
             continue
-        chart, frame = pc.similarity_triangles(
+        chart, frame = probe_charts.similarity_triangles(
             v["keys"], v["blocks"][0], v["blocks"][1], f"v(x1; {A[0]},{A[1]}) vs v(x2; {B[0]},{B[1]})",
             f"v(x1; {C[0]},{C[1]}) vs v(x2; {D[0]},{D[1]})", large)
-        show(chart, frame, f"same_output_{pdata.run_label(path)}", f"inside_simv_{path}")
+        show(chart, frame, f"same_output_{probe_data.run_label(path)}", f"inside_simv_{path}")
         sv = v["summary"]
         other = "raw" if centre else "centred"
         st.markdown(f"Boxed minus other cells: **{_fmt(sv['difference'])}** (boxed {_fmt(sv['equal_mean'])}, "
                     f"others {_fmt(sv['unequal_mean'])}; {other}: {_fmt(v_alt['difference'])}).")
         st.markdown(reading(run, "same_output", sv["difference"]))
-        chart, frame = pc.similarity_triangles(
+        chart, frame = probe_charts.similarity_triangles(
             u["keys"], u["blocks"][0], u["blocks"][1], f"u(x1; {ua_[0]}) vs u(x2; {ua_[1]})",
             f"u(x1; {ua_[2]}) vs u(x2; {ua_[3]})", large)
-        show(chart, frame, f"single_anchor_{pdata.run_label(path)}", f"inside_simu_{path}")
+        show(chart, frame, f"single_anchor_{probe_data.run_label(path)}", f"inside_simu_{path}")
         su = u["summary"]
         st.markdown(f"Boxed minus other cells: **{_fmt(su['difference'])}** (boxed {_fmt(su['equal_mean'])}, "
                     f"others {_fmt(su['unequal_mean'])}; {other}: {_fmt(u_alt['difference'])}).")
@@ -422,9 +414,9 @@ def render_condensation(paths: list[str], large: bool) -> None:
         if weight not in probes.weight_names(run.model):
             st.warning(f"this run has no {probes.weight_label(weight)}")
             continue
-        c = pdata.condensation(path, pdata.stamp(path), weight, float(thr))
-        chart, frame = pc.condensation_heatmap(c, probes.weight_label(weight), large)
-        show(chart, frame, f"condensation_{weight}_{pdata.run_label(path)}", f"inside_cond_{path}")
+        c = probe_data.condensation(path, probe_data.stamp(path), weight, float(thr))
+        chart, frame = probe_charts.condensation_heatmap(c, probes.weight_label(weight), large)
+        show(chart, frame, f"condensation_{weight}_{probe_data.run_label(path)}", f"inside_cond_{path}")
         m1, m2, m3 = st.columns(3)
         m1.metric("groups (≥ 2 neurons)", c["n_groups"])
         m2.metric("neurons in groups", f"{c['share_in_groups']:.0%}")
@@ -435,7 +427,7 @@ def render_condensation(paths: list[str], large: bool) -> None:
         with st.expander("every weight of this run"):
             rows = []
             for nm in probes.weight_names(run.model):
-                cc = pdata.condensation(path, pdata.stamp(path), nm, float(thr))
+                cc = probe_data.condensation(path, probe_data.stamp(path), nm, float(thr))
                 rows.append({"weight": probes.weight_label(nm), "neurons": cc["n_neurons"],
                              "groups": cc["n_groups"], "share in groups": round(cc["share_in_groups"], 3)})
             st.dataframe(pd.DataFrame(rows), hide_index=True)
@@ -454,10 +446,11 @@ def render_embeddings(paths: list[str], large: bool) -> None:
     orders: dict[str, float] = {}
     for path, run in each_run(paths):
         with st.spinner("projecting…"):
-            d = pdata.embedding(path, pdata.stamp(path), method)
+            d = probe_data.embedding(path, probe_data.stamp(path), method)
         sub = (f"order |ρ| {d['order']:.2f}; PC1+PC2 hold {d['explained'].sum():.0%} of the variance")
-        chart, frame = pc.embedding_scatter(d["xy"], d["tokens"], f"token embeddings, {method.upper()}", sub, large)
-        show(chart, frame, f"embeddings_{pdata.run_label(path)}", f"inside_emb_{path}")
+        chart, frame = probe_charts.embedding_scatter(d["xy"], d["tokens"], f"token embeddings, {method.upper()}", sub,
+                                                      large)
+        show(chart, frame, f"embeddings_{probe_data.run_label(path)}", f"inside_emb_{path}")
         m1, m2 = st.columns(2)
         m1.metric("order along PC1 (|Spearman|)", f"{d['order']:.2f}")
         m2.metric("top-2 eigenvalue share", f"{probes.top_eigen_share(d['eigen'], 2):.0%}")
@@ -476,8 +469,8 @@ def render_spectra(paths: list[str], large: bool) -> None:
              "singular values of every linear layer. The paper's Fig. 12a and 13: with **small initialization** a few "
              "eigenvalues / singular values dominate and the rest fall away steeply (low effective rank); with "
              "larger initialization the spectrum is flat.")
-    others = [p for p in pdata.available_runs() if p not in paths]
-    extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=pdata.choice_label)
+    others = [p for p in probe_data.available_runs() if p not in paths]
+    extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=probe_data.choice_label)
     norm = st.toggle("divide each curve by its largest value", value=True, key="inside_spec_norm")
     curves, svs, shares, outcomes = {}, {}, {}, []
     for path in paths + extra:
@@ -485,24 +478,24 @@ def render_spectra(paths: list[str], large: bool) -> None:
         if run is None:
             continue
         outcomes.append(outcome_of(run))  # each run coloured by its verdict, not its place
-        d = pdata.embedding(path, pdata.stamp(path), "pca")
+        d = probe_data.embedding(path, probe_data.stamp(path), "pca")
         ev = d["eigen"]
-        curves[pdata.choice_label(path)] = ev / ev[0] if norm and ev[0] > 0 else ev
+        curves[probe_data.choice_label(path)] = ev / ev[0] if norm and ev[0] > 0 else ev
         shares[path] = probes.top_eigen_share(ev, 2)
-        sv = pdata.spectra(path, pdata.stamp(path))
-        svs[pdata.choice_label(path)] = {k: (v / v[0] if norm and v[0] > 0 else v) for k, v in sv.items()}
+        sv = probe_data.spectra(path, probe_data.stamp(path))
+        svs[probe_data.choice_label(path)] = {k: (v / v[0] if norm and v[0] > 0 else v) for k, v in sv.items()}
     if not curves:
         return
     top = st.slider("eigenvalues shown", 4, 64, 32, key="inside_spec_top")
-    chart, frame = pc.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=top,
+    chart, frame = probe_charts.spectrum_lines(curves, "Embedding covariance eigenvalues", large, top=top,
                                      y_title="eigenvalue / largest" if norm else "eigenvalue", outcomes=outcomes)
     st.caption(COLOUR_NOTE)
     show(chart, frame, "embedding_spectrum", "inside_spec_eig")
     for p, share in shares.items():
-        st.markdown(f"{pdata.choice_label(p)}: " + reading(_load(p), "eigen", share))
+        st.markdown(f"{probe_data.choice_label(p)}: " + reading(_load(p), "eigen", share))
     show_comparison({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
     labels = {n: probes.weight_label(n) for r in svs.values() for n in r}
-    chart, frame = pc.singular_value_grid(svs, labels, large, columns=2 if large else 3, outcomes=outcomes)
+    chart, frame = probe_charts.singular_value_grid(svs, labels, large, columns=2 if large else 3, outcomes=outcomes)
     show(chart, frame, "singular_values", "inside_spec_sv", stretch=False)
 
 
@@ -569,7 +562,7 @@ def render_training(paths: list[str], large: bool) -> None:
     epochs = sorted({e for _, r in runs for e, _ in probes.snapshots(r.metrics["history"])})
     if not epochs:
         for p, _ in runs:
-            st.warning(f"{pdata.run_label(p)} has no training snapshots (it was trained before the trainer "
+            st.warning(f"{probe_data.run_label(p)} has no training snapshots (it was trained before the trainer "
                        "recorded them); train it again to see this view.")
         return
     epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="inside_train_epoch")
@@ -585,21 +578,21 @@ def render_training(paths: list[str], large: bool) -> None:
             e_here, s = max(((e, s) for e, s in snaps if e <= epoch), default=snaps[0], key=lambda x: x[0])
             fr = frames[path]
             colours = snapshot_colours(fr)
-            name = pdata.run_label(path)
+            name = probe_data.run_label(path)
             for part, value, series, title, log, y_title in (
                     ("eigen", "value", "eigenvalue", "Top embedding eigenvalues", True, "eigenvalue"),
                     ("condensation", "value", "measure", "Complexity measures", False, "value"),
                     ("accuracy", "accuracy", "series", "Accuracy (seen: test split; held out: both splits)", False,
                      "accuracy")):
                 x_dom, y_dom = domains.get(part, (None, None))
-                chart = pc.snapshot_lines(fr[part], value, series, title, e_here, log=log, large=large,
+                chart = probe_charts.snapshot_lines(fr[part], value, series, title, e_here, log=log, large=large,
                                           y_title=y_title, colours=colours[part], x_domain=x_dom, y_domain=y_dom)
                 show(chart, fr[part], f"snapshot_{part}_{name}", f"inside_tr_{part}_{path}")
             eig_dom = None
             if len(runs) > 1:
                 tops = [v for f in frames.values() for v in f["eigen"]["value"]]
                 eig_dom = [0.0, max(tops) * 1.05] if tops else None
-            chart, frame = pc.eigen_bars(s.get("embed_eigen_top", []), f"Eigenvalues at epoch {e_here}", large,
+            chart, frame = probe_charts.eigen_bars(s.get("embed_eigen_top", []), f"Eigenvalues at epoch {e_here}", large,
                                          y_domain=eig_dom)
             show(chart, frame, f"eigen_epoch{e_here}_{name}", f"inside_tr_bar_{path}")
             c = s.get("wq1_condensation", {})
@@ -616,8 +609,19 @@ def render_replay(paths: list[str], large: bool) -> None:
     replay.render_replay(paths, large, _load, run_header, columns_for)
 
 
-VIEWS: list[Callable[[list[str], bool], None]] = [render_flow, render_fused, render_similarity, render_condensation,
-                                                   render_embeddings, render_spectra, render_training, render_replay]
+@dataclass(frozen=True)
+class View:
+    """One tab of the page: its title, its name in a link (``?view=``) and what draws it."""
+    name: str
+    slug: str
+    render: Callable[[list[str], bool], None]
+
+
+VIEWS = [View("Attention & flow", "flow", render_flow), View("Fused vectors", "fused", render_fused),
+         View("Same-output similarity", "similarity", render_similarity),
+         View("Condensation", "condensation", render_condensation), View("Embeddings", "embeddings", render_embeddings),
+         View("Spectra", "spectra", render_spectra), View("Over training", "training", render_training),
+         View("Replay training", "replay", render_replay)]
 
 
 # -- run picker ------------------------------------------------------------------------------
@@ -631,27 +635,27 @@ def pick_runs() -> list[str]:
     """Choose one run, or two to compare (default: ``probe_data.default_pair_of_runs``, the
     smallest- and largest-γ runs committed at the top of pretrained/).
 
-    A run picked on another page (``st.session_state["selected_run"]``, e.g. a Phase diagram
+    A run picked on another page (``ui.state.selected_run``, e.g. a Phase diagram
     cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
     """
-    paths = pdata.available_runs()
+    paths = probe_data.available_runs()
     warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
     if not paths:
         st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
         return []
-    lo, hi = pdata.default_pair_of_runs(paths)
-    selected = st.session_state.get("selected_run")
+    lo, hi = probe_data.default_pair_of_runs(paths)
+    selected = state.selected_run()
     if selected and selected != st.session_state.get("inside_applied_selected"):
         st.session_state["inside_applied_selected"] = selected
         if str(selected) in paths:
-            st.session_state["inside_run_a"] = str(selected)
+            state.set_inside_run_a(str(selected))
     # ?runs=A or ?runs=A,B: looked up among the listed runs only (once per distinct value)
     url_state.inside_from_url(paths, url_roots())
-    if st.session_state.get("inside_run_a") not in paths:
-        st.session_state["inside_run_a"] = lo if lo in paths else paths[0]
+    if state.inside_run_a() not in paths:
+        state.set_inside_run_a(lo if lo in paths else paths[0])
     c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
-    a = c1.selectbox("run", paths, key="inside_run_a", format_func=pdata.choice_label)
-    compare = c2.toggle("compare", value=hi is not None, key="inside_compare",
+    a = c1.selectbox("run", paths, key=state.INSIDE_RUN_A, format_func=probe_data.choice_label)
+    compare = c2.toggle("compare", value=hi is not None, key=state.INSIDE_COMPARE,
                         help="show a second run side by side, with the same controls")
     if not compare:
         return [a]
@@ -659,6 +663,6 @@ def pick_runs() -> list[str]:
     if not rest:
         st.caption("Only one run exists: nothing to compare with yet.")
         return [a]
-    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key="inside_run_b",
-                     format_func=pdata.choice_label)
+    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key=state.INSIDE_RUN_B,
+                     format_func=probe_data.choice_label)
     return [a, b]

@@ -23,8 +23,7 @@ from core.config import parse_pair
 from core.runs import Run
 from core.task import pair_target
 
-from . import probe_charts as pc
-from . import replay_data as rd
+from . import chart_style, probe_charts, replay_data
 from .charts import MAPPING_COLOURS, SEEN, formula
 from .loaders import stamp
 
@@ -60,7 +59,7 @@ def answers_chart(bars: list[dict[str, Any]], pair: str, epoch: float, large: bo
                         legend=alt.Legend(orient="bottom")),
         tooltip=["answer:N", alt.Tooltip("share:Q", format=".1%"), "kind:N"],
     ).properties(height=_height(large))
-    return pc.style(chart, large), frame.drop(columns=["order"])
+    return chart_style.style(chart, large, dense=True), frame.drop(columns=["order"])
 
 
 def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, title: str, end: float,
@@ -87,13 +86,14 @@ def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, titl
         point = alt.OverlayMarkDef(color=SEEN, filled=True)
     mark = alt.Chart(frame, title=title).mark_line(point=point, strokeWidth=3 if large else 2,
                                                    **({} if series else {"color": SEEN}))
-    return pc.style(mark.encode(**enc).properties(height=_height(large)), large), frame
+    chart = mark.encode(**enc).properties(height=_height(large))
+    return chart_style.style(chart, large, dense=True), frame
 
 
 def attention_flow(att: dict[str, Any], large: bool = False) -> tuple[Any, pd.DataFrame]:
-    """Fig. 3's information flow from a stored attention map (``rd.attention_of``)."""
+    """Fig. 3's information flow from a stored attention map (``replay_data.attention_of``)."""
     flow = probes.information_flow(np.asarray(att["attn"], dtype=np.float64), att["key_pos"])
-    return pc.flow_diagram(flow, att["tokens"], large)
+    return probe_charts.flow_diagram(flow, att["tokens"], large)
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
@@ -108,15 +108,15 @@ def _player_key(paths: list[str]) -> str:
     return "replay_player::" + "|".join(paths)
 
 
-def _get(paths: list[str], n: int) -> rd.Player:
+def _get(paths: list[str], n: int) -> replay_data.Player:
     p = st.session_state.get(_player_key(paths))
-    if not isinstance(p, rd.Player) or p.n != n:
-        p = rd.Player(index=0, n=n, speed=st.session_state.get("replay_speed", rd.DEFAULT_SPEED))
+    if not isinstance(p, replay_data.Player) or p.n != n:
+        p = replay_data.Player(index=0, n=n, speed=st.session_state.get("replay_speed", replay_data.DEFAULT_SPEED))
         st.session_state[_player_key(paths)] = p
     return p
 
 
-def _put(paths: list[str], p: rd.Player, acted: bool = True) -> None:
+def _put(paths: list[str], p: replay_data.Player, acted: bool = True) -> None:
     st.session_state[_player_key(paths)] = p
     if acted:
         st.session_state["replay_acted"] = True  # this rerun comes from a click: no timer step
@@ -152,10 +152,10 @@ def render_replay(paths: list[str], large: bool, load: Any, header: Any, columns
         return
     try:
         histories = [r.metrics["history"] for _, r in runs]
-        epochs = rd.timeline(histories)
+        epochs = replay_data.timeline(histories)
         for h in histories:
-            rd.frame_at(h, len(h) - 1)  # every record readable before anything is drawn
-    except (rd.ReplayError, KeyError, TypeError) as e:
+            replay_data.frame_at(h, len(h) - 1)  # every record readable before anything is drawn
+    except (replay_data.ReplayError, KeyError, TypeError) as e:
         st.error(f"This run's history cannot be replayed: {e}")
         return
     shown = [p for p, _ in runs]
@@ -180,7 +180,7 @@ def render_replay(paths: list[str], large: bool, load: Any, header: Any, columns
     replay()
 
 
-def _controls(paths: list[str], n: int, epochs: list[float], p: rd.Player) -> None:
+def _controls(paths: list[str], n: int, epochs: list[float], p: replay_data.Player) -> None:
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     row.button("First", key="replay_first", icon=":material/first_page:", on_click=_move, args=(paths, n, "first"),
                disabled=p.index == 0 and not p.playing)
@@ -194,7 +194,7 @@ def _controls(paths: list[str], n: int, epochs: list[float], p: rd.Player) -> No
     row.button("Last", key="replay_last", icon=":material/last_page:", on_click=_move, args=(paths, n, "last"),
                disabled=p.at_end and not p.playing)
     st.session_state["replay_speed"] = p.speed
-    row.selectbox("speed", list(rd.SPEEDS), key="replay_speed", on_change=_speed, args=(paths, n), width=110,
+    row.selectbox("speed", list(replay_data.SPEEDS), key="replay_speed", on_change=_speed, args=(paths, n), width=110,
                   help="evaluations shown per second: 1× is one a second")
     st.session_state["replay_epoch"] = epochs[p.index]
     if n > 1:
@@ -207,7 +207,7 @@ def _controls(paths: list[str], n: int, epochs: list[float], p: rd.Player) -> No
 def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], epoch: float, end: float,
             large: bool, header: Any, columns_for: Any) -> None:
     paths = [p for p, _ in runs]
-    frames = [rd.frame_for_epoch(h, epoch) for h in histories]
+    frames = [replay_data.frame_for_epoch(h, epoch) for h in histories]
     pair = next((f.pair for f in frames if f.pair), None)
 
     def row(draw) -> None:
@@ -228,21 +228,21 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
             task = run.config.task
             shifts.append((pair_target(task, 0, p, "inferential"), pair_target(task, 0, p, "symmetric")))
         cats = sorted({c for (_, run), h, (i, s) in zip(runs, histories, shifts)
-                       for c in rd.answer_categories([h], pair, i, s)})
+                       for c in replay_data.answer_categories([h], pair, i, s)})
 
         def answers(path, run, h, f) -> None:
             i, s = shifts[paths.index(path)]
             if not f.held:
                 st.caption(f"({pair}) is not held out in this run.")
                 return
-            chart, _ = answers_chart(rd.answer_bars(f.held, cats, i, s), pair, f.epoch, large)
+            chart, _ = answers_chart(replay_data.answer_bars(f.held, cats, i, s), pair, f.epoch, large)
             st.altair_chart(chart, width="stretch", key=f"replay_answers_{path}")
 
         row(answers)
-    dots = len(set(e for h in histories for e in rd.epochs_of(h))) <= 60  # same look for both runs
-    loss_dom = rd.loss_range(histories)
-    eig_dom = rd.eigen_range(histories)
-    series = [rd.series_until(h, f.index) for h, f in zip(histories, frames)]
+    dots = len(set(e for h in histories for e in replay_data.epochs_of(h))) <= 60  # same look for both runs
+    loss_dom = replay_data.loss_range(histories)
+    eig_dom = replay_data.eigen_range(histories)
+    series = [replay_data.series_until(h, f.index) for h, f in zip(histories, frames)]
 
     def curves(path, run, h, f) -> None:
         s = series[paths.index(path)]
@@ -264,7 +264,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
     def attention(path, run, h, f) -> None:
         att = f.attention
         if att is None:
-            st.info(NO_ATTENTION if not rd.has_attention(h) else
+            st.info(NO_ATTENTION if not replay_data.has_attention(h) else
                     f"No attention map is stored at epoch {f.epoch:g} for this run.", icon=":material/info:")
             return
         chart = _flow_chart(path, stamp(path), f.index, large, att)

@@ -10,7 +10,7 @@ widgets allow (their bounds, its presets, the runs it lists): it can never lift 
 cap, and a run is looked up by name in the listed runs, never opened as a path.
 
 The Streamlit half applies each parameter once per distinct value (``apply``), so the widgets
-stay editable, as ``ui.widgets.presenter_from_url`` does for ``?presenter=``.
+stay editable, as ``ui.sidebar.presenter_from_url`` does for ``?presenter=``.
 """
 from __future__ import annotations
 
@@ -23,14 +23,11 @@ from urllib.parse import urlencode
 ECHO = 40          # at most this many characters of a bad value are quoted back
 MAX_RAW = 2000     # longer parameters are refused before they are parsed
 
-# The Train page's widget bounds (ui.widgets.run_controls uses these same numbers).
+# The Train page's widget bounds (ui.run_controls.run_controls uses these same numbers).
 GAMMA = (0.1, 1.5, 0.05)      # min, max, step
 DEPTH = (1, 6)
 SEED = (0, 1_000_000)
 EPOCHS = (1, 100_000)
-
-# Inside the model: the tabs' URL names, in ui.probe_views.VIEW_NAMES order.
-VIEW_SLUGS = ["flow", "fused", "similarity", "condensation", "embeddings", "spectra", "training", "replay"]
 
 _FLOAT = re.compile(r"[+-]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][+-]?\d{1,3})?", re.ASCII)
 _INT = re.compile(r"[+-]?\d{1,20}", re.ASCII)
@@ -222,29 +219,25 @@ INSIDE_KEYS = ["runs", "view"]
 
 def inside_from_url(paths: Sequence[str], roots: Sequence[Path]) -> None:
     """Inside the model: ``?runs=A`` or ``?runs=A,B`` (names as listed, relative to pretrained/
-    or runs/) and ``?view=`` (one of ``VIEW_SLUGS``)."""
-    st = _st()
+    or runs/); ``?view=`` is ``inside_view_from_url``'s."""
+    from . import state  # here, not at the top: the parsers above import no Streamlit
+
     tokens = run_tokens(paths, roots)
-
-    def put_runs(found: list[str]) -> None:
-        st.session_state["inside_run_a"] = found[0]
-        st.session_state["inside_compare"] = len(found) == 2
-        if len(found) == 2:
-            st.session_state["inside_run_b"] = found[1]
-
-    apply("runs", lambda r: parse_runs("runs", r, tokens), put_runs)
+    apply("runs", lambda r: parse_runs("runs", r, tokens), state.set_inside_runs)
 
 
-def inside_view_from_url(view_names: Sequence[str]) -> None:
-    apply("view", lambda r: parse_choice("view", r, VIEW_SLUGS),
-          lambda slug: set_state("inside_view")(view_names[VIEW_SLUGS.index(slug)]))
+def inside_view_from_url(views: Sequence[Any]) -> None:
+    """``?view=``: the ``slug`` of one of ``views`` (``ui.probe_views.VIEWS``: ``name``, ``slug``)
+    opens the tab of that ``name``."""
+    names = {v.slug: v.name for v in views}
+    apply("view", lambda r: parse_choice("view", r, list(names)), lambda slug: set_state("inside_view")(names[slug]))
 
 
 def inside_to_url(runs: Sequence[str], roots: Sequence[Path], paths: Sequence[str], view_name: str | None,
-                  view_names: Sequence[str]) -> None:
+                  views: Sequence[Any]) -> None:
     tokens = run_tokens(paths, roots)
     names = [token_of(p, tokens) for p in runs]
-    view = VIEW_SLUGS[list(view_names).index(view_name)] if view_name in view_names else None
+    view = next((v.slug for v in views if v.name == view_name), None)
     write({"runs": ",".join(names) if names and all(names) else None, "view": view})
 
 

@@ -1,0 +1,160 @@
+"""A saved run's report: its config summary, verdict cards, loss and accuracy curves, per-pair
+grid, held-out answer histogram and run-card export, and the picker that opens a saved run.
+
+A metrics file or run folder that cannot be shown is an ``st.error``; nothing here changes disk."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.config import RunConfig, TaskConfig, pair_key, parse_pair
+from core.runs import Run, RunError
+from core.task import pair_target
+from core.verdict import verdict, verdict_line
+
+from . import charts, downloads, palette, state
+from .loaders import SOURCES, load_run_cached, run_note, saved_runs, source_label, warn_bad_runs
+
+def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
+    m, t = cfg.model, cfg.train
+    held = ", ".join(f"({pair_key(p)})" for p in cfg.task.held_out) or "none"
+    head = f"**{preset}** · " if preset else ""
+    return (f"{head}γ = {m.gamma:g} · {m.n_layers} layers · d_model {m.d_model} · seed {t.seed} · "
+            f"{t.n_train:,} sequences × {t.epochs} epochs · held out {held} · ≈{cfg.total_flops:.1e} FLOP")
+
+
+def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str, Any]] | None = None,
+           epochs: float | None = None, downloads_as: str | None = None) -> None:
+    """Loss and accuracy against epoch; ``epochs`` (the planned length) fixes a live chart's axis.
+    Until the loss has two points (the first steps of a training) a sentence stands in for it.
+    ``downloads_as``: a run's name, to put CSV / Vega-Lite / SVG buttons under each chart (a
+    saved run's card; not the live curves, redrawn every few seconds)."""
+    large = state.large_fonts()
+    c1, c2 = st.columns(2)
+    loss = charts.loss_frame(history, steps)
+    if len(loss) >= 2:
+        chart = charts.loss_chart(loss, large, epochs)
+        c1.altair_chart(chart, width="stretch")
+        if downloads_as:
+            downloads.chart_buttons(chart, loss, f"loss_{downloads_as}", f"card_loss_{downloads_as}", where=c1)
+    else:
+        c1.info("**Training loss**: the curve appears after the first training steps.")
+    acc = charts.accuracy_frame(history, task)
+    chart = charts.accuracy_chart(acc, large, epochs)
+    c2.altair_chart(chart, width="stretch")
+    if downloads_as:
+        downloads.chart_buttons(chart, acc, f"accuracy_{downloads_as}", f"card_acc_{downloads_as}", where=c2)
+
+
+def verdict_metrics(task: TaskConfig, key: str, seen: float, h: dict[str, float]) -> list[tuple[str, str]]:
+    """The card's ``(label, value)`` numbers, each label naming its split: seen pairs on the test
+    split, the held-out pair on both splits (the grid below says the same). When the pair's two
+    answers coincide (both (3,4) and (4,3) unseen, Appendix E) one number says so, not two."""
+    p = parse_pair(key)
+    shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
+    out = [(f"seen pairs, {charts.SEEN_SPLIT}", f"{seen:.0%}")]
+    if charts.answers_coincide(task, p):
+        # short enough for a metric label; the verdict line above says "x-10 either way: composition only"
+        out.append((f"({key}) as {charts.formula(shifts['inferential'])}, {charts.HELD_SPLIT}", f"{h['inferential']:.0%}"))
+    else:
+        out += [(f"({key}) as {charts.formula(shifts[m])}: {m}, {charts.HELD_SPLIT}", f"{h[m]:.0%}")
+                for m in ("inferential", "symmetric")]
+    out.append((f"({key}) other answers, {charts.HELD_SPLIT}", f"{h['other']:.0%}"))
+    return out
+
+
+def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
+    """One card per held-out pair: the verdict sentence and the answer shares, each with its split."""
+    seen = record["seen_test_accuracy"]
+    if not record.get("held_out"):
+        st.info(f"Seen-pair test accuracy {seen:.0%}; this run holds no pair out, so there is no verdict.")
+    for k, h in record.get("held_out", {}).items():
+        p = parse_pair(k)
+        shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
+        v = verdict(seen, h)
+        line = verdict_line(k, v, charts.formula(shifts[v["outcome"]]) if v["outcome"] in shifts else None)
+        if charts.answers_coincide(task, p) and v["outcome"] in shifts:
+            line += f" ({charts.held_out_answers(task, p)})"  # never "x-10 or x-10"
+        colour = palette.outcome_colour(v["outcome"])
+        with st.container(border=True):
+            st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
+                    f"{'2.0' if state.large_fonts() else '1.4'}rem; font-weight: 600'>Verdict: {line}</div>")
+            numbers = verdict_metrics(task, k, seen, h)
+            n = len(numbers)
+            c = st.columns(n) if not state.large_fonts() else st.columns(2) + st.columns(2)  # 2×2: labels fit
+            for col, (label, value) in zip(c, numbers):
+                col.metric(label, value)
+
+
+def run_report(run: Run) -> None:
+    """Verdict, curves, per-pair accuracy and the held-out answer histogram of a saved run.
+
+    A metrics.json without the fields ``core.train.train`` records shows ``st.error``."""
+    try:
+        _run_report(run)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        st.error(f"The metrics of {run.name} are incomplete or from another format ({type(e).__name__}: {e});"
+                 " the run cannot be shown. Nothing was changed on disk.")
+
+
+def _run_report(run: Run) -> None:
+    cfg, history = run.config, run.metrics["history"]
+    last = history[-1]
+    secs = run.metrics.get("seconds")
+    st.caption(config_summary(cfg) + (f" · trained {secs:.0f} s on {run.metrics.get('device', '?')}"
+                                      if isinstance(secs, (int, float)) else ""))
+    verdict_cards(cfg.task, last)
+    curves(history, cfg.task, downloads_as=run.name)
+    large = state.large_fonts()
+    c1, c2 = st.columns(2) if not large else (st.container(), st.container())  # large: full width, nothing cut
+    chart = charts.pair_accuracy_chart(last["per_pair"], cfg.task, large, held=last.get("held_out"))
+    c1.altair_chart(chart, width="stretch")
+    downloads.chart_buttons(chart, pd.DataFrame([{"pair": k, "accuracy": v} for k, v in last["per_pair"].items()]),
+                            f"per_pair_{run.name}", f"card_pairs_{run.name}", where=c1)
+    for k, h in last.get("held_out", {}).items():
+        chart = charts.offsets_chart(h.get("offsets", {}), k, cfg.task, large, shares_of=h)
+        c2.altair_chart(chart, width="stretch")
+        frame = pd.DataFrame([{"answer": charts.formula(int(o)), "share": v, "counted as": "one of the 5 most common"}
+                              for o, v in h.get("offsets", {}).items()]
+                             + [{"answer": m, "share": h.get(m), "counted as": "mapping share"}
+                                for m in ("inferential", "symmetric", "other")])
+        downloads.chart_buttons(chart, frame, f"answers_{k.replace(',', '-')}_{run.name}", f"card_ans_{k}_{run.name}",
+                                where=c2)
+    downloads.run_card_export(run, f"card_{run.name}")
+
+
+def saved_run_picker(prefix: str) -> Run | None:
+    """Select box over committed runs (pretrained/) and saved runs (runs/); loads the choice.
+
+    A corrupt folder shows ``st.error`` and is left untouched on disk.
+    """
+    runs = saved_runs()
+    warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
+    if not runs:
+        st.info("No saved runs yet: train one above, or with `python -m core train --preset cpu-demo`.")
+        return None
+    paths = [p for _, p in runs]
+    key = f"{prefix}_run"
+    request = st.session_state.pop(f"{prefix}_open_request", None)
+    # A cell picked on the Phase diagram page (or elsewhere) opens here once.
+    selected = state.selected_run()
+    if selected and selected != st.session_state.get(f"{prefix}_applied_selected"):
+        st.session_state[f"{prefix}_applied_selected"] = selected
+        if request is None:
+            request = str(selected)
+    if request in paths:
+        st.session_state[key] = request
+    if st.session_state.get(key) not in paths:
+        st.session_state[key] = paths[0]
+    path = st.selectbox("Open a saved run", paths, key=key, format_func=source_label, persist_state="session",
+                        help="committed: " + SOURCES["committed"] + "; saved: " + SOURCES["saved"])
+    note = run_note(path)
+    if note:
+        st.info(note, icon=":material/info:")
+    try:
+        return load_run_cached(path)
+    except RunError as e:
+        st.error(f"Could not open this run: {e}. Nothing was changed on disk.")
+        return None
