@@ -351,7 +351,8 @@ def _watch(qid: str, options: list[str], seen: str | None) -> None:
 
 
 def _lecturer_view(cur: dict[str, str], qid: str, prompt: str, options: list[str], q: Question | None) -> int | None:
-    st.markdown(f"**{prompt}**")
+    # the prompt speaks to a student ("Your prediction"); over the class's histogram it would mislead
+    st.markdown(f"**What class {cur['code']} answers**")
     state = _state(q, options)
     if state == "open":
         _live_counts(qid, options)
