@@ -3,7 +3,7 @@ solution the model found for the held-out pair (docs/science.md §3–4)."""
 import streamlit as st
 
 from core.presets import PRESETS, get_preset
-from ui import job_panel, run_controls, run_report, sidebar, url_state
+from ui import job_panel, lesson, run_controls, run_report, sidebar, url_state
 
 sidebar.sidebar()
 st.title("Train a model: which solution does it find?")
@@ -21,6 +21,7 @@ url_state.train_to_url("train")
 url_state.share_box("/Train", url_state.TRAIN_KEYS)
 if cfg is not None:
     st.markdown(run_report.config_summary(cfg, preset))
+    st.caption(lesson.spread_caption(cfg))
 job_panel.job_panel("train", cfg, preset)
 
 st.divider()

@@ -296,3 +296,16 @@ def test_the_flow_step_warns_when_the_runs_do_not_show_the_papers_mechanism(app_
     assert lesson.mechanism_shown(0.9, 0.1, {"route": "inferential"})
     assert not lesson.mechanism_shown(0.9, 0.1, {"route": "symmetric"})
     assert not lesson.mechanism_shown(0.1, 0.2, {"route": "symmetric"})  # too weak to call
+
+
+def test_train_page_caption_gives_the_measured_seed_spread_of_the_exact_setting():
+    from core.presets import get_preset
+    from ui.lesson import spread_caption
+    cfg = get_preset("cpu-deep").replace(**{"model.gamma": 1.0, "train.seed": 7})
+    recs = [{"preset": "cpu-deep", "overrides": {"model.gamma": 1.0}, "seed": s, "verdict": v}
+            for s, v in ((0, "inferential"), (1, "symmetric"), (2, "inferential"))]
+    text = spread_caption(cfg, recs)
+    assert "of 3 seeds" in text and "2 inferential, 1 symmetric" in text and "small-scale replication" in text
+    other = cfg.replace(**{"model.gamma": 0.7})  # another γ: those seeds say nothing about it
+    assert "No seed of exactly this setting" in spread_caption(other, recs)
+    assert "small-scale" not in spread_caption(get_preset("paper-replica"), recs)
