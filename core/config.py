@@ -35,7 +35,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "task.anchor": (0, 100_000), "task.item_min": (0, 100_000),
     "task.item_max": (0, 100_000), "task.seq_len": (1, 1024), "task.split_modulus": (1, 100_000),
     "model.n_layers": (1, 24), "model.d_model": (1, 4096), "model.d_ff": (1, 16384), "model.d_head": (1, 4096),
-    "model.n_heads": (1, 64), "model.n_ctx": (1, 1024),
+    "model.n_heads": (1, 64), "model.n_ctx": (1, 1024), "model.d_vocab": (1, 200_001),
     "train.n_train": (1, 100_000_000), "train.epochs": (1, 100_000), "train.batch_size": (1, 1_048_576),
     "train.eval_every": (1, 100_000), "train.n_eval_per_pair": (1, 65_536), "train.seed": (0, 2**63 - 1),
     "train.warmup_epochs": (0, 1_000_000), "train.decay_epochs": (0, 1_000_000), "train.weight_decay": (0, 100),
@@ -328,6 +328,9 @@ class ModelConfig:
         embed_fan_in: ``"d_model"`` (the authors' code: W_E, W_pos std d_model^-γ) or
             ``"vocab"`` (std d_vocab^-γ, the literal "number of inputs" of a one-hot layer).
         n_ctx: positional table length; ``None`` = the task's sequence length.
+        d_vocab: rows of W_E and columns of W_U; ``None`` = the task's vocabulary (0..largest
+            token). Larger values add tokens that never occur: the authors' code uses 201
+            (docs/replication.md: at small initialization the unused outputs slow the fit).
     """
 
     n_layers: int = 2
@@ -338,6 +341,7 @@ class ModelConfig:
     gamma: float = 0.5
     embed_fan_in: str = "d_model"
     n_ctx: int | None = None
+    d_vocab: int | None = None
 
     def __post_init__(self) -> None:
         with _type_errors_as_value_errors("ModelConfig"):
@@ -355,6 +359,8 @@ class ModelConfig:
             _bounded(f"model.{name}", getattr(self, name))
         if self.n_ctx is not None:
             object.__setattr__(self, "n_ctx", _bounded("model.n_ctx", self.n_ctx))
+        if self.d_vocab is not None:
+            object.__setattr__(self, "d_vocab", _bounded("model.d_vocab", self.d_vocab))
         g = self.gamma
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not (0.0 < g <= 3.0):  # NaN fails too
             raise ValueError(
@@ -520,6 +526,10 @@ class RunConfig:
         if n_ctx is not None and n_ctx < self.task.seq_len:
             raise ValueError(f"model.n_ctx = {n_ctx} positions cannot hold sequences of task.seq_len ="
                              f" {self.task.seq_len} tokens (use null: the sequence length)")
+        d_vocab = self.model.d_vocab
+        if d_vocab is not None and d_vocab < self.task.vocab_size:
+            raise ValueError(f"model.d_vocab = {d_vocab} cannot hold the task's tokens 0..{self.task.vocab_size - 1}"
+                             " (use null: the task's vocabulary)")
         n = self.n_params
         if n > max_params():
             raise ValueError(f"the model would have {n:,} parameters, more than the {max_params():,} allowed"
@@ -536,14 +546,19 @@ class RunConfig:
         return self.model.n_ctx or self.task.seq_len
 
     @property
+    def d_vocab(self) -> int:
+        """Vocabulary of the model: ``model.d_vocab``, or the task's vocabulary when null."""
+        return self.model.d_vocab or self.task.vocab_size
+
+    @property
     def n_params(self) -> int:
         """Parameters of the model this config builds (``ModelConfig.n_params``), computed, not allocated."""
-        return self.model.n_params(self.task.vocab_size, self.n_ctx)
+        return self.model.n_params(self.d_vocab, self.n_ctx)
 
     @property
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """The largest weights of the model by kind (names as in ``core.model``), without building it."""
-        m, v = self.model, self.task.vocab_size
+        m, v = self.model, self.d_vocab
         return {"W_E": (v, m.d_model), "W_pos": (self.n_ctx, m.d_model), "W_U": (m.d_model, v),
                 "W_Q": (m.n_heads, m.d_model, m.d_head), "W_in": (m.d_model, m.d_ff)}
 

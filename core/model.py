@@ -145,7 +145,7 @@ class AnchorTransformer(HookedRootModule):
 
     Args:
         cfg: model config (width, depth, heads, γ).
-        d_vocab: vocabulary size (``TaskConfig.vocab_size``).
+        d_vocab: vocabulary size (``RunConfig.d_vocab``: the task's, or ``model.d_vocab``).
         n_ctx: number of positions (``cfg.n_ctx`` or the task's sequence length).
         generator: optional seeded ``torch.Generator`` for the initialization.
 
@@ -245,6 +245,6 @@ class AnchorTransformer(HookedRootModule):
 
 
 def build_model(cfg: RunConfig, generator: torch.Generator | None = None) -> AnchorTransformer:
-    """The model of a run config: ``AnchorTransformer(cfg.model, d_vocab=cfg.task.vocab_size,
-    n_ctx=cfg.model.n_ctx or cfg.task.seq_len)``, initialized from ``generator`` (docs/science.md §3)."""
-    return AnchorTransformer(cfg.model, cfg.task.vocab_size, cfg.model.n_ctx or cfg.task.seq_len, generator)
+    """The model of a run config: ``AnchorTransformer(cfg.model, d_vocab=cfg.d_vocab, n_ctx=cfg.n_ctx)``
+    (each the model's own setting, else the task's), initialized from ``generator`` (docs/science.md §3)."""
+    return AnchorTransformer(cfg.model, cfg.d_vocab, cfg.n_ctx, generator)

@@ -31,7 +31,11 @@ from .config import ModelConfig, RunConfig, max_params, max_tensor, pair_key
 from .model import AnchorTransformer, build_model
 from .train import TrainState
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Formats this version reads. Format 1 (before 2026-12-04) had no ``model.d_vocab``: its models
+# always used the task's vocabulary, so reading one sets ``d_vocab`` to null, which means exactly
+# that (``upgrade_config``). Nothing else differs.
+READABLE_FORMATS = (1, 2)
 
 
 class RunError(ValueError):
@@ -274,11 +278,13 @@ def save_run(path: str | Path, config: RunConfig, model: AnchorTransformer, metr
 # against the config, and the weights file's header (names, shapes, dtypes, sizes) against the
 # model the config describes, all before a single tensor is allocated.
 #
-# Format decision: ``FORMAT_VERSION`` 1 is the only format; a config.json must say
-# ``"format": 1`` and hold exactly the keys ``save_run`` writes (``RUN_META_KEYS``). The runs
-# committed under pretrained/ were written before ``train.precision`` existed; they were migrated
-# once (``"precision": "fp32"``, the only precision there was, added; every other value kept), so
-# the loader needs no defaults and no exceptions. A folder whose config.json is not a regular
+# Format decision: ``save_run`` writes ``FORMAT_VERSION`` (2); a config.json must say a format of
+# ``READABLE_FORMATS`` and hold exactly the keys ``save_run`` writes (``RUN_META_KEYS``). Format 1
+# lacks ``model.d_vocab`` (added with format 2) and is read as format 2 with ``d_vocab`` null, its
+# only meaning there (``upgrade_config``); a format-1 file that holds ``d_vocab`` is refused. The
+# runs committed under pretrained/ were written before ``train.precision`` existed; they were
+# migrated once (``"precision": "fp32"``, the only precision there was, added; every other value
+# kept), so the loader fills in no defaults. A folder whose config.json is not a regular
 # file is not a run: ``list_runs`` leaves it out (``include_bad=True`` lists it for reporting).
 
 RUN_META_KEYS = ("format", "task", "model", "train", "versions", "device", "seed")
@@ -348,10 +354,8 @@ def _config_of(meta: Any) -> RunConfig:
         raise ValueError(f"unknown key(s) {unknown}")
     if missing:
         raise ValueError(f"missing key(s) {missing}")
-    fmt = meta["format"]
-    if isinstance(fmt, bool) or fmt != FORMAT_VERSION:
-        raise ValueError(f"format {fmt!r} is not the format this version reads ({FORMAT_VERSION})")
-    cfg = RunConfig.from_dict({k: meta[k] for k in ("task", "model", "train")}, strict=True)
+    cfg = RunConfig.from_dict(upgrade_config({k: meta[k] for k in ("task", "model", "train")}, meta["format"]),
+                              strict=True)
     versions = meta["versions"]
     if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
         raise ValueError("versions must be an object of version strings")
@@ -360,6 +364,27 @@ def _config_of(meta: Any) -> RunConfig:
     if isinstance(meta["seed"], bool) or meta["seed"] != cfg.train.seed:
         raise ValueError(f"seed {meta['seed']!r} differs from train.seed {cfg.train.seed}")
     return cfg
+
+
+def upgrade_config(sections: dict[str, Any], fmt: Any) -> dict[str, Any]:
+    """The ``{"task", "model", "train"}`` sections of a file of format ``fmt`` in today's form.
+
+    Format 2 is today's; format 1 lacks ``model.d_vocab``, which it always meant as the task's
+    vocabulary (null). Nothing is filled in for a missing field of format 2.
+
+    Raises:
+        ValueError: a format outside ``READABLE_FORMATS`` (ints only), or a format-1 model section
+            that already holds ``d_vocab``.
+    """
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt not in READABLE_FORMATS:
+        raise ValueError(f"format {fmt!r} is not a format this version reads ({', '.join(map(str, READABLE_FORMATS))})")
+    if fmt == 1 and isinstance(sections, dict):
+        model = sections.get("model")
+        if isinstance(model, dict):
+            if "d_vocab" in model:
+                raise ValueError("format 1 has no model.d_vocab (it was added with format 2)")
+            sections = {**sections, "model": {**model, "d_vocab": None}}
+    return sections
 
 
 def _share(v: Any) -> bool:
@@ -425,7 +450,7 @@ def expected_weights(config: RunConfig) -> dict[str, tuple[int, ...]]:
     """``name -> shape`` of every weight of the model ``config`` describes, from a model built on
     torch's ``meta`` device (no memory). ``config`` is already bounded by its own validation."""
     m = config.model
-    return dict(_meta_shapes(m.n_layers, m.d_model, m.d_ff, m.d_head, m.n_heads, config.task.vocab_size, config.n_ctx))
+    return dict(_meta_shapes(m.n_layers, m.d_model, m.d_ff, m.d_head, m.n_heads, config.d_vocab, config.n_ctx))
 
 
 @functools.lru_cache(maxsize=64)
@@ -629,7 +654,12 @@ def load_checkpoint(path: str | Path) -> tuple[RunConfig, AnchorTransformer, Tra
         if missing:
             raise RunError(f"{path} is not a checkpoint written by python -m core train (its metadata lacks"
                            f" {missing})")
-        config = RunConfig.from_dict(json.loads(meta["config"]), strict=True)  # bounded before any allocation
+        try:
+            fmt = int(meta.get("format", "1"))
+        except ValueError:
+            raise RunError(f"{path}: format {meta.get('format')!r} is not a number") from None
+        config = RunConfig.from_dict(upgrade_config(json.loads(meta["config"]), fmt),  # bounded before any allocation
+                                     strict=True)
         expected = expected_weights(config)
         for k, (shape, dtype) in header.items():
             name = k[len("model."):] if k.startswith("model.") else None

@@ -273,7 +273,7 @@ def test_run_folder_with_wrong_types_in_config(good_run, tmp_path, cfg_dict, met
     if meta_edit == "drop_format":
         meta.pop("format")
     elif meta_edit == "format_2":
-        meta["format"] = 2
+        meta["format"] = 3  # a format this version does not read (1 and 2 are read)
     elif meta_edit == "format_str":
         meta["format"] = "1"
     elif meta_edit == "seed":

@@ -145,7 +145,7 @@ def test_a_tensor_over_the_tensor_limit_is_refused_from_the_header(run_copy, mon
     (lambda m: m.pop("task"), r"missing key\(s\) \['task'\]"),
     (lambda m: m.update(extra=1), r"unknown key\(s\) \['extra'\]"),
     (lambda m: m["train"].update(momentum=0.9), "unknown TrainConfig fields"),
-    (lambda m: m.update(format=99), "format 99 is not the format this version reads"),
+    (lambda m: m.update(format=99), "format 99 is not a format this version reads"),
     (lambda m: m.pop("format"), r"missing key\(s\) \['format'\]"),
     (lambda m: m.update(seed=7), "differs from train.seed"),
 ])
@@ -342,7 +342,7 @@ def test_inside_page_skips_bad_folders_with_one_line_each(app_env, make_run):
 # -- train --resume: a checkpoint's config is read strictly and bounded before anything is built --
 
 def _checkpoint(path: Path, config: dict, tensors: dict | None = None) -> Path:
-    meta = {"format": "1", "config": json.dumps(config), "position": json.dumps({"epoch": 0, "batch": 0, "step": 0,
+    meta = {"format": str(runs.FORMAT_VERSION), "config": json.dumps(config), "position": json.dumps({"epoch": 0, "batch": 0, "step": 0,
                                                                                 "seconds": 0.0}),
             "param_groups": "[]", "history": "[]"}
     save_file(tensors or {"model.W_E": torch.zeros(2, 2)}, str(path), metadata=meta)
@@ -372,3 +372,34 @@ def test_resume_refuses_checkpoint_weights_that_do_not_fit_unread(tmp_path, monk
     monkeypatch.setattr(runs, "load_file", _no_build)  # refused from the header alone
     with pytest.raises(RunError, match=r"tensor model.W_E \(I32, shape \[5000, 16\]\) does not match"):
         runs.load_checkpoint(tmp_path / "r.checkpoint.safetensors")
+
+
+def test_format_1_is_read_with_the_tasks_vocabulary_and_d_vocab_sizes_the_model(run_copy):
+    """Format 2 added model.d_vocab; a format-1 config.json (every committed run before 2026-12-04)
+    is read with d_vocab null, its only meaning there, and one that already holds d_vocab is refused.
+    A run saved with d_vocab 201 builds W_E and W_U with 201 tokens and loads back."""
+    meta = json.loads((run_copy / "config.json").read_text())
+    meta["format"] = 1
+    meta["model"].pop("d_vocab", None)
+    (run_copy / "config.json").write_text(json.dumps(meta))
+    cfg = load_config(run_copy)
+    assert cfg.model.d_vocab is None and cfg.d_vocab == cfg.task.vocab_size
+    meta["model"]["d_vocab"] = 201
+    (run_copy / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="format 1 has no model.d_vocab"):
+        load_config(run_copy)
+    meta["format"] = 2
+    meta["model"].pop("d_vocab")
+    (run_copy / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match=r"lacks the field\(s\) \['d_vocab'\]"):
+        load_config(run_copy)  # format 2 fills nothing in
+    from core.fit import train_run
+    from core.presets import get_preset
+    big = get_preset("tiny").replace(**{"model.d_vocab": 201, "train.epochs": 1})
+    out = train_run(big, run_copy.parent / "big")
+    back = load_run(out)
+    assert back.config.d_vocab == 201 and back.model.W_E.shape[0] == 201
+    assert back.model.W_U.shape == (big.model.d_model, 201)
+    assert json.loads((out / "config.json").read_text())["format"] == 2
+    with pytest.raises(ValueError, match="cannot hold the task's tokens"):
+        cfg.replace(**{"model.d_vocab": 100})

@@ -152,7 +152,7 @@ def job_cost(cfg: RunConfig) -> dict[str, float]:
         ``flops``: their sum.
     """
     t, task = cfg.train, cfg.task
-    n_params = cfg.model.n_params(task.vocab_size, cfg.model.n_ctx or task.seq_len)
+    n_params = cfg.n_params
     evaluations = 1 + t.epochs // t.eval_every + (1 if t.epochs % t.eval_every else 0)
     eval_sequences = t.n_eval_per_pair * (len(task.pairs) + 2 * len(task.held_out))
     eval_flops = evaluations * eval_sequences * 2.0 * n_params * task.seq_len
