@@ -5,9 +5,9 @@
 # of 16 MiB):
 #
 #   wave 1  ours: python -m core train --preset paper-replica (25 epochs, the authors' schedule)
-#                 at γ 0.5 and 0.8 × seeds 1-3 with precision tf32, and γ 0.8 seed 1 in fp32 (the
-#                 precision check); the authors' pipeline re-implemented (docs/authors_pipeline.py)
-#                 at γ 0.8 and 0.5, seed 1
+#                 at γ 0.5 and 0.8 × seeds 1-3 with precision tf32, γ 0.8 seed 1 in fp32 (the
+#                 precision check), γ 0.5 and 0.8 seed 1 with the authors' vocabulary of 201; the
+#                 authors' pipeline re-implemented (docs/authors_pipeline.py) at γ 0.8 and 0.5, seed 1
 #   wave 2  (if time is left) ours seeds 4-5 of both γ; the authors' pipeline at γ 0.8 seed 2, with
 #           our vocabulary (110), and with the warm-up package's lr drop after epoch 10
 #
@@ -32,10 +32,10 @@ T0=$(date +%s)
 } > "$WORK/logs/gpu.txt" 2>&1
 cat "$WORK/logs/gpu.txt"
 
-ours() {  # ours NAME_SUFFIX PRECISION GAMMA SEED LIMIT
-  local name=${PRESET}_L2_g$3_s$4$1
-  timeout "$5" python3 -m core train --preset "$PRESET" --gamma "$3" --seed "$4" --epochs "$EPOCHS" \
-    --set train.precision="$2" --device "$DEVICE" --out "$WORK/runs/$name" --half --quiet --progress jsonl \
+ours() {  # ours NAME_SUFFIX PRECISION GAMMA SEED LIMIT [MORE FLAGS...]
+  local name=${PRESET}_L2_g$3_s$4$1 lim=$5; local more=("${@:6}")
+  timeout "$lim" python3 -m core train --preset "$PRESET" --gamma "$3" --seed "$4" --epochs "$EPOCHS" \
+    --set train.precision="$2" --set train.warmup_epochs=10 --set train.decay_epochs=200 --device "$DEVICE" --out "$WORK/runs/$name" --half --quiet --progress jsonl "${more[@]}" \
     > "$WORK/logs/$name.jsonl" 2> "$WORK/logs/$name.err" &
 }
 theirs() {  # theirs NAME LIMIT ARGS...
@@ -46,6 +46,9 @@ theirs() {  # theirs NAME LIMIT ARGS...
 
 for g in 0.5 0.8; do for s in 1 2 3; do ours "" tf32 $g $s "$LIMIT"; done; done
 ours _fp32 fp32 0.8 1 "$LIMIT"
+# ours with the authors' vocabulary and positions (201, 20): the difference docs/replication.md tests
+ours _v201 tf32 0.8 1 "$LIMIT" --set model.d_vocab=201 --set model.n_ctx=20
+ours _v201 tf32 0.5 1 "$LIMIT" --set model.d_vocab=201 --set model.n_ctx=20
 theirs g0.8_s1 "$LIMIT" --gamma 0.8 --seed 1
 theirs g0.5_s1 "$LIMIT" --gamma 0.5 --seed 1
 wait
@@ -62,7 +65,7 @@ if [ "$W1" -le "$WAVE2_BY" ]; then
 fi
 
 # seeds 4-5 travel without weights (size); everything else whole
-for d in "$WORK"/runs/*_s4 "$WORK"/runs/*_s5 "$WORK"/runs/*_fp32; do [ -d "$d" ] && rm -f "$d/weights.safetensors"; done
+for d in "$WORK"/runs/*_s4 "$WORK"/runs/*_s5 "$WORK"/runs/*_fp32 "$WORK"/runs/*_s3; do [ -d "$d" ] && rm -f "$d/weights.safetensors"; done
 tar -czf "$OUT/logs.tar.gz" -C "$WORK" logs
 tar -cf - -C "$WORK" runs | split -b 15m - "$OUT/runs.tar.part-"
 ls -la "$OUT"; du -sh "$WORK"/runs/* 2>/dev/null
