@@ -1,0 +1,62 @@
+"""Early training of several runs side by side: the authors' logged epoch losses, our
+re-implementation of their pipeline (docs/authors_pipeline.py) and our own trainer.
+
+    python docs/authors_compare.py docs/authors_pipeline_logs/*.jsonl
+
+Each file is a JSON-lines log: ``docs/authors_pipeline.py --out F --log-every 10`` writes step
+records (``step``, ``loss``) and epoch records (``epoch``, ``train_loss``, ``seen``, …);
+``python -m core train --progress jsonl`` writes ``{"event": "step", "step", "loss"}`` every 20
+steps and ``{"event": "eval", "epoch", "train_loss", "seen_test_accuracy", …}`` each epoch. Prints
+a Markdown table of the loss at every 100th step (the mean of the logged steps within ±10) and of
+the epoch means, next to the authors' epoch means (docs/replication.md).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+# the authors' logs: mean training loss of epochs 1, 2, 3 ("Train Loss" of their epochs 0, 1, 2)
+AUTHORS = {0.8: (4.77, 4.51, 4.12), 0.5: (4.61, 2.57, 1.20)}
+
+
+def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+    """``(loss by step, train_loss by epoch, seen by epoch)`` of one log."""
+    steps, epochs, seen = {}, {}, {}
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if r.get("event") in ("step", None) and "step" in r and "loss" in r:
+            steps[int(r["step"])] = float(r["loss"])
+        tl = r.get("train_loss")
+        if "epoch" in r and tl is not None and ("seen" in r or r.get("event") == "eval"):
+            epochs[int(r["epoch"])] = float(tl)
+            seen[int(r["epoch"])] = float(r.get("seen", r.get("seen_test_accuracy", float("nan"))))
+    return steps, epochs, seen
+
+
+def near(steps: dict[int, float], s: int, width: int = 10) -> str:
+    vals = [v for k, v in steps.items() if abs(k - s) <= width]
+    return f"{sum(vals) / len(vals):.2f}" if vals else ""
+
+
+def main(paths: list[str]) -> None:
+    runs = {Path(p).stem: read(Path(p)) for p in paths}
+    names = list(runs)
+    top = max((max(r[0]) for r in runs.values() if r[0]), default=0)
+    print("| step | " + " | ".join(names) + " |")
+    print("| --- |" + " --- |" * len(names))
+    for s in range(100, top + 1, 100):
+        print(f"| {s} | " + " | ".join(near(runs[n][0], s) for n in names) + " |")
+    print()
+    print("| epoch | authors γ 0.8 | " + " | ".join(names) + " |")
+    print("| --- | --- |" + " --- |" * len(names))
+    for e in (1, 2, 3):
+        cells = [f"{runs[n][1][e]:.2f} (seen {runs[n][2][e]:.2f})" if e in runs[n][1] else "" for n in names]
+        print(f"| {e} | {AUTHORS[0.8][e - 1]:.2f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
