@@ -24,6 +24,7 @@ from core.runs import Run, RunError
 from core.verdict import verdict
 
 from . import downloads, glossary, probe_charts, probe_data, state, url_state
+from .lesson import shown_routes
 from .loaders import warn_bad_runs
 
 
@@ -190,6 +191,25 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
 route_strengths = probes.route_strengths  # (inferential, symmetric): the weaker edge of each two-step route
 
 
+def mean_route_sentence(infm: float, symm: float, v: tuple[str, str] | None, weak: float = 0.3) -> str:
+    """The flow view's reading of the mean route strengths (inferential ``infm``, symmetric
+    ``symm``) against the held-out verdict ``v`` (``(pair, solution)`` or None). It compares the
+    numbers as printed (2 decimals, ``lesson.shown_routes``): 0.2996 is shown as 0.30, which is
+    not "below 0.3"."""
+    infm, symm = shown_routes(infm, symm)
+    if max(infm, symm) < weak:
+        return (f"Neither route carries much weight on average (both below {weak:g}): this run does not "
+                "show either mechanism of Fig. 3 clearly.")
+    if infm == symm:
+        return "Its attention gives the two mechanisms the same weight on average: neither is shown clearly."
+    shown = "inferential" if infm > symm else "symmetric"
+    if v and v[1] in ("inferential", "symmetric"):
+        agree = "matches" if v[1] == shown else "**does not match**"
+        return f"Its attention follows the **{shown}** mechanism, which {agree} its answers on ({v[0]}) ({v[1]})."
+    return (f"Its attention leans to the **{shown}** mechanism; its answers on the held-out pair "
+            f"have no clear solution yet ({v[1] if v else 'no held-out pair'}).")
+
+
 def render_flow(paths: list[str], large: bool) -> None:
     guidance("Read the flow diagram left to right: each line carries attention from a token (left) to a token one "
              "layer up (right), as thick as its weight. The paper's Fig. 3: the **symmetric** solution (larger "
@@ -229,18 +249,7 @@ def render_flow(paths: list[str], large: bool) -> None:
             st.markdown(f"Route strength (weaker edge of the two steps) — this sequence: inferential "
                         f"**{inf1:.2f}**, symmetric **{sym1:.2f}**; mean over 256 random {d['pair']} sequences: "
                         f"inferential **{infm:.2f}**, symmetric **{symm:.2f}**.")
-            v = held_out_verdict(run)
-            shown = "inferential" if infm > symm else "symmetric"
-            if max(infm, symm) < 0.3:
-                st.markdown("Neither route carries much weight on average (both below 0.3): this run does not "
-                            "show either mechanism of Fig. 3 clearly.")
-            elif v and v[1] in ("inferential", "symmetric"):
-                agree = "matches" if v[1] == shown else "**does not match**"
-                st.markdown(f"Its attention follows the **{shown}** mechanism, which {agree} its answers on "
-                            f"({v[0]}) ({v[1]}).")
-            else:
-                st.markdown(f"Its attention leans to the **{shown}** mechanism; its answers on the held-out pair "
-                            f"have no clear solution yet ({v[1] if v else 'no held-out pair'}).")
+            st.markdown(mean_route_sentence(infm, symm, held_out_verdict(run)))
             with st.expander("Attention heatmaps of every layer, and the heaviest paths"):
                 n_heads = d["attn"].shape[1]
                 head = None
