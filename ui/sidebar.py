@@ -57,7 +57,11 @@ LARGE_CSS = ("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMark
              " {font-size: 1.3rem !important; line-height: 1.5}"
              " [data-testid='stMetricValue'] [data-testid='stMarkdownContainer'] p {font-size: 3rem !important;}"
              " [data-testid='stMetricLabel'], [data-testid='stMetricLabel'] * {white-space: normal !important;"
-             " overflow: visible !important; text-overflow: clip !important; height: auto !important}</style>")
+             " overflow: visible !important; text-overflow: clip !important; height: auto !important}"
+             # a page link's label is one clipped line: in a narrow column at 20 px it was cut
+             # ("Open the Phase diagram pa"); wrap it instead
+             " [data-testid='stMain'] [data-testid='stPageLink'] span, [data-testid='stMain']"
+             " [data-testid='stPageLink'] p {white-space: normal !important; overflow: visible !important}</style>")
 PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem !important;"
                  " padding-bottom: 1rem !important}"
                  " [data-testid='stMainBlockContainer'] h1 {font-size: 2.1rem !important; padding-top: 0.2rem}"
