@@ -239,3 +239,35 @@ def test_lesson_share_link_holds_the_step(app_env):
     at.run()
     assert not at.exception
     assert "/?step=3" in share_link(at) or "?step=3" in share_link(at)
+
+
+def test_parse_on_off():
+    assert us.parse_on_off("presenter", "1") == (True, None) and us.parse_on_off("presenter", "OFF") == (False, None)
+    value, problem = us.parse_on_off("presenter", "maybe")
+    assert value is None and "`presenter`" in problem and "'maybe'" in problem
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", HOSTILE], ids=["maybe", "2", "hostile"])
+def test_a_bad_presenter_value_warns_once_and_leaves_presenter_mode_off(app_env, raw):
+    """Newcomer: ``?presenter=maybe`` was silently ignored; it gets the one-line warning of every
+    bad link value, and presenter mode stays off."""
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=90)
+    at.query_params["presenter"] = raw
+    at.run()
+    assert not at.exception, at.exception
+    (warning,) = link_warnings(at)  # (an empty runs folder: the lesson also says it has no runs)
+    assert warning.startswith("Link setting ignored: `presenter`") and len(warning) < 250
+    assert at.session_state["_presenter_toggle"] is False
+    at.run()  # once per distinct value
+    assert not link_warnings(at)
+
+
+def link_warnings(at) -> list[str]:
+    return [w for w in warnings(at) if w.startswith("Link setting")]
+
+
+def test_presenter_on_from_the_link(app_env):
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=90)
+    at.query_params["presenter"] = "1"
+    at.run()
+    assert not at.exception and not link_warnings(at) and at.session_state["_presenter_toggle"] is True

@@ -81,6 +81,19 @@ def parse_choice(name: str, raw: str, choices: Sequence[str]):
     return None, f"`{name}`: unknown value {echo(raw)} (one of {shown})."
 
 
+ON_OFF = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
+
+
+def parse_on_off(name: str, raw: str):
+    """``1``/``on``/``true``/``yes`` or ``0``/``off``/``false``/``no`` (any case)."""
+    if (p := _too_long(name, raw)) is not None:
+        return None, p
+    value = ON_OFF.get(raw.strip().lower())
+    if value is None:
+        return None, f"`{name}` must be 1 (on) or 0 (off), got {echo(raw)}."
+    return value, None
+
+
 def run_tokens(paths: Iterable[str], roots: Sequence[Path]) -> dict[str, str]:
     """``{URL name: path}`` of the listed runs: the path relative to the first root that holds
     it (``cpu-demo_L2_g0.5_s0``, ``phase_cpu-demo/L2_g0.5_s0``); the first listed run wins a name."""
@@ -145,9 +158,14 @@ def apply(param: str, parse: Callable[[str], tuple[Any, str | None]], on_value: 
     st.session_state[seen_key] = raw
     value, problem = parse(raw)
     if problem is not None:
-        st.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
+        warn_ignored(problem)
         return
     on_value(value)
+
+
+def warn_ignored(problem: str) -> None:
+    """The one-line warning of a link value that is not used (``apply``, ``?presenter=``)."""
+    _st().warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
 
 
 def set_state(key: str) -> Callable[[Any], None]:
