@@ -648,7 +648,7 @@ def pick_runs() -> list[str]:
     cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
     """
     paths = probe_data.available_runs()
-    warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
+    warn_bad_runs()  # folders that cannot be opened: one warning (several: listed in an expander)
     if not paths:
         st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
         return []
