@@ -664,7 +664,11 @@ def pick_runs() -> list[str]:
         state.set_inside_run_a(lo if lo in paths else paths[0])
     c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
     a = c1.selectbox("run", paths, key=state.INSIDE_RUN_A, format_func=probe_data.choice_label)
-    compare = c2.toggle("compare", value=hi is not None, key=state.INSIDE_COMPARE,
+    # Defaults go into session state, never as value=/index=: the link (?runs=) and other pages
+    # (compare_with) set these keys, and a widget given both warned "created with a default
+    # value but also had its value set via the Session State API" in the server log.
+    st.session_state.setdefault(state.INSIDE_COMPARE, hi is not None)
+    compare = c2.toggle("compare", key=state.INSIDE_COMPARE,
                         help="show a second run side by side, with the same controls")
     if not compare:
         return [a]
@@ -672,6 +676,7 @@ def pick_runs() -> list[str]:
     if not rest:
         st.caption("Only one run exists: nothing to compare with yet.")
         return [a]
-    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key=state.INSIDE_RUN_B,
-                     format_func=probe_data.choice_label)
+    if st.session_state.get(state.INSIDE_RUN_B) not in rest:
+        st.session_state[state.INSIDE_RUN_B] = hi if hi in rest else rest[0]
+    b = c3.selectbox("compare with", rest, key=state.INSIDE_RUN_B, format_func=probe_data.choice_label)
     return [a, b]

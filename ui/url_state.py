@@ -94,22 +94,36 @@ def parse_on_off(name: str, raw: str):
     return value, None
 
 
-def run_tokens(paths: Iterable[str], roots: Sequence[Path]) -> dict[str, str]:
-    """``{URL name: path}`` of the listed runs: the path relative to the first root that holds
-    it (``cpu-demo_L2_g0.5_s0``, ``phase_cpu-demo/L2_g0.5_s0``); the first listed run wins a name."""
-    out: dict[str, str] = {}
+ROOT_LABELS = ("pretrained", "runs")  # how a link names the roots of ``run_tokens`` (in this order)
+
+
+def run_tokens(paths: Iterable[str], roots: Sequence[Path], labels: Sequence[str] = ROOT_LABELS) -> dict[str, str]:
+    """``{URL name: path}`` of the listed runs. A run's name is its path relative to the root
+    that holds it (``cpu-demo_L2_g0.5_s0``, ``phase_cpu-demo/L2_g0.5_s0``); when two roots hold
+    the same name the first root (pretrained/) keeps the bare name. Every run is also named with
+    its root's label in front (``runs/cpu-demo_L2_g0.5_s0``, ``pretrained/...``), so a saved run
+    whose name is also committed has an unambiguous name. The first name of a path in the dict
+    is the one a link writes (``token_of``)."""
+    found: list[tuple[int, str, str]] = []
     for p in paths:
-        for root in roots:
+        for i, root in enumerate(roots):
             try:
-                token = Path(p).relative_to(root).as_posix()
+                found.append((i, Path(p).relative_to(root).as_posix(), p))
             except ValueError:
                 continue
-            out.setdefault(token, p)
             break
+    out: dict[str, str] = {}
+    for _, rel, p in sorted(found, key=lambda t: t[0]):  # stable: the first root wins a bare name
+        out.setdefault(rel, p)
+    for i, rel, p in found:
+        if i < len(labels):
+            out.setdefault(f"{labels[i]}/{rel}", p)
     return out
 
 
 def token_of(path: str, tokens: dict[str, str]) -> str | None:
+    """The name a link writes for ``path``: its bare name, or ``runs/NAME`` when a committed run
+    holds the bare name."""
     return next((t for t, p in tokens.items() if p == path), None)
 
 
