@@ -86,3 +86,12 @@ def test_flow_edge_labels_never_print_on_top_of_each_other():
             for b in rows:
                 if a is not b and a["layer"] == b["layer"]:
                     assert abs(a["my"] - b["my"]) >= 1.0
+
+
+def test_condensation_subtitle_reads_as_one_sentence_when_joined():
+    """Newcomer: the SVG text read "cos > 0.7;53%": the two subtitle lines are joined as they are."""
+    c = probes.condensation(np.random.default_rng(0).normal(size=(8, 4)), 0.7)
+    for large in (False, True):
+        chart, _ = probe_charts.condensation_heatmap(c, "W_Q(1)", large=large)
+        sub = chart.to_dict()["title"]["subtitle"]
+        assert "cos > 0.7; 0% of" in "".join(sub)  # "cos > 0.7;0%" before

@@ -323,8 +323,9 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
         y=alt.Y("s:Q", scale=alt.Scale(domain=[n, 0], nice=False), axis=ticks), y2="e:Q",
         tooltip=["group:Q", "size:Q"])
     noun = "group" if c["n_groups"] == 1 else "groups"
-    # two subtitle lines: one line was cut ("…") in a half-width column at large fonts
-    sub = [f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g};",
+    # two subtitle lines: one line was cut ("…") in a half-width column at large fonts. The first
+    # ends with a space: the SVG's text (copied, read aloud, exported) joins the lines as they are
+    sub = [f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g}; ",
            f"{c['share_in_groups']:.0%} of {n} neurons in groups, largest {c['largest_group_share']:.0%}"]
     chart = alt.layer(rect, boxes, title=alt.TitleParams(title, subtitle=sub, subtitleFontSize=f["label"] + 1)
                       ).properties(width=size, height=size)

@@ -137,6 +137,11 @@ EXPECT = {
 }
 
 
+def _a(word: str) -> str:
+    """The article before ``word``: "an inferential", "a symmetric"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def reading(run: Run, kind: str, value: float | None) -> str:
     """One run's number against the paper: is the picture the one its (4,3) answers predict?
 
@@ -154,9 +159,9 @@ def reading(run: Run, kind: str, value: float | None) -> str:
         tail = (f"this run has no clear solution on ({v[0]}) yet ({v[1]}), so there is nothing to check it against"
                 if v else "this run has no held-out pair to check it against")
     elif v[1] == picture:
-        tail = f"the paper's picture for a **{v[1]}** solution, which is what this run found"
+        tail = f"the paper's picture for {_a(v[1])} **{v[1]}** solution, which is what this run found"
     else:
-        tail = (f"the paper's picture for an **{picture}** solution, but this run answers ({v[0]}) **{v[1]}**: "
+        tail = (f"the paper's picture for {_a(picture)} **{picture}** solution, but this run answers ({v[0]}) **{v[1]}**: "
                 "it does not show the paper's link here")
     return f"{label} {_fmt(value)}: {looks} (our cut: {thr:g}) — {tail}."
 
