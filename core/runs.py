@@ -15,6 +15,7 @@ import platform
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -292,6 +293,18 @@ WEIGHT_DTYPES = {"F32": torch.float32, "F16": torch.float16}  # what save_run wr
 MAX_JSON_BYTES = 64 * 2**20  # config.json / metrics.json larger than this are refused unread
 
 
+def refuse_symlink(path: Path) -> None:
+    """Raise ``RunError`` when ``path`` itself is a symbolic link (``lstat``, never followed): a
+    run folder, or a file in one, that is a link can point anywhere on the server, so it is
+    refused unread."""
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return  # missing: the caller words that case
+    if link:
+        raise RunError(f"{path} is a symbolic link: refused unread (a run holds real files, a link can point anywhere)")
+
+
 def _read_json(file: Path, finite_only: bool) -> Any:
     """The JSON value of one file of a run folder, read as UTF-8.
 
@@ -300,6 +313,7 @@ def _read_json(file: Path, finite_only: bool) -> Any:
         RunError: it is not a regular file, larger than ``MAX_JSON_BYTES``, not UTF-8, not JSON,
             nested too deep, or (``finite_only``) holds NaN / Infinity. The message names the file.
     """
+    refuse_symlink(file)
     if not file.exists():
         raise FileNotFoundError(file)
     if not file.is_file():
@@ -479,6 +493,7 @@ def check_weights(file: str | Path, config: RunConfig) -> None:
             names the file and the first mismatch.
     """
     file = Path(file)
+    refuse_symlink(file)
     if not file.exists():
         raise RunError(f"{file.parent} has no weights.safetensors")
     if not file.is_file():
@@ -519,11 +534,18 @@ def check_run(path: str | Path) -> tuple[RunConfig, dict[str, Any]]:
         RunError: the first problem found, naming the folder or file.
     """
     path = Path(path)
+    refuse_symlink(path)
     if not path.exists():
         raise RunError(f"run folder {path} does not exist")
     if not path.is_dir():
         raise RunError(f"{path} is not a folder: a run is a folder holding config.json,"
                        " weights.safetensors and metrics.json")
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as e:
+        raise RunError(f"run folder {path} cannot be read: {e.strerror or e}") from None
+    for entry in entries:  # any link inside (config.json, the weights, anything) is refused
+        refuse_symlink(entry)
     config = load_config(path)
     metrics = load_metrics(path, config)
     check_weights(path / "weights.safetensors", config)
@@ -562,7 +584,7 @@ def list_runs(root: str | Path, include_bad: bool = False) -> list[Path]:
     """Run folders directly under ``root``, sorted by name: folders (not hidden) whose
     ``config.json`` is a regular file. A folder whose config.json is a folder or anything else
     is not a run and is left out, unless ``include_bad`` (callers that report bad folders use
-    it, then ``check_run`` each). Listing reads no file; ``check_run`` validates. Leftovers of
+    it, then ``check_run`` each); so is a folder that is a symbolic link. Listing reads no file; ``check_run`` validates. Leftovers of
     killed saves are repaired first (``recover_saves``: a run left as ``.NAME.old`` is back)."""
     root = Path(root)
     if not root.is_dir():
@@ -575,6 +597,8 @@ def list_runs(root: str | Path, include_bad: bool = False) -> list[Path]:
         return []
     for p in entries:
         cfg = p / "config.json"
+        if not include_bad and p.is_symlink():  # a link can point anywhere: check_run refuses it
+            continue
         if p.is_dir() and not p.name.startswith(".") and (cfg.is_file() or (include_bad and cfg.exists())):
             out.append(p)
     return sorted(out)

@@ -138,6 +138,10 @@ def test_training_runs_in_the_background_and_opens_the_result(app_env):
     assert (app_env.runs / "tiny_L1_g0.7_s0" / "weights.safetensors").exists()
     assert at.selectbox(key="train_run").value.endswith("tiny_L1_g0.7_s0")  # the new run is opened
     assert "not fitted" in verdicts(at)  # tiny is too small to learn the task, and says so
+    # the job line and the run card show one command, pasteable from the repository root
+    commands = [c.value for c in at.code if c.value.startswith("python -m core train")]
+    assert len(commands) == 2 and commands[0] == commands[1], commands
+    assert "--out runs/tiny_L1_g0.7_s0" in commands[0] and "$" not in commands[0] and str(app_env.runs) not in commands[0]
 
 
 def test_a_running_job_shows_and_stays_alive_on_other_pages(app_env, monkeypatch):

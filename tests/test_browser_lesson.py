@@ -4,7 +4,8 @@ Chromium at 1280×720 with ``?presenter=1``, on the committed runs of pretrained
 Predicts the inferential answer and reveals it (the verdict sentence must match the runs), then
 walks every step with the → key and checks each screen: the sidebar folded away, no exception or
 error, every chart drawn at a real size and inside the window, nothing wider than the window,
-nothing below the fold (one screen per step), chart and body text ≥ 20 px. Then opens one step
+nothing below the fold (one screen per step), no text cut by its column, chart and body
+text ≥ 20 px. Then opens one step
 on a phone (390×844): nothing wider than the screen. Saves a screenshot per step (to
 $ANCHOR_SCREENSHOT_DIR, or a tmp folder). Skipped when /usr/bin/chromium or playwright is missing.
 """
@@ -64,6 +65,17 @@ def test_lesson_in_presenter_mode_fits_a_projector(server, tmp_path):
             assert wide <= W, f"step {n}: the page is {wide} px wide"
             tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
             assert tall <= H + 4, f"step {n}: {tall - H} px below the fold"
+            # text cut by its column ("Open the Phase diagram pa"): a visible text element wider
+            # inside than its box, or running past the right edge of its column
+            cut = page.evaluate("""() => [...document.querySelectorAll(
+                '[data-testid=stMain] p, [data-testid=stMain] span, [data-testid=stMain] a')]
+                .filter(e => e.textContent.trim() && e.clientWidth > 0 && !e.closest('[data-testid=stVegaLiteChart]'))
+                .filter(e => {
+                    const col = e.closest('[data-testid=stColumn]');
+                    const r = e.getBoundingClientRect();
+                    return e.scrollWidth > e.clientWidth + 1 || (col && r.right > col.getBoundingClientRect().right + 1);
+                }).map(e => e.textContent.slice(0, 60))""")
+            assert not cut, f"step {n}: text cut by its column: {cut}"
             small = page.evaluate("""() => [...document.querySelectorAll(
                 '[data-testid=stVegaLiteChart] svg text, [data-testid=stMarkdownContainer] p')]
                 .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0)

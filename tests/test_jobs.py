@@ -387,3 +387,20 @@ def test_the_command_shown_to_visitors_hides_the_servers_paths(tmp_path, monkeyp
     outside = Job(id="b", owner="o", preset="tiny", config=cfg, runs_dir=elsewhere, name="n",
                   argv=["python", "-m", "core", "train", "--out", str(elsewhere / "n")])
     assert str(tmp_path) not in outside.command and "'$ANCHOR_RUNS_DIR/n'" in outside.command
+
+
+def test_a_finished_job_shows_the_run_cards_command_not_a_server_path():
+    """Newcomer: the job line showed ``--out '$ANCHOR_RUNS_DIR/NAME'`` (single-quoted, so a pasted
+    command does not expand it) and the run card below a different command. A finished job shows
+    the run card's command (``reproduce_command`` with the job's one thread), relative to the
+    repository root."""
+    from ui.jobs import Job, reproduce_command
+
+    cfg = get_preset("cpu-demo")
+    job = Job(id="j", owner="o", preset="cpu-demo", config=cfg, runs_dir=Path("/srv/secret/runs"),
+              name="cpu-demo_L2_g0.5_s0", state="done", run_path="/srv/secret/runs/cpu-demo_L2_g0.5_s0_2")
+    cmd = job.reproduce
+    assert cmd == reproduce_command(cfg, "cpu-demo_L2_g0.5_s0_2", 1)
+    assert "--out runs/cpu-demo_L2_g0.5_s0_2" in cmd and "--threads 1" in cmd
+    assert "$" not in cmd and "'" not in cmd and "/srv" not in cmd
+    assert Job(id="k", owner="o", preset="cpu-demo", config=cfg, runs_dir=Path("/x"), name="n").reproduce is None

@@ -309,3 +309,21 @@ def test_train_page_caption_gives_the_measured_seed_spread_of_the_exact_setting(
     other = cfg.replace(**{"model.gamma": 0.7})  # another γ: those seeds say nothing about it
     assert "No seed of exactly this setting" in spread_caption(other, recs)
     assert "small-scale" not in spread_caption(get_preset("paper-replica"), recs)
+
+
+def test_route_sentences_compare_the_numbers_they_show():
+    """Newcomer: "compose 0.00, copy 0.30 … (both below 0.3)": 0.2996 was printed as 0.30 but
+    compared unrounded. The lesson and the Inside flow view compare the 2-decimal numbers shown."""
+    from ui import probe_views
+
+    f = {"route": "symmetric"}
+    assert f"{0.2996:.2f}" == "0.30"
+    assert "below" not in lesson.route_sentence(0.0, 0.2996, f)
+    assert lesson.mechanism_shown(0.0, 0.2996, f)
+    assert "below" in lesson.route_sentence(0.0, 0.2949, f) and not lesson.mechanism_shown(0.0, 0.2949, f)
+    # a tie as printed is no route
+    assert not lesson.mechanism_shown(0.501, 0.499, {"route": "inferential"})
+    assert "same weight" in lesson.route_sentence(0.501, 0.499, f)
+    assert "below" not in probe_views.mean_route_sentence(0.0, 0.2996, ("4,3", "symmetric"))
+    assert "symmetric** mechanism, which matches" in probe_views.mean_route_sentence(0.0, 0.2996, ("4,3", "symmetric"))
+    assert "below 0.3" in probe_views.mean_route_sentence(0.0, 0.2949, None)

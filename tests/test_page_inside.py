@@ -303,3 +303,15 @@ def test_default_pair_is_the_clearest_symmetric_inferential_contrast(tmp_path, m
     assert contrast_pair(paths) == (wide_sym, wide_inf)              # both clear and wider
     assert contrast_pair([narrow_sym, other_sched]) is None         # different width and schedule
     assert contrast_pair([narrow_inf, narrow_sym]) == (narrow_sym, narrow_inf)
+
+
+def test_readings_use_the_right_article(monkeypatch):
+    """Newcomer: the Spectra tab said "a inferential solution"."""
+    from ui import probe_views
+
+    monkeypatch.setattr(probe_views, "held_out_verdict", lambda run: ("4,3", "inferential"))
+    same = probe_views.reading(None, "eigen", 0.9)  # the inferential picture, and an inferential run
+    other = probe_views.reading(None, "eigen", 0.1)  # the symmetric picture
+    assert "for an **inferential** solution, which is what" in same
+    assert "for a **symmetric** solution, but" in other
+    assert "a **inferential**" not in same + other

@@ -239,3 +239,16 @@ def test_the_paper_regime_needs_no_regime_note():
     from ui.phase_data import regime_note
     assert regime_note(get_preset("paper")) is None and regime_note(get_preset("paper-replica")) is None
     assert regime_note(get_preset("cpu-demo")) is not None
+
+
+def test_the_one_cell_table_shows_a_dash_not_none_for_a_seed_without_weights():
+    """Newcomer: the "One cell" table showed Python's None in the run column."""
+    import pandas as pd
+
+    from ui import phase_data
+
+    runs = pd.DataFrame({"seed": [0, 1, 2], "inferential": [0.12345, 0.5, 0.9],
+                         "run": ["phase_cpu-demo/L2_g0.3_s0", None, float("nan")]})
+    table = phase_data.cell_runs_table(runs, ["seed", "inferential", "run"])
+    assert list(table["run"]) == ["phase_cpu-demo/L2_g0.3_s0", "—", "—"]
+    assert table["inferential"][0] == 0.123

@@ -63,3 +63,35 @@ def test_condensation_subtitle_is_two_lines():
 def test_large_font_css_lets_metric_labels_wrap():
     """Verdict-card labels were cut ("infere…") at large fonts: they wrap instead."""
     assert "stMetricLabel" in sidebar.LARGE_CSS and "white-space: normal" in sidebar.LARGE_CSS
+
+
+def test_flow_edge_labels_never_print_on_top_of_each_other():
+    """Newcomer, lesson step 3 in presenter mode: "0.83" and "0.15" (two edges of layer 1 half a
+    row apart) printed over each other. A label is kept only when no heavier one of its layer is
+    within a row; every weight stays in the tooltip."""
+    import pandas as pd
+
+    lab = pd.DataFrame({"layer": [1, 1, 1, 2], "my": [3.5, 4.0, 5.5, 3.5], "weight": [0.83, 0.15, 0.13, 0.91]})
+    assert sorted(probe_charts.spaced_labels(lab)) == [0, 2, 3]
+    for large in (False, True):
+        cfg = get_preset("tiny").replace(**{"model.n_layers": 3})
+        model = build_model(cfg, torch.Generator().manual_seed(0))
+        sp = probes.sequence_probe(model, cfg.task, probes.default_sequence(cfg.task))
+        chart, _ = probe_charts.flow_diagram(probes.information_flow(sp["attn"], sp["key_pos"]), sp["tokens"], large,
+                                             label_min=0.0)
+        rows = [r for rows in chart.to_dict().get("datasets", {}).values() for r in rows
+                if isinstance(r, dict) and "my" in r]
+        assert rows
+        for a in rows:
+            for b in rows:
+                if a is not b and a["layer"] == b["layer"]:
+                    assert abs(a["my"] - b["my"]) >= 1.0
+
+
+def test_condensation_subtitle_reads_as_one_sentence_when_joined():
+    """Newcomer: the SVG text read "cos > 0.7;53%": the two subtitle lines are joined as they are."""
+    c = probes.condensation(np.random.default_rng(0).normal(size=(8, 4)), 0.7)
+    for large in (False, True):
+        chart, _ = probe_charts.condensation_heatmap(c, "W_Q(1)", large=large)
+        sub = chart.to_dict()["title"]["subtitle"]
+        assert "cos > 0.7; 0% of" in "".join(sub)  # "cos > 0.7;0%" before

@@ -303,11 +303,20 @@ def _bad_folders(folder: Path, make_run) -> list[str]:
     return names
 
 
-def _one_warning_each(at, names: list[str]) -> None:
+def _one_warning_each(at, names: list[str], tmp: Path | None = None) -> None:
+    """Several bad folders: one warning, and an expander listing each folder once by its name
+    relative to runs/ or pretrained/, never the server's absolute path (the newcomer saw one
+    warning per folder above the picker, each with /home/... in it)."""
     warnings = [w.value for w in at.warning]
+    (warning,) = [w for w in warnings if w.startswith("Skipped")]
+    assert warning.startswith(f"Skipped {len(names)} run folders") and "\n" not in warning
+    (listing,) = [e for e in at.expander if e.label.startswith(f"The {len(names)} skipped run folders")]
+    text = "\n".join(m.value for m in listing.markdown)
     for name in names:
-        assert len([w for w in warnings if f"Skipped run folder {name}:" in w]) == 1, warnings
-    assert all("\n" not in w for w in warnings)
+        assert len([line for line in text.splitlines() if f"/{name}`:" in line]) == 1, text
+    if tmp is not None:
+        assert str(tmp) not in text and str(tmp) not in warning, text
+        assert str(tmp.resolve()) not in text
 
 
 def test_train_page_skips_bad_folders_with_one_line_each(app_env, make_run):
@@ -319,7 +328,7 @@ def test_train_page_skips_bad_folders_with_one_line_each(app_env, make_run):
     at.run()
     at.switch_page("pages/2_Train.py").run()
     assert not at.exception and not at.error
-    _one_warning_each(at, names)
+    _one_warning_each(at, names, app_env.runs.parent)
     labels = at.selectbox(key="train_run").options
     assert len(labels) == 1 and labels[0].endswith("good_g0.8")
     assert any("inferential" in h.proto.body for h in at.get("html"))  # the good run still opens
@@ -335,8 +344,52 @@ def test_inside_page_skips_bad_folders_with_one_line_each(app_env, make_run):
     at = AppTest.from_file(str(app_env.root / "pages" / "3_Inside_the_model.py"), default_timeout=180)
     at.run()
     assert not at.exception and not at.error
-    _one_warning_each(at, names)
+    _one_warning_each(at, names, app_env.runs.parent)
     assert [o for o in at.selectbox(key="inside_run_a").options if "tiny_g" not in o] == []
+
+
+def test_symlinks_in_a_run_folder_are_refused_unread(tmp_path, make_run):
+    """Newcomer: a config.json that is a link to another file was read. Any link inside a run
+    folder, and a run folder that is itself a link, is refused (lstat, never followed)."""
+    good = make_run(tmp_path / "a", "good")
+    linked = make_run(tmp_path / "a", "linked_config")
+    (linked / "config.json").unlink()
+    (linked / "config.json").symlink_to(good / "config.json")
+    with pytest.raises(runs.RunError, match="symbolic link"):
+        runs.check_run(linked)
+    with pytest.raises(runs.RunError, match="symbolic link"):
+        runs.load_config(linked)
+    extra = make_run(tmp_path / "a", "linked_extra")
+    (extra / "notes.txt").symlink_to("/etc/hostname")
+    with pytest.raises(runs.RunError, match="symbolic link"):
+        runs.check_run(extra)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "folder_link").symlink_to(good, target_is_directory=True)
+    with pytest.raises(runs.RunError, match="symbolic link"):
+        runs.check_run(tmp_path / "b" / "folder_link")
+    assert runs.list_runs(tmp_path / "b") == []
+    assert runs.list_runs(tmp_path / "b", include_bad=True) == [tmp_path / "b" / "folder_link"]
+    runs.check_run(good)
+
+
+def test_a_linked_run_folder_in_runs_is_not_listed_as_committed(app_env, make_run):
+    """A link in runs/ to a committed run was labelled "committed"; it is refused with a warning
+    that names it relative to runs/."""
+    from streamlit.testing.v1 import AppTest
+    from ui import loaders
+
+    good = make_run(app_env.pretrained, "tiny_g0.3", **{"model.gamma": 0.3})
+    make_run(app_env.pretrained, "tiny_g0.9", **{"model.gamma": 0.9})
+    (app_env.runs / "sneaky").symlink_to(good, target_is_directory=True)
+    assert loaders.run_source(str(app_env.runs / "sneaky")) == "saved"
+    assert str(app_env.runs / "sneaky") not in [p for _, p in loaders.saved_runs()]
+    at = AppTest.from_file(str(app_env.root / "pages" / "3_Inside_the_model.py"), default_timeout=180)
+    at.run()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if w.value.startswith("Skipped")]
+    assert warning.startswith("Skipped run folder runs/sneaky:") and "symbolic link" in warning
+    assert str(app_env.runs) not in warning
+    assert all("sneaky" not in o for o in at.selectbox(key="inside_run_a").options)
 
 
 # -- train --resume: a checkpoint's config is read strictly and bounded before anything is built --

@@ -38,7 +38,14 @@ def test_runs_are_looked_up_by_name_never_joined_to_a_folder(tmp_path):
     pre, mine = tmp_path / "pretrained", tmp_path / "runs"
     paths = [str(pre / "a_g0.5"), str(pre / "grid" / "L2_g0.5_s0"), str(mine / "b_g0.9"), str(mine / "a_g0.5")]
     tokens = us.run_tokens(paths, [pre, mine])
-    assert tokens == {"a_g0.5": paths[0], "grid/L2_g0.5_s0": paths[1], "b_g0.9": paths[2]}
+    assert tokens == {"a_g0.5": paths[0], "grid/L2_g0.5_s0": paths[1], "b_g0.9": paths[2],
+                      "pretrained/a_g0.5": paths[0], "pretrained/grid/L2_g0.5_s0": paths[1],
+                      "runs/b_g0.9": paths[2], "runs/a_g0.5": paths[3]}
+    # a saved run whose name is also committed is written runs/NAME; the others by their bare name
+    assert [us.token_of(p, tokens) for p in paths] == ["a_g0.5", "grid/L2_g0.5_s0", "b_g0.9", "runs/a_g0.5"]
+    assert us.parse_runs("runs", "runs/a_g0.5,a_g0.5", tokens) == ([paths[3], paths[0]], None)
+    # the committed run keeps the bare name whatever the listing order
+    assert us.run_tokens(paths[::-1], [pre, mine])["a_g0.5"] == paths[0]
     assert us.parse_runs("runs", "a_g0.5,b_g0.9", tokens) == ([paths[0], paths[2]], None)
     assert us.parse_runs("runs", "grid/L2_g0.5_s0", tokens) == ([paths[1]], None)
     for bad in ["../../etc", "../runs/a_g0.5", str(pre / "a_g0.5"), "a_g0.5,b_g0.9,a_g0.5", ",", "", HOSTILE]:
@@ -173,6 +180,26 @@ def test_inside_restores_runs_and_view_and_writes_changes_back(app_env, make_run
     assert at.query_params["view"] == "embeddings"
 
 
+def test_a_saved_run_named_like_a_committed_one_keeps_its_link(app_env, make_run):
+    """Newcomer: a run trained here with the default settings is saved under the committed run's
+    name; ?runs= opened the committed one, and choosing the saved one dropped runs= from the
+    link. It is written runs/NAME, and the page raises no Streamlit key warning."""
+    a = make_run(app_env.pretrained, "tiny_L1_g0.3_s0", **{"model.gamma": 0.3})
+    b = make_run(app_env.pretrained, "tiny_L1_g0.9_s0", **{"model.gamma": 0.9})
+    mine = make_run(app_env.runs, "tiny_L1_g0.3_s0", **{"model.gamma": 0.3})
+    at = open_page(app_env, "pages/3_Inside_the_model.py", runs="runs/tiny_L1_g0.3_s0,tiny_L1_g0.9_s0")
+    assert not warnings(at)
+    assert at.selectbox(key="inside_run_a").value == str(mine)
+    assert at.selectbox(key="inside_run_b").value == str(b)
+    assert at.query_params["runs"] == "runs/tiny_L1_g0.3_s0,tiny_L1_g0.9_s0"
+    at.selectbox(key="inside_run_a").set_value(str(a)).run()
+    assert at.query_params["runs"] == "tiny_L1_g0.3_s0,tiny_L1_g0.9_s0"
+    at.selectbox(key="inside_run_a").set_value(str(mine)).run()
+    assert at.query_params["runs"] == "runs/tiny_L1_g0.3_s0,tiny_L1_g0.9_s0"
+    at2 = open_page(app_env, "pages/3_Inside_the_model.py", runs="pretrained/tiny_L1_g0.3_s0")
+    assert at2.selectbox(key="inside_run_a").value == str(a) and at2.toggle(key="inside_compare").value is False
+
+
 def us_view_name(slug: str) -> str:
     from ui.probe_views import VIEWS
 
@@ -239,3 +266,35 @@ def test_lesson_share_link_holds_the_step(app_env):
     at.run()
     assert not at.exception
     assert "/?step=3" in share_link(at) or "?step=3" in share_link(at)
+
+
+def test_parse_on_off():
+    assert us.parse_on_off("presenter", "1") == (True, None) and us.parse_on_off("presenter", "OFF") == (False, None)
+    value, problem = us.parse_on_off("presenter", "maybe")
+    assert value is None and "`presenter`" in problem and "'maybe'" in problem
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", HOSTILE], ids=["maybe", "2", "hostile"])
+def test_a_bad_presenter_value_warns_once_and_leaves_presenter_mode_off(app_env, raw):
+    """Newcomer: ``?presenter=maybe`` was silently ignored; it gets the one-line warning of every
+    bad link value, and presenter mode stays off."""
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=90)
+    at.query_params["presenter"] = raw
+    at.run()
+    assert not at.exception, at.exception
+    (warning,) = link_warnings(at)  # (an empty runs folder: the lesson also says it has no runs)
+    assert warning.startswith("Link setting ignored: `presenter`") and len(warning) < 250
+    assert at.session_state["_presenter_toggle"] is False
+    at.run()  # once per distinct value
+    assert not link_warnings(at)
+
+
+def link_warnings(at) -> list[str]:
+    return [w for w in warnings(at) if w.startswith("Link setting")]
+
+
+def test_presenter_on_from_the_link(app_env):
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=90)
+    at.query_params["presenter"] = "1"
+    at.run()
+    assert not at.exception and not link_warnings(at) and at.session_state["_presenter_toggle"] is True

@@ -56,7 +56,9 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
         _live_job(prefix, job.id)
     elif job.state == "done":
         st.success(f"Finished and saved as {Path(job.run_path or '').name}: its verdict is shown below.")
-        st.caption(f"Trained by the command `{job.command}`")
+        if job.reproduce:  # the run card below shows the same command
+            st.caption("Train it again from the repository root with:")
+            st.code(job.reproduce, language="bash", wrap_lines=True)
     elif job.state == "cancelled":
         st.warning(f"Training stopped ({job.message}). Nothing was saved.")
     else:

@@ -275,6 +275,8 @@ def reproduce_command(cfg: RunConfig, name: str, threads: int | None = None, hal
 
 
 # -- jobs ----------------------------------------------------------------------------------------
+JOB_THREADS = 1  # every queued job trains on one CPU thread (``--threads 1``)
+
 def _shown(arg: str, runs_dir: Path) -> str:
     """``arg`` with an absolute path made presentable (``Job.command``): relative to the working
     directory when the runs folder is inside it, else ``$ANCHOR_RUNS_DIR/...``."""
@@ -333,6 +335,18 @@ class Job:
         working directory is shown relative to it, the runs folder elsewhere as
         ``$ANCHOR_RUNS_DIR`` (the server's file layout is not shown on a public demo)."""
         return shlex.join(_shown(a, self.runs_dir) for a in self.argv)
+
+    @property
+    def reproduce(self) -> str | None:
+        """For a finished job, the command that trains its saved run again from the repository
+        root, exactly as the run's card shows it (``reproduce_command``: ``--out runs/NAME``, the
+        thread count the job ran with, never a path of the server); None before it is saved."""
+        if self.state != "done" or not self.run_path:
+            return None
+        try:
+            return reproduce_command(self.config, Path(self.run_path).name, JOB_THREADS)
+        except ValueError:
+            return None
 
     @property
     def progress(self) -> float:
@@ -622,7 +636,7 @@ class JobQueue:
 
     def _start(self, job: Job) -> None:
         args = cli_args(job.config, job.preset)
-        runtime = ["--out", str(job.runs_dir / job.name), "--unique", "--threads", "1", "--progress", "jsonl",
+        runtime = ["--out", str(job.runs_dir / job.name), "--unique", "--threads", str(JOB_THREADS), "--progress", "jsonl",
                    "--watch-stdin"]
         job.argv = ["python", "-m", "core", "train", *args, *runtime]
         job.state, job.started, job._t0 = "running", time.time(), time.monotonic()

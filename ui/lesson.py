@@ -159,11 +159,25 @@ def answer_sentence(f: dict[str, Any]) -> str:
             f"pairs at {pct(f['seen'])}.")
 
 
+ROUTE_DIGITS = 2  # route strengths are shown with 2 decimals ("compose 0.00, copy 0.30")
+
+
+def shown_routes(route_inf: float, route_sym: float) -> tuple[float, float]:
+    """The two route strengths as the page prints them (``ROUTE_DIGITS`` decimals): every test of
+    ``route_sentence`` / ``mechanism_shown`` compares these, so a sentence never contradicts the
+    numbers next to it (0.2996 is shown as 0.30, and 0.30 is not "below 0.3")."""
+    return round(float(route_inf), ROUTE_DIGITS), round(float(route_sym), ROUTE_DIGITS)
+
+
 def route_sentence(route_inf: float, route_sym: float, f: dict[str, Any], weak: float = 0.3) -> str:
     """Which attention route carries more weight in a run (the two mean route strengths of
-    ``probe_views.route_strengths``, in [0, 1]) and whether that matches the route of its answers."""
+    ``probe_views.route_strengths``, in [0, 1], compared as shown: ``shown_routes``) and whether
+    that matches the route of its answers."""
+    route_inf, route_sym = shown_routes(route_inf, route_sym)
     if max(route_inf, route_sym) < weak:
         return f"Neither route carries much weight on average (both below {weak:g}): no clear mechanism here."
+    if route_inf == route_sym:
+        return "Its attention gives the composition and copy routes the same weight: no clear mechanism here."
     shown = "composition" if route_inf > route_sym else "copy"
     answers = "composition" if f["route"] == "inferential" else "copy"
     if shown == answers:
@@ -173,8 +187,10 @@ def route_sentence(route_inf: float, route_sym: float, f: dict[str, Any], weak: 
 
 
 def mechanism_shown(route_inf: float, route_sym: float, f: dict[str, Any], weak: float = 0.3) -> bool:
-    """Whether a run's attention follows the route of its answers (``route_sentence``'s test)."""
-    if max(route_inf, route_sym) < weak:
+    """Whether a run's attention follows the route of its answers (``route_sentence``'s test, on
+    the numbers as shown)."""
+    route_inf, route_sym = shown_routes(route_inf, route_sym)
+    if max(route_inf, route_sym) < weak or route_inf == route_sym:
         return False
     return (route_inf > route_sym) == (f["route"] == "inferential")
 

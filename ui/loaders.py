@@ -64,13 +64,41 @@ def saved_runs() -> list[tuple[str, str]]:
     return [(s, p) for s, p in _run_folders() if _problem(p, stamp(p)) is None]
 
 
+def shown_path(path: str) -> str:
+    """A run folder as a visitor may see it: relative to the folder holding pretrained/ or runs/
+    (``runs/NAME``, ``pretrained/NAME``, ``pretrained/GRID/NAME``), never the server's absolute path;
+    the bare folder name when it is under neither."""
+    p = Path(path)
+    for label, root in (("pretrained", pretrained_dir()), ("runs", runs_dir())):
+        for base in (root, root.resolve()):
+            try:
+                return f"{label}/{p.relative_to(base).as_posix()}"
+            except ValueError:
+                continue
+    return p.name
+
+
+def _without_server_paths(message: str, path: str) -> str:
+    """``message`` with every absolute path of the run folder (and of the two roots) written as
+    ``shown_path`` writes it."""
+    shown = shown_path(path)
+    p = Path(path)
+    for full in sorted({str(p), str(p.parent.resolve() / p.name), str(p.resolve())}, key=len, reverse=True):
+        message = message.replace(full, shown)
+    for label, root in (("pretrained", pretrained_dir()), ("runs", runs_dir())):
+        for base in sorted({str(root), str(root.resolve())}, key=len, reverse=True):
+            message = message.replace(base, label)
+    return message
+
+
 def bad_runs() -> list[tuple[str, str]]:
-    """``(path, one-line reason)`` for every folder that claims to be a run but cannot be opened."""
+    """``(path, one-line reason)`` for every folder that claims to be a run but cannot be opened;
+    the reason names folders as ``shown_path`` does (no absolute path of the server)."""
     out = []
     for _, p in _run_folders():
         problem = _problem(p, stamp(p))
         if problem is not None:
-            out.append((p, problem.replace("\n", " ")))
+            out.append((p, _without_server_paths(problem.replace("\n", " "), p)))
     return out
 
 
@@ -80,7 +108,8 @@ SOURCES = {"committed": "committed with the app (pretrained/)", "saved": "traine
 def run_source(path: str) -> str:
     """``"committed"`` for a run under ``pretrained_dir()`` (grid runs one level down too),
     ``"saved"`` for one under ``runs_dir()``, ``"other"`` elsewhere."""
-    p = Path(path).resolve()
+    # the folder itself is not resolved: a link in runs/ to a committed run is not "committed"
+    p = Path(path).parent.resolve() / Path(path).name
     for name, root in (("committed", pretrained_dir()), ("saved", runs_dir())):
         try:
             p.relative_to(root.resolve())
@@ -104,9 +133,17 @@ def source_label(path: str, name: str | None = None) -> str:
 
 
 def warn_bad_runs() -> None:
-    """One ``st.warning`` line per run folder that cannot be opened (the others stay usable)."""
-    for path, problem in bad_runs():
-        st.warning(f"Skipped run folder {Path(path).name}: {problem}", icon=":material/warning:")
+    """The run folders that cannot be opened (the others stay usable): one warning line for one
+    folder; for several, one warning and an expander listing each with its reason."""
+    bad = bad_runs()
+    if len(bad) == 1:
+        path, problem = bad[0]
+        st.warning(f"Skipped run folder {shown_path(path)}: {problem}", icon=":material/warning:")
+    elif bad:
+        st.warning(f"Skipped {len(bad)} run folders that cannot be opened (the others are listed).",
+                   icon=":material/warning:")
+        with st.expander(f"The {len(bad)} skipped run folders, and why"):
+            st.markdown("\n".join(f"- `{shown_path(path)}`: {problem}" for path, problem in bad))
 
 
 def run_note(path: str) -> str | None:

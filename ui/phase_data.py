@@ -310,7 +310,7 @@ def _appendix_text(c: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
                    f"{')' if '_' in panel else ''} accuracy {trend} ({a:.2f} → {b:.2f}): {agree}, where larger learning"
                    " rate and weight decay push toward inference (Fig. 14).")
     unfit = int((~c["fitted"]).sum())
-    out.append(f"{unfit} of {len(c)} cells stay below 90 % seen-pair accuracy (shaded).")
+    out.append(f"{unfit} of {len(c)} cells stay below 90 % seen-pair accuracy (hatched).")
     return out
 
 
@@ -331,3 +331,13 @@ def time_note(df: pd.DataFrame, meta: dict[str, Any], workers: int = 2) -> str:
             f" {min(per_depth.values()):.1e}–{max(per_depth.values()):.1e} FLOP; at the speed of the authors'"
             f" published 2-layer run (72 minutes on one GPU) the same {len(df)} runs would take about"
             f" {hours:.0f} GPU-hours, and the paper's 9 learning rates per cell multiply that by 9.")
+
+
+def cell_runs_table(runs: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """The "one cell" table of the Phase page: ``cols`` of the cell's runs, numbers rounded to 3
+    places; a seed whose weights were not committed has no run folder, and its ``run`` reads "—"
+    (pandas showed Python's ``None``)."""
+    out = runs[cols].reset_index(drop=True).round(3)
+    if "run" in out:
+        out["run"] = [r if isinstance(r, str) and r else "—" for r in out["run"]]
+    return out

@@ -82,7 +82,7 @@ def cell_panel(cell: str, df: pd.DataFrame, meta: dict[str, Any], large: bool) -
     folder = pretrained_dir()
     runs = df[df["cell"] == cell]
     cols = [c for c in RUN_COLUMNS if c in runs] + [c for c in meta["columns"]["panels"] if c in runs and c not in RUN_COLUMNS]
-    st.dataframe(runs[cols].reset_index(drop=True).round(3), hide_index=True, width="stretch")
+    st.dataframe(phase_data.cell_runs_table(runs, cols), hide_index=True, width="stretch")
     openable = [r for r in runs["run"].dropna() if r and (folder / r / "config.json").exists()]
     if not openable:
         st.caption("No weights were committed for this cell's runs (only for the first seed of each cell); "

@@ -112,11 +112,27 @@ def flow_route(layer: int, n_layers: int, src: str, dst: str) -> str:
     return "other"
 
 
+def spaced_labels(lab: pd.DataFrame, gap: float = 1.0) -> list[Any]:
+    """The index of the edge labels to print: heaviest first, a label is kept only when no kept
+    label of the same layer sits within ``gap`` token rows of it (all labels of a layer share one
+    x, so closer ones print on top of each other: "0.83" over "0.15" on a projector). The number
+    of every edge stays in its tooltip."""
+    kept: list[Any] = []
+    rows: dict[Any, list[float]] = {}
+    for i, r in lab.sort_values("weight", ascending=False, kind="stable").iterrows():
+        near = rows.setdefault(r["layer"], [])
+        if all(abs(r["my"] - m) >= gap for m in near):
+            near.append(r["my"])
+            kept.append(i)
+    return kept
+
+
 def flow_diagram(flow: dict[str, Any], tokens: list[int], large: bool = False,
                  label_min: float = 0.1) -> tuple[Any, pd.DataFrame]:
     """Information flow ([INIT] Fig. 3a,c): tokens in columns (input, after layer 1, …), an
     edge from j (column l-1) to k (column l) as thick as Attn(l)[k, j]. Edges of the two
-    routes are coloured and labelled with their weight when ≥ ``label_min``."""
+    routes are coloured and labelled with their weight when ≥ ``label_min`` and no heavier
+    label of its layer sits within a token row (``spaced_labels``)."""
     e, roles = flow["edges"], flow["roles"]
     L = int(e["layer"].max())
     T = len(tokens)
@@ -142,6 +158,7 @@ def flow_diagram(flow: dict[str, Any], tokens: list[int], large: bool = False,
     lab = frame[(frame["route"] != "other") & (frame["weight"] >= label_min)].copy()
     lab["mx"] = lab["x"] + 0.5
     lab["my"] = (lab["src"] + lab["dst"]) / 2
+    lab = lab.loc[spaced_labels(lab)]
     lab["text"] = [f"{w:.2f}" for w in lab["weight"]]
     lab_enc = {"x": alt.X("mx:Q", scale=alt.Scale(domain=[-0.7, L + 0.3]), axis=None),
                "y": alt.Y("my:Q", scale=alt.Scale(domain=[T - 0.5, -1.2]), axis=None), "text": "text:N"}
@@ -306,8 +323,9 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
         y=alt.Y("s:Q", scale=alt.Scale(domain=[n, 0], nice=False), axis=ticks), y2="e:Q",
         tooltip=["group:Q", "size:Q"])
     noun = "group" if c["n_groups"] == 1 else "groups"
-    # two subtitle lines: one line was cut ("…") in a half-width column at large fonts
-    sub = [f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g};",
+    # two subtitle lines: one line was cut ("…") in a half-width column at large fonts. The first
+    # ends with a space: the SVG's text (copied, read aloud, exported) joins the lines as they are
+    sub = [f"{c['n_groups']} {noun} of ≥ 2 neurons at cos > {c['threshold']:g}; ",
            f"{c['share_in_groups']:.0%} of {n} neurons in groups, largest {c['largest_group_share']:.0%}"]
     chart = alt.layer(rect, boxes, title=alt.TitleParams(title, subtitle=sub, subtitleFontSize=f["label"] + 1)
                       ).properties(width=size, height=size)

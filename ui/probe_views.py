@@ -24,6 +24,7 @@ from core.runs import Run, RunError
 from core.verdict import verdict
 
 from . import downloads, glossary, probe_charts, probe_data, state, url_state
+from .lesson import shown_routes
 from .loaders import warn_bad_runs
 
 
@@ -136,6 +137,11 @@ EXPECT = {
 }
 
 
+def _a(word: str) -> str:
+    """The article before ``word``: "an inferential", "a symmetric"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def reading(run: Run, kind: str, value: float | None) -> str:
     """One run's number against the paper: is the picture the one its (4,3) answers predict?
 
@@ -153,9 +159,9 @@ def reading(run: Run, kind: str, value: float | None) -> str:
         tail = (f"this run has no clear solution on ({v[0]}) yet ({v[1]}), so there is nothing to check it against"
                 if v else "this run has no held-out pair to check it against")
     elif v[1] == picture:
-        tail = f"the paper's picture for a **{v[1]}** solution, which is what this run found"
+        tail = f"the paper's picture for {_a(v[1])} **{v[1]}** solution, which is what this run found"
     else:
-        tail = (f"the paper's picture for an **{picture}** solution, but this run answers ({v[0]}) **{v[1]}**: "
+        tail = (f"the paper's picture for {_a(picture)} **{picture}** solution, but this run answers ({v[0]}) **{v[1]}**: "
                 "it does not show the paper's link here")
     return f"{label} {_fmt(value)}: {looks} (our cut: {thr:g}) — {tail}."
 
@@ -188,6 +194,25 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
 
 
 route_strengths = probes.route_strengths  # (inferential, symmetric): the weaker edge of each two-step route
+
+
+def mean_route_sentence(infm: float, symm: float, v: tuple[str, str] | None, weak: float = 0.3) -> str:
+    """The flow view's reading of the mean route strengths (inferential ``infm``, symmetric
+    ``symm``) against the held-out verdict ``v`` (``(pair, solution)`` or None). It compares the
+    numbers as printed (2 decimals, ``lesson.shown_routes``): 0.2996 is shown as 0.30, which is
+    not "below 0.3"."""
+    infm, symm = shown_routes(infm, symm)
+    if max(infm, symm) < weak:
+        return (f"Neither route carries much weight on average (both below {weak:g}): this run does not "
+                "show either mechanism of Fig. 3 clearly.")
+    if infm == symm:
+        return "Its attention gives the two mechanisms the same weight on average: neither is shown clearly."
+    shown = "inferential" if infm > symm else "symmetric"
+    if v and v[1] in ("inferential", "symmetric"):
+        agree = "matches" if v[1] == shown else "**does not match**"
+        return f"Its attention follows the **{shown}** mechanism, which {agree} its answers on ({v[0]}) ({v[1]})."
+    return (f"Its attention leans to the **{shown}** mechanism; its answers on the held-out pair "
+            f"have no clear solution yet ({v[1] if v else 'no held-out pair'}).")
 
 
 def render_flow(paths: list[str], large: bool) -> None:
@@ -229,18 +254,7 @@ def render_flow(paths: list[str], large: bool) -> None:
             st.markdown(f"Route strength (weaker edge of the two steps) — this sequence: inferential "
                         f"**{inf1:.2f}**, symmetric **{sym1:.2f}**; mean over 256 random {d['pair']} sequences: "
                         f"inferential **{infm:.2f}**, symmetric **{symm:.2f}**.")
-            v = held_out_verdict(run)
-            shown = "inferential" if infm > symm else "symmetric"
-            if max(infm, symm) < 0.3:
-                st.markdown("Neither route carries much weight on average (both below 0.3): this run does not "
-                            "show either mechanism of Fig. 3 clearly.")
-            elif v and v[1] in ("inferential", "symmetric"):
-                agree = "matches" if v[1] == shown else "**does not match**"
-                st.markdown(f"Its attention follows the **{shown}** mechanism, which {agree} its answers on "
-                            f"({v[0]}) ({v[1]}).")
-            else:
-                st.markdown(f"Its attention leans to the **{shown}** mechanism; its answers on the held-out pair "
-                            f"have no clear solution yet ({v[1] if v else 'no held-out pair'}).")
+            st.markdown(mean_route_sentence(infm, symm, held_out_verdict(run)))
             with st.expander("Attention heatmaps of every layer, and the heaviest paths"):
                 n_heads = d["attn"].shape[1]
                 head = None
@@ -639,7 +653,7 @@ def pick_runs() -> list[str]:
     cell) becomes run A once, as the Train page's ``saved_run_picker`` does.
     """
     paths = probe_data.available_runs()
-    warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
+    warn_bad_runs()  # folders that cannot be opened: one warning (several: listed in an expander)
     if not paths:
         st.warning("No saved runs yet: train one on the Train page, or commit one under pretrained/.")
         return []
@@ -655,7 +669,11 @@ def pick_runs() -> list[str]:
         state.set_inside_run_a(lo if lo in paths else paths[0])
     c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
     a = c1.selectbox("run", paths, key=state.INSIDE_RUN_A, format_func=probe_data.choice_label)
-    compare = c2.toggle("compare", value=hi is not None, key=state.INSIDE_COMPARE,
+    # Defaults go into session state, never as value=/index=: the link (?runs=) and other pages
+    # (compare_with) set these keys, and a widget given both warned "created with a default
+    # value but also had its value set via the Session State API" in the server log.
+    st.session_state.setdefault(state.INSIDE_COMPARE, hi is not None)
+    compare = c2.toggle("compare", key=state.INSIDE_COMPARE,
                         help="show a second run side by side, with the same controls")
     if not compare:
         return [a]
@@ -663,6 +681,7 @@ def pick_runs() -> list[str]:
     if not rest:
         st.caption("Only one run exists: nothing to compare with yet.")
         return [a]
-    b = c3.selectbox("compare with", rest, index=rest.index(hi) if hi in rest else 0, key=state.INSIDE_RUN_B,
-                     format_func=probe_data.choice_label)
+    if st.session_state.get(state.INSIDE_RUN_B) not in rest:
+        st.session_state[state.INSIDE_RUN_B] = hi if hi in rest else rest[0]
+    b = c3.selectbox("compare with", rest, key=state.INSIDE_RUN_B, format_func=probe_data.choice_label)
     return [a, b]

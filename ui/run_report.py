@@ -131,7 +131,7 @@ def saved_run_picker(prefix: str) -> Run | None:
     A corrupt folder shows ``st.error`` and is left untouched on disk.
     """
     runs = saved_runs()
-    warn_bad_runs()  # one line per folder that cannot be opened; the others stay listed
+    warn_bad_runs()  # folders that cannot be opened: one warning (several: listed in an expander)
     if not runs:
         st.info("No saved runs yet: train one above, or with `python -m core train --preset cpu-demo`.")
         return None

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from . import glossary, state
+from . import glossary, state, url_state
 from .loaders import job_queue
 
 def _large_fonts_toggled(widget_key: str) -> None:
@@ -28,18 +28,23 @@ def _sidebar_jobs() -> None:
 
 # Presenter mode: large fonts, the sidebar collapsed, a compact page that fits a 1280×720
 # projector, and on the lesson one figure per screen. ``?presenter=1`` in a link turns it on,
-# ``?presenter=0`` off; any other value is ignored.
+# ``?presenter=0`` off (``url_state.parse_on_off``); any other value is the one-line warning of
+# every bad link value, and presenter mode off.
 PRESENTER_PARAM = "presenter"
 
 
 def presenter_from_url() -> bool:
-    """Apply ``?presenter=1`` / ``?presenter=0`` once per distinct value (so the sidebar toggle
-    can still change it), then return ``state.presenter()``. Called by app.py before the page runs."""
+    """Apply ``?presenter=`` once per distinct value (so the sidebar toggle can still change
+    it), then return ``state.presenter()``. Called before ``st.set_page_config``: a bad value's
+    warning is kept for ``_page_setup`` to show after it."""
     raw = st.query_params.get(PRESENTER_PARAM)
     if raw is not None and raw != st.session_state.get("_presenter_param"):
         st.session_state["_presenter_param"] = raw
-        if raw in ("0", "1"):
-            state.set_presenter(raw == "1")
+        on, problem = url_state.parse_on_off(PRESENTER_PARAM, raw)
+        if problem is not None:
+            st.session_state["_presenter_problem"] = problem
+            on = False
+        state.set_presenter(on)
     return state.presenter()
 
 
@@ -57,7 +62,11 @@ LARGE_CSS = ("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMark
              " {font-size: 1.3rem !important; line-height: 1.5}"
              " [data-testid='stMetricValue'] [data-testid='stMarkdownContainer'] p {font-size: 3rem !important;}"
              " [data-testid='stMetricLabel'], [data-testid='stMetricLabel'] * {white-space: normal !important;"
-             " overflow: visible !important; text-overflow: clip !important; height: auto !important}</style>")
+             " overflow: visible !important; text-overflow: clip !important; height: auto !important}"
+             # a page link's label is one clipped line: in a narrow column at 20 px it was cut
+             # ("Open the Phase diagram pa"); wrap it instead
+             " [data-testid='stMain'] [data-testid='stPageLink'] span, [data-testid='stMain']"
+             " [data-testid='stPageLink'] p {white-space: normal !important; overflow: visible !important}</style>")
 PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem !important;"
                  " padding-bottom: 1rem !important}"
                  " [data-testid='stMainBlockContainer'] h1 {font-size: 2.1rem !important; padding-top: 0.2rem}"
@@ -89,6 +98,9 @@ def _page_setup() -> None:
     """
     st.set_page_config(page_title=APP_TITLE, layout="wide",
                        initial_sidebar_state="collapsed" if presenter_from_url() else "auto")
+    problem = st.session_state.pop("_presenter_problem", None)
+    if problem is not None:
+        url_state.warn_ignored(problem)
     with st.sidebar:
         try:
             st.page_link("app.py", label="Lesson")

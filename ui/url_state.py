@@ -81,22 +81,49 @@ def parse_choice(name: str, raw: str, choices: Sequence[str]):
     return None, f"`{name}`: unknown value {echo(raw)} (one of {shown})."
 
 
-def run_tokens(paths: Iterable[str], roots: Sequence[Path]) -> dict[str, str]:
-    """``{URL name: path}`` of the listed runs: the path relative to the first root that holds
-    it (``cpu-demo_L2_g0.5_s0``, ``phase_cpu-demo/L2_g0.5_s0``); the first listed run wins a name."""
-    out: dict[str, str] = {}
+ON_OFF = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
+
+
+def parse_on_off(name: str, raw: str):
+    """``1``/``on``/``true``/``yes`` or ``0``/``off``/``false``/``no`` (any case)."""
+    if (p := _too_long(name, raw)) is not None:
+        return None, p
+    value = ON_OFF.get(raw.strip().lower())
+    if value is None:
+        return None, f"`{name}` must be 1 (on) or 0 (off), got {echo(raw)}."
+    return value, None
+
+
+ROOT_LABELS = ("pretrained", "runs")  # how a link names the roots of ``run_tokens`` (in this order)
+
+
+def run_tokens(paths: Iterable[str], roots: Sequence[Path], labels: Sequence[str] = ROOT_LABELS) -> dict[str, str]:
+    """``{URL name: path}`` of the listed runs. A run's name is its path relative to the root
+    that holds it (``cpu-demo_L2_g0.5_s0``, ``phase_cpu-demo/L2_g0.5_s0``); when two roots hold
+    the same name the first root (pretrained/) keeps the bare name. Every run is also named with
+    its root's label in front (``runs/cpu-demo_L2_g0.5_s0``, ``pretrained/...``), so a saved run
+    whose name is also committed has an unambiguous name. The first name of a path in the dict
+    is the one a link writes (``token_of``)."""
+    found: list[tuple[int, str, str]] = []
     for p in paths:
-        for root in roots:
+        for i, root in enumerate(roots):
             try:
-                token = Path(p).relative_to(root).as_posix()
+                found.append((i, Path(p).relative_to(root).as_posix(), p))
             except ValueError:
                 continue
-            out.setdefault(token, p)
             break
+    out: dict[str, str] = {}
+    for _, rel, p in sorted(found, key=lambda t: t[0]):  # stable: the first root wins a bare name
+        out.setdefault(rel, p)
+    for i, rel, p in found:
+        if i < len(labels):
+            out.setdefault(f"{labels[i]}/{rel}", p)
     return out
 
 
 def token_of(path: str, tokens: dict[str, str]) -> str | None:
+    """The name a link writes for ``path``: its bare name, or ``runs/NAME`` when a committed run
+    holds the bare name."""
     return next((t for t, p in tokens.items() if p == path), None)
 
 
@@ -145,9 +172,14 @@ def apply(param: str, parse: Callable[[str], tuple[Any, str | None]], on_value: 
     st.session_state[seen_key] = raw
     value, problem = parse(raw)
     if problem is not None:
-        st.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
+        warn_ignored(problem)
         return
     on_value(value)
+
+
+def warn_ignored(problem: str) -> None:
+    """The one-line warning of a link value that is not used (``apply``, ``?presenter=``)."""
+    _st().warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
 
 
 def set_state(key: str) -> Callable[[Any], None]:
