@@ -6,6 +6,8 @@ another to the end, reopens it from the saved-run list, and saves screenshots of
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from _browser import open_page, require_browser, screenshot_dir, streamlit_server
@@ -37,8 +39,20 @@ def test_train_cancel_finish_reopen(server, tmp_path):
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
         def choose(label: str, option: str) -> None:
-            page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-            page.get_by_role("option", name=option, exact=True).click()
+            # on a loaded machine the page may still be rerunning when the box opens, its list not yet
+            # refreshed (a run saved a moment ago): close it and open it again until the deadline
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+            deadline = time.monotonic() + LONG / 1000
+            while True:
+                page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+                try:
+                    page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+                    return
+                except PlaywrightTimeout:
+                    if time.monotonic() > deadline:
+                        raise
+                    page.keyboard.press("Escape")
+                    page.wait_for_timeout(1000)
 
         def set_epochs(n: int) -> None:
             box = page.get_by_label("Epochs")
