@@ -5,8 +5,10 @@
 - ``paper-replica``: the authors' published training logs (docs/science.md, "Reference runs"):
   the paper model, their split (key mod 9), their 759,375 training sequences (370.8 steps of
   2048 per epoch), lr 1e-5 -> 2e-4 (×20) over 10 epochs then cosine planned to epoch 200, but
-  stopped at epoch 25, where their γ 0.8 run is fitted and inferential. About 8 h per run on
-  one AVX2 core, minutes on a GPU.
+  stopped at epoch 25, where their γ 0.8 run is fitted and inferential; their vocabulary of 201
+  tokens and 20 positions (``d_vocab``, ``n_ctx``; since 2026-12-04: the 91 tokens that never
+  occur delay the γ 0.8 run's first fit by about 200 steps, as in their log, docs/replication.md).
+  About 8 h per run on one AVX2 core, minutes on a GPU.
 - ``cpu-demo``: the live preset for a 2-core CPU (d_model 64, 20,000 sequences, 30 epochs,
   batch 256, peak 1e-3): about 40 s on one idle core. See docs/calibration.md for what it shows.
 - ``cpu-deep``: cpu-demo with 3 layers, 45 epochs and γ = 1.0 by default (about 2× its cost).
@@ -51,12 +53,12 @@ TABLE: dict[str, Preset] = {
     "paper-replica": Preset(
         RunConfig(
             TaskConfig(split_modulus=9),
-            ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5),
+            ModelConfig(n_layers=2, d_model=400, d_ff=1200, d_head=200, n_heads=1, gamma=0.5, n_ctx=20, d_vocab=201),
             TrainConfig(n_train=759_375, data="pool", epochs=25, batch_size=2048, lr_start=1e-5, lr_peak=2e-4,
                         lr_end=1e-5, warmup_epochs=10, decay_epochs=200, weight_decay=0.01, n_eval_per_pair=512),
         ),
-        "The authors' logged run (d_model 400, their key-mod-9 split, 759k sequences, lr 1e-5→2e-4,"
-        " cosine planned to 200) stopped at epoch 25. Hours on a CPU; use the CLI or a GPU.",
+        "The authors' logged run (d_model 400, their vocabulary of 201 and key-mod-9 split, 759k sequences,"
+        " lr 1e-5→2e-4, cosine planned to 200) stopped at epoch 25. Hours on a CPU; use the CLI or a GPU.",
     ),
     "cpu-demo": Preset(
         _CPU_DEMO,
