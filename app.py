@@ -197,7 +197,7 @@ def step_flow() -> None:
             st.error(f"this sequence does not fit this run's task: {e}")
             return
         mean = probe_data.mean_flow(path, probe_data.stamp(path), tuple(d["pair"]))
-        r_inf, r_sym = probe_views.route_strengths(mean)  # the Inside page's route strengths (weaker edge of each route)
+        r_inf, r_sym = probes.route_strengths(mean)  # the Inside page's route strengths (weaker edge of each route)
         st.markdown(f"**{labels[i]}** answers **{d['prediction']}**")
         chart, _ = probe_charts.flow_diagram(d["flow"], d["tokens"], large)
         st.altair_chart(fit(chart, 240), width="stretch", key=f"lesson_flow_{i}")
@@ -205,7 +205,7 @@ def step_flow() -> None:
                     + lesson.route_sentence(r_inf, r_sym, f))
 
     held = tuple(int(a) for a in inf["pair"].split(","))
-    shown = [lesson.mechanism_shown(*probe_views.route_strengths(probe_data.mean_flow(p, probe_data.stamp(p), held)), f)
+    shown = [lesson.mechanism_shown(*probes.route_strengths(probe_data.mean_flow(p, probe_data.stamp(p), held)), f)
              for p, f in zip(paths, facts)]
     if all(shown):
         sentence(f"Attention on key {key}, (4,3), layer by layer: **blue** edges carry the key to the anchors, then "

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Pair, RunConfig, TaskConfig, TrainConfig, pair_key
-from .model import AnchorTransformer, build_model  # noqa: F401 (build_model re-exported; its home is core.model)
+from .model import AnchorTransformer
 from .probes import training_snapshot
 from .task import Batch, concat, generate, targets
 

@@ -15,7 +15,7 @@ import torch
 from core import export
 from core.presets import get_preset
 from core.runs import load_run, save_run
-from core.train import build_model
+from core.model import build_model
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
 
+from core import probes
 from core.presets import get_preset
 from ui import lesson
 
@@ -290,7 +291,7 @@ def test_the_flow_step_warns_when_the_runs_do_not_show_the_papers_mechanism(app_
         f = lesson.run_facts(run.name, run.config, run.metrics)
         held = tuple(run.config.task.held_out[0])
         flow = probe_data.mean_flow(str(p), probe_data.stamp(str(p)), held)
-        shown.append(lesson.mechanism_shown(*probe_views.route_strengths(flow), f))
+        shown.append(lesson.mechanism_shown(*probes.route_strengths(flow), f))
     warned = any("not as the paper's picture" in w.value for w in at.warning)
     assert warned == (not all(shown))
     assert lesson.mechanism_shown(0.9, 0.1, {"route": "inferential"})

@@ -14,7 +14,7 @@ from core import probes
 from core.config import pair_key
 from core.presets import get_preset
 from core.runs import save_run
-from core.train import build_model
+from core.model import build_model
 from ui import replay_data as rd
 
 ROOT = Path(__file__).resolve().parents[1]

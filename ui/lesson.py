@@ -171,7 +171,7 @@ def shown_routes(route_inf: float, route_sym: float) -> tuple[float, float]:
 
 def route_sentence(route_inf: float, route_sym: float, f: dict[str, Any], weak: float = 0.3) -> str:
     """Which attention route carries more weight in a run (the two mean route strengths of
-    ``probe_views.route_strengths``, in [0, 1], compared as shown: ``shown_routes``) and whether
+    ``core.probes.route_strengths``, in [0, 1], compared as shown: ``shown_routes``) and whether
     that matches the route of its answers."""
     route_inf, route_sym = shown_routes(route_inf, route_sym)
     if max(route_inf, route_sym) < weak:

@@ -193,7 +193,6 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
         return None
 
 
-route_strengths = probes.route_strengths  # (inferential, symmetric): the weaker edge of each two-step route
 
 
 def mean_route_sentence(infm: float, symm: float, v: tuple[str, str] | None, weak: float = 0.3) -> str:
@@ -249,8 +248,8 @@ def render_flow(paths: list[str], large: bool) -> None:
                                               d["p_symmetric"], large)
             show(chart, frame, f"prediction_{probe_data.run_label(path)}", f"inside_pred_{path}")
             mean = probe_data.mean_flow(path, probe_data.stamp(path), tuple(d["pair"]))
-            inf1, sym1 = route_strengths(d["flow"]["named"])
-            infm, symm = route_strengths(mean)
+            inf1, sym1 = probes.route_strengths(d["flow"]["named"])
+            infm, symm = probes.route_strengths(mean)
             st.markdown(f"Route strength (weaker edge of the two steps) — this sequence: inferential "
                         f"**{inf1:.2f}**, symmetric **{sym1:.2f}**; mean over 256 random {d['pair']} sequences: "
                         f"inferential **{infm:.2f}**, symmetric **{symm:.2f}**.")
