@@ -6,6 +6,7 @@ Run from the repository root::
     python bench/train_speed.py                 # cpu-demo shape 200 steps, paper shape 30 steps
     python bench/train_speed.py --steps 100 --paper-steps 10 --threads 2
     python bench/train_speed.py --compile       # also time torch.compile(our model)
+    python bench/train_speed.py --bf16          # also time bf16 autocast (train.precision=bf16)
 
 Prints numbers and ratios measured in the same run; asserts nothing. All variants run
 interleaved step by step and step times are medians, so other jobs on a shared machine slow
@@ -169,7 +170,8 @@ TRAINER = "core.train (real loop)"
 OURS_LAST = "step loop, ours (last pos.)"
 OURS_FULL = "step loop, ours (full fwd)"
 REF = "step loop, authors' ref."
-LAST_PATH = {OURS_LAST, "step loop, torch.compile"}
+OURS_BF16 = "step loop, ours bf16 autocast"
+LAST_PATH = {OURS_LAST, OURS_BF16, "step loop, torch.compile"}
 
 
 class Stepper:
@@ -178,8 +180,9 @@ class Stepper:
     returns its seconds. Several steppers can be called alternately, one step each."""
 
     def __init__(self, model: nn.Module, cfg: RunConfig, n_steps: int, device: torch.device, seed: int,
-                 last: bool = False) -> None:
+                 last: bool = False, bf16: bool = False) -> None:
         self.last = last  # our exact last-position path instead of logits at every position
+        self.bf16 = bf16  # the forward under bf16 autocast, as train.precision="bf16" runs it
         self.model, self.tc, self.b, self.n, self.device, self.i = model, cfg.train, cfg.train.batch_size, n_steps, device, 0
         data = generate(cfg.task, n_steps * self.b, "train", torch.Generator().manual_seed(seed))
         self.tokens, self.target = data.tokens.to(device), data.target.to(device)
@@ -194,7 +197,8 @@ class Stepper:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(tc, i / self.n)
         batch = self.tokens[i * b:(i + 1) * b]
-        logits = self.model.forward_last(batch) if self.last else self.model(batch)[:, -1]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model.forward_last(batch) if self.last else self.model(batch)[:, -1]
         loss = F.cross_entropy(logits, self.target[i * b:(i + 1) * b])
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -218,7 +222,7 @@ def time_interleaved(models: dict[str, nn.Module], cfg: RunConfig, steps: int, w
     b = cfg.train.batch_size
     run_cfg = cfg.replace(**{"train.n_train": (steps + warmup) * b, "train.epochs": 1, "train.warmup_epochs": 0.1,
                              "train.decay_epochs": 1, "train.n_eval_per_pair": 1, "train.device": str(device)})
-    steppers = {k: Stepper(m, cfg, steps + warmup, device, seed=1, last=k in LAST_PATH)
+    steppers = {k: Stepper(m, cfg, steps + warmup, device, seed=1, last=k in LAST_PATH, bf16=k == OURS_BF16)
                 for k, m in models.items()}
     times: dict[str, list[float]] = {TRAINER: [], **{k: [] for k in steppers}}
     last_end: list[float] = []
@@ -252,6 +256,17 @@ def median(xs: list[float]) -> float:
     return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
 
 
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (``/proc/cpuinfo``); empty elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def human(seconds: float) -> str:
     for unit, s in (("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= s:
@@ -262,7 +277,7 @@ def human(seconds: float) -> str:
 # -- main -----------------------------------------------------------------------------------------
 
 def bench_shape(name: str, cfg: RunConfig, steps: int, warmup: int, device: torch.device, peak: float,
-                use_compile: bool) -> None:
+                use_compile: bool, bf16: bool = False) -> None:
     f_train = train_flops(cfg)
     b = cfg.train.batch_size
     m = cfg.model
@@ -284,6 +299,8 @@ def bench_shape(name: str, cfg: RunConfig, steps: int, warmup: int, device: torc
 
     models: dict[str, nn.Module] = {OURS_LAST: ours, OURS_FULL: build_model(cfg, torch.Generator().manual_seed(0)),
                                     REF: ref}
+    if bf16:
+        models[OURS_BF16] = build_model(cfg, torch.Generator().manual_seed(0))
     if use_compile:
         compiled = build_model(cfg, torch.Generator().manual_seed(0))
         compiled.forward_last = torch.compile(compiled.forward_last)  # the path the trainer uses
@@ -294,11 +311,11 @@ def bench_shape(name: str, cfg: RunConfig, steps: int, warmup: int, device: torc
             print(f"   torch.compile unavailable: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
     times = time_interleaved(models, cfg, steps, warmup, device)
     t = {k: median(v) for k, v in times.items()}
-    print(f"   {'':26} {'ms/step':>9} {'seq/s':>10} {'GFLOP/s':>9} {'of peak':>8}   (median step; IQR of ms/step)")
+    print(f"   {'':30} {'ms/step':>9} {'seq/s':>10} {'GFLOP/s':>9} {'of peak':>8}   (median step; IQR of ms/step)")
     for label, s in t.items():
         gflops = (f_last if label in LAST_PATH or label == TRAINER else f_train) * b / s / 1e9
         lo, _, hi = quartiles(times[label])
-        print(f"   {label:26} {s * 1e3:9.2f} {b / s:10.0f} {gflops:9.2f} {gflops / peak:8.1%}"
+        print(f"   {label:30} {s * 1e3:9.2f} {b / s:10.0f} {gflops:9.2f} {gflops / peak:8.1%}"
               f"   [{lo * 1e3:.1f} .. {hi * 1e3:.1f}]")
 
     def paired(a: str, c: str) -> str:
@@ -307,6 +324,8 @@ def bench_shape(name: str, cfg: RunConfig, steps: int, warmup: int, device: torc
 
     print(f"   speed-up, authors' ref. / ours (last pos.): {paired(REF, OURS_LAST)}  > 1: ours faster")
     print(f"   speed-up, ours full fwd / ours last pos.:   {paired(OURS_FULL, OURS_LAST)}  the last-position path alone")
+    if OURS_BF16 in t:
+        print(f"   speed-up, fp32 / bf16 autocast (last pos.): {paired(OURS_LAST, OURS_BF16)}  > 1: bf16 faster")
     if "step loop, torch.compile" in t:
         print(f"   ratio compiled / eager step time:         {paired('step loop, torch.compile', OURS_LAST)}")
     print(f"   ratio core.train / bare step loop:        {paired(TRAINER, OURS_LAST)}"
@@ -326,6 +345,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machine)")
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="also time torch.compile(our model)")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time our step under bf16 autocast (train.precision=bf16)")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -335,16 +356,20 @@ def main(argv: list[str] | None = None) -> None:
           f"{platform.python_version()}  device {device}"
           + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
              f"  threads {torch.get_num_threads()}  ({platform.processor() or platform.machine()})"))
+    if device.type == "cpu":
+        flags = cpu_flags()
+        print("CPU bf16 support: " + (", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags)
+                                      or "none (bf16 is emulated: expect it slower than fp32)"))
     print(f"fp32 matmul peak, 2048×2048 @ 2048×2048 best of 5: {peak:.1f} GFLOP/s")
 
     demo = get_preset("cpu-demo")
-    bench_shape("cpu-demo", demo, args.steps, args.warmup, device, peak, args.compile)
+    bench_shape("cpu-demo", demo, args.steps, args.warmup, device, peak, args.compile, args.bf16)
     paper = get_preset("paper")
     pb = args.paper_batch or (paper.train.batch_size if device.type == "cuda" else 256)
     if pb != paper.train.batch_size:
         print(f"\n(paper shape timed with batch {pb} instead of {paper.train.batch_size}; --paper-batch to change)")
     bench_shape("paper", paper.replace(**{"train.batch_size": pb}), args.paper_steps, args.warmup, device, peak,
-                args.compile)
+                args.compile, args.bf16)
     again = matmul_peak(device)
     print(f"\nfp32 matmul peak measured again at the end: {again:.1f} GFLOP/s (start {peak:.1f});"
           " '% of peak' above uses the start value. A large gap means other jobs shared the CPU.")
