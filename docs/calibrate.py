@@ -74,6 +74,17 @@ PLANS: dict[str, dict[str, tuple[str, dict, list[int]]]] = {
         "L2_g0.9_online_e60": ("cpu-demo", {"model.gamma": 0.9, "train.data": "online", "train.epochs": 60,
                                             "train.warmup_epochs": 6, "train.decay_epochs": 60}, S3),
     },
+    # bf16 autocast validated against fp32 before any science uses it (issue 10, item 1): the same
+    # configurations and seeds in both precisions, one that is symmetric in every seed and one
+    # whose seeds split between the two routes (round4's L3_g1.0_e45), so a precision that
+    # flipped outcomes would show.
+    "bf16": {
+        f"{name}_{prec}": ("cpu-demo", {**over, "train.precision": prec}, seeds)
+        for name, over, seeds in [("g0.5", {}, S3),
+                                  ("L3_g1.0_e45", {"model.n_layers": 3, "model.gamma": 1.0, "train.epochs": 45,
+                                                   "train.warmup_epochs": 4.5, "train.decay_epochs": 45}, S5)]
+        for prec in ("fp32", "bf16")
+    },
 }
 
 

@@ -45,6 +45,23 @@ def history_of(folder: Path) -> tuple[list[dict], str]:
     return [], "not started"
 
 
+def describe_variant(folder: Path) -> str:
+    """The run's vocabulary and precision, read from its config (finished) or its checkpoint."""
+    from core.runs import load_config
+    try:
+        if (folder / "config.json").is_file():
+            cfg = load_config(folder)
+        else:
+            from core.config import RunConfig
+            from safetensors import safe_open
+            with safe_open(str(checkpoint_path(folder)), framework="pt") as f:
+                cfg = RunConfig.from_dict(json.loads(f.metadata()["config"]))
+    except (RunError, OSError, ValueError, KeyError, TypeError) as e:
+        return f"config unreadable ({e})"
+    vocab = f"{cfg.model.d_vocab} tokens" if cfg.model.d_vocab else "110 tokens"
+    return f"{vocab}, {cfg.train.precision}"
+
+
 def answers(rec: dict, k: int = 2) -> str:
     """The k most common (4,3) answers as offsets from the key, with their shares."""
     offs = rec["held_out"]["4,3"]["offsets"]
@@ -54,19 +71,20 @@ def answers(rec: dict, k: int = 2) -> str:
 
 def table(root: Path) -> str:
     found = {}
-    for p in sorted({re.sub(r"\.checkpoint\.safetensors$", "", str(q)) for q in root.glob("paper-replica_L2_g*_s*")}):
-        m = re.search(r"_g([0-9.]+)_s(\d+)$", p)
+    for p in sorted({re.sub(r"\.checkpoint\.safetensors$", "", str(q)) for q in root.glob("paper-replica*_L2_g*_s*")}):
+        m = re.search(r"paper-replica(?:_(\w+))?_L2_g([0-9.]+)_s(\d+)$", p)
         if m:
-            found[(float(m.group(1)), int(m.group(2)))] = Path(p)
+            found[(float(m.group(2)), int(m.group(3)), m.group(1) or "")] = Path(p)
     lines = []
-    for (gamma, seed), folder in sorted(found.items()):
+    for (gamma, seed, variant), folder in sorted(found.items()):
         try:
             hist, status = history_of(folder)
         except (RunError, OSError, ValueError, KeyError) as e:
             lines.append(f"**γ {gamma:g}, seed {seed}**: unreadable ({e})\n")
             continue
         by_epoch = {r["epoch"]: r for r in hist}
-        lines.append(f"**γ {gamma:g}, seed {seed}** ({status}; `{folder.relative_to(ROOT)}`)\n")
+        lines.append(f"**γ {gamma:g}, seed {seed}, {describe_variant(folder)}** ({status};"
+                     f" `{folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder}`)\n")
         lines.append("| epoch (after) | authors: seen | authors: (4,3) answers, training-split keys | ours: seen "
                      "| ours: (4,3) x−10, both splits | ours: (4,3) x−6 | ours: top (4,3) answers |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")

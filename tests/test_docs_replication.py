@@ -1,0 +1,64 @@
+"""The scripts that write docs/replication.md's trajectory table and docs/calibration.md's
+bf16-against-fp32 table read what is on disk and say what they read (issue 10)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs"))
+
+import precision_check  # noqa: E402
+import replication  # noqa: E402
+
+
+def test_trajectory_table_names_each_runs_vocabulary_and_precision(tmp_path, make_run):
+    make_run(tmp_path, "paper-replica_L2_g0.8_s1", inferential=0.5)
+    make_run(tmp_path, "paper-replica_bf16_L2_g0.8_s1", inferential=0.9, **{"model.d_vocab": 201,
+                                                                          "train.precision": "bf16"})
+    make_run(tmp_path, "unrelated_L2_g0.8_s1")
+    text = replication.table(tmp_path)
+    heads = [line for line in text.splitlines() if line.startswith("**")]
+    assert len(heads) == 2, heads
+    assert "110 tokens, fp32" in heads[0] and "paper-replica_L2_g0.8_s1" in heads[0]
+    assert "201 tokens, bf16" in heads[1] and "paper-replica_bf16_L2_g0.8_s1" in heads[1]
+    # the authors' γ 0.8 epochs appear as rows next to ours (tiny has 2 epochs)
+    assert "| 18 | 0.56 | x−10 73 %" in text and "| 2 |" in text
+
+
+def _calib(name: str, seed: int, verdict: str, seen_curve: list[float], inf_curve: list[float]) -> dict:
+    return {"plan": "bf16", "name": name, "seed": seed, "verdict": verdict, "clear": True, "seen": seen_curve[-1],
+            "inferential": inf_curve[-1], "symmetric": 1 - inf_curve[-1], "offsets": {"-10": inf_curve[-1]},
+            "curve_seen": seen_curve, "curve_inferential": inf_curve}
+
+
+def test_precision_table_pairs_seeds_and_flags_a_flipped_verdict(tmp_path, monkeypatch):
+    lines = [_calib("g_fp32", 0, "symmetric", [0.1, 0.9], [0.0, 0.1]),
+             _calib("g_bf16", 0, "symmetric", [0.1, 0.95], [0.0, 0.12]),
+             _calib("g_fp32", 1, "inferential", [0.1, 0.9], [0.0, 0.9]),
+             _calib("g_bf16", 1, "symmetric", [0.2, 0.9], [0.0, 0.2]),
+             _calib("g_fp32", 2, "symmetric", [0.1, 0.9], [0.0, 0.1])]  # no bf16 partner: left out
+    calib = tmp_path / "calib.jsonl"
+    calib.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    monkeypatch.setattr(precision_check, "CALIB", calib)
+    text = precision_check.small_table()
+    rows = [line for line in text.splitlines() if line.startswith("| g |")]
+    assert len(rows) == 2
+    assert "| yes | 0.050 | 0.020 |" in rows[0]
+    assert "| **no** | 0.100 | 0.700 |" in rows[1]
+    assert "Same verdict in 1 of 2" in text
+
+
+def test_precision_faithful_table_reads_the_reference_run(tmp_path, monkeypatch, make_run):
+    ref = make_run(tmp_path, "paper-replica_L2_g0.8_s1", inferential=0.4)
+    hist = json.loads((ref / "metrics.json").read_text())["history"]
+    rec = {"run": "x", "gamma": 0.8, "seed": 1, "precision": "bf16", "d_vocab": None, "command": "python -m core train",
+           "reference": str(ref.relative_to(tmp_path)), "history": [precision_check._compact(r) for r in hist]}
+    runs = tmp_path / "precision_runs.jsonl"
+    runs.write_text(json.dumps(rec) + "\n")
+    monkeypatch.setattr(precision_check, "RUNS", runs)
+    monkeypatch.setattr(precision_check, "ROOT", tmp_path)
+    text = precision_check.faithful_table()
+    assert "sized to the task (110)" in text and "(finished)" in text
+    assert "| 2 | 1.000 / 1.000 | 0.99 / 0.99 | 0.40 / 0.40 |" in text
