@@ -47,7 +47,7 @@ def test_precision_table_pairs_seeds_and_flags_a_flipped_verdict(tmp_path, monke
     assert len(rows) == 2
     assert "| yes | 0.050 | 0.020 |" in rows[0]
     assert "| **no** | 0.100 | 0.700 |" in rows[1]
-    assert "Same verdict in 1 of 2" in text
+    assert "same verdict in 1 of 2" in text
 
 
 def test_precision_faithful_table_reads_the_reference_run(tmp_path, monkeypatch, make_run):
