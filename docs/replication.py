@@ -18,15 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.reference import AUTHORS_LOG  # noqa: E402
 from core.runs import RunError, checkpoint_path, load_metrics  # noqa: E402
 
-# The authors' logs (docs/science.md §3, "Reference runs"): epoch -> (seen, (4,3) answers).
-AUTHORS = {
-    0.5: {3: (0.96, "x−6 75 %, x−7 23 %"), 6: (1.00, "x−6 100 %"), 9: (1.00, "x−6 100 %"), 12: (1.00, "x−6 100 %"),
-          18: (1.00, "x−6 100 %"), 24: (1.00, "x−6 100 %")},
-    0.8: {3: (0.02, "spread"), 6: (0.05, "spread x−8 … x−6"), 9: (0.11, "x−12 … x−11"), 12: (0.24, "x−11 … x−10"),
-          18: (0.56, "x−10 73 %"), 24: (0.99, "x−10 96 %")},
-}
+# The authors' logs (docs/science.md §3, "Reference runs"; one home: core/reference.py):
+# γ -> epoch -> (seen, (4,3) answers).
+AUTHORS = {g: {e.epoch: (e.seen, e.answers) for e in log} for g, log in AUTHORS_LOG.items()}
 BEGIN, END = "<!-- AUTO:trajectory -->", "<!-- /AUTO:trajectory -->"
 
 

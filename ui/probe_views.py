@@ -23,7 +23,7 @@ from core.config import parse_pair, pair_key
 from core.runs import Run, RunError
 from core.verdict import verdict
 
-from . import downloads, glossary, probe_charts, probe_data, state, url_state
+from . import downloads, glossary, probe_charts, probe_data, run_report, state, url_state
 from .lesson import shown_routes
 from .loaders import warn_bad_runs
 
@@ -612,6 +612,7 @@ def render_training(paths: list[str], large: bool) -> None:
             m1, m2 = st.columns(2)
             m1.metric(f"W_Q(1) groups at epoch {e_here}", c.get("n_groups", "n/a"))
             m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
+            run_report.authors_comparison(run.config, run.metrics["history"])
     if len(runs) > 1:
         st.caption("The two runs share their axes: the same epochs, the same eigenvalue range.")
 

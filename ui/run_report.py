@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import RunConfig, TaskConfig, pair_key, parse_pair
+from core.reference import authors_log_for
 from core.runs import Run, RunError
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
@@ -46,6 +47,48 @@ def curves(history: list[dict[str, Any]], task: TaskConfig, steps: list[dict[str
     c2.altair_chart(chart, width="stretch")
     if downloads_as:
         downloads.chart_buttons(chart, acc, f"accuracy_{downloads_as}", f"card_acc_{downloads_as}", where=c2)
+
+
+def authors_frame(cfg: RunConfig, history: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """This run's evaluations next to the authors' logged run of the same setting
+    (``core.reference.authors_log_for``; docs/science.md §3), one row per epoch they logged up to
+    this run's planned length; None when the authors logged no run of this setting.
+
+    Columns: ``epoch``, ``authors: seen``, ``authors: (4,3) answers``, ``this run: seen``,
+    ``this run: x−10``, ``this run: x−6``, ``this run: top answers`` (blank where this run has no
+    evaluation at that epoch yet)."""
+    log = authors_log_for(cfg)
+    if log is None:
+        return None
+    ours = {r.get("epoch"): r for r in history}
+    rows = []
+    for e in log:
+        if e.epoch > cfg.train.epochs:
+            continue
+        r = ours.get(e.epoch)
+        h = (r or {}).get("held_out", {}).get("4,3", {})
+        offs = sorted(h.get("offsets", {}).items(), key=lambda kv: -kv[1])[:2]
+        rows.append({"epoch": e.epoch, "authors: seen": e.seen, "authors: (4,3) answers": e.answers,
+                     "this run: seen": r["seen_test_accuracy"] if r else None,
+                     "this run: x−10": h.get("inferential"), "this run: x−6": h.get("symmetric"),
+                     "this run: top answers": ", ".join(f"{charts.formula(int(o))} {v:.0%}" for o, v in offs)})
+    return pd.DataFrame(rows)
+
+
+def authors_comparison(cfg: RunConfig, history: list[dict[str, Any]], where: Any = None) -> None:
+    """``authors_frame`` as a table with a sentence saying what differs; nothing for other runs."""
+    frame = authors_frame(cfg, history)
+    if frame is None:
+        return
+    where = where if where is not None else st
+    vocab = f"{cfg.model.d_vocab} tokens" if cfg.model.d_vocab else "110 tokens (theirs: 201)"
+    where.markdown(f"**Next to the authors' logged run** (γ {cfg.model.gamma:g}, the same task, width and schedule;"
+                   f" this run: {vocab}, {cfg.train.precision}, seed {cfg.train.seed}; their seed 1 on their"
+                   " generator). Their (4,3) answers are on training-split keys, this run's on both splits"
+                   " (docs/science.md §3, docs/replication.md).")
+    where.dataframe(frame, hide_index=True, width="stretch",
+                    column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                   for c in frame.columns if c.endswith(("seen", "x−10", "x−6"))})
 
 
 def verdict_metrics(task: TaskConfig, key: str, seen: float, h: dict[str, float]) -> list[tuple[str, str]]:
@@ -107,6 +150,7 @@ def _run_report(run: Run) -> None:
                                       if isinstance(secs, (int, float)) else ""))
     verdict_cards(cfg.task, last)
     curves(history, cfg.task, downloads_as=run.name)
+    authors_comparison(cfg, history)
     large = state.large_fonts()
     c1, c2 = st.columns(2) if not large else (st.container(), st.container())  # large: full width, nothing cut
     chart = charts.pair_accuracy_chart(last["per_pair"], cfg.task, large, held=last.get("held_out"))
