@@ -122,10 +122,16 @@ def sentence(text: str) -> None:
     st.markdown(text)
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def faithful_facts(root: str) -> list[dict]:
+    """``lesson.faithful_facts`` of pretrained/, re-read at most every 5 minutes."""
+    return lesson.faithful_facts(Path(root))
+
+
 def honesty() -> None:
     """What the two runs are, in numbers: their regime and how many seeds took each route."""
     record = lesson.read_calibration()
-    lines = [lesson.regime_sentence(inf)] + [lesson.seeds_sentence(f, lesson.seed_spread(r.config, record))
+    lines = [lesson.regime_sentence(inf, faithful_facts(str(pretrained_dir())))] + [lesson.seeds_sentence(f, lesson.seed_spread(r.config, record))
                                              for r, f in zip(runs, facts)]
     if note:
         lines.append(note)

@@ -34,8 +34,8 @@ def app_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def make_run():
-    """Factory ``make_run(folder, name, inferential=.., symmetric=.., seen=.., **config overrides)``:
-    a run folder of the ``tiny`` preset (untrained weights) whose metrics say what the test needs."""
+    """Factory ``make_run(folder, name, inferential=.., symmetric=.., seen=.., preset="tiny", **config
+    overrides)``: a run folder of the preset (untrained weights) whose metrics say what the test needs."""
     import torch
 
     from core.config import pair_key
@@ -44,8 +44,8 @@ def make_run():
     from core.model import build_model
 
     def make(folder: Path, name: str, inferential: float = 0.97, symmetric: float = 0.01, seen: float = 0.99,
-             **overrides) -> Path:
-        cfg = get_preset("tiny").replace(**overrides) if overrides else get_preset("tiny")
+             preset: str = "tiny", **overrides) -> Path:
+        cfg = get_preset(preset).replace(**overrides) if overrides else get_preset(preset)
         history = []
         for epoch in range(cfg.train.epochs + 1):
             f = epoch / cfg.train.epochs

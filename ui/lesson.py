@@ -238,13 +238,59 @@ def feedback(choice: str | None, small: dict[str, Any], options: dict[str, int])
 
 
 # -- honesty: regime and seeds --------------------------------------------------------------------
-def regime_sentence(f: dict[str, Any]) -> str:
-    """Which regime the shown runs are in, against the paper's (its preset), from the config."""
+def regime_sentence(f: dict[str, Any], faithful: list[dict[str, Any]] | None = None) -> str:
+    """Which regime the shown runs are in, against the paper's (its preset), from the config,
+    followed by ``faithful_sentence(faithful)`` when the shown runs are narrower than the paper's."""
     paper = get_preset("paper")
+    if f["d_model"] >= paper.model.d_model:
+        return (f"These runs have the paper's width (d_model {f['d_model']}, {f['layers']} layers, "
+                f"{f['n_train']:,} sequences × {f['epochs']} epochs; docs/replication.md).")
     return (f"These are {f['d_model']}-wide CPU runs ({f['layers']} layers, {f['n_train']:,} sequences × "
             f"{f['epochs']} epochs), a regime the paper never ran (it trains d_model {paper.model.d_model} on "
-            f"{paper.train.n_train:,} sequences × {paper.train.epochs} epochs). The faithful-width replication is "
-            "in progress (docs/replication.md).")
+            f"{paper.train.n_train:,} sequences × {paper.train.epochs} epochs). " + faithful_sentence(faithful or []))
+
+
+def faithful_facts(root: Path) -> list[dict[str, Any]]:
+    """``run_facts`` of every run folder at the top of ``root`` whose setting the authors logged
+    (``core.reference.authors_log_for``: their task, width and schedule), plus ``precision``,
+    ``d_vocab`` (None: sized to the task) and ``authors`` (their ``LoggedEpoch`` at the last logged
+    epoch ≤ the run's). Reads config.json and metrics.json only (validated); a folder that cannot
+    be read is skipped. Sorted by γ."""
+    from core.reference import authors_log_for
+    from core.runs import RunError, load_config, load_metrics
+    out = []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if d.is_symlink() or not (d / "config.json").is_file():
+            continue
+        try:
+            cfg = load_config(d)
+            log = authors_log_for(cfg)
+            if log is None:
+                continue
+            f = run_facts(d.name, cfg, load_metrics(d, cfg))
+        except (RunError, OSError, KeyError, IndexError, TypeError, ValueError):
+            continue
+        logged = [e for e in log if e.epoch <= f["epochs"]]
+        out.append({**f, "precision": cfg.train.precision, "d_vocab": cfg.model.d_vocab,
+                    "authors": logged[-1] if logged else None})
+    return sorted(out, key=lambda f: f["gamma"])
+
+
+def faithful_sentence(faithful: list[dict[str, Any]]) -> str:
+    """What the committed runs of the authors' own setting answered, next to what theirs did."""
+    if not faithful:
+        return "The faithful-width replication is in progress (docs/replication.md)."
+    parts = []
+    for f in faithful:
+        vocab = f"{f['d_vocab']} tokens" if f["d_vocab"] else "110 tokens"
+        a = f["authors"]
+        theirs = (f"; theirs at epoch {a.epoch}: {a.answers}, seen {pct(a.seen)}" if a is not None else "")
+        parts.append(f"{f['name']} (γ {f['gamma']:g}, {vocab}, {f['precision']}, seed {f['seed']}, {f['epochs']} epochs)"
+                     f" answers ({f['pair']}) with {formula(f['inf_shift'])} on {pct(f['inferential'])} and "
+                     f"{formula(f['sym_shift'])} on {pct(f['symmetric'])}, seen pairs {pct(f['seen'])}: "
+                     f"{f['outcome']}{theirs}")
+    return ("At the paper's own width (d_model 400), committed replications of the authors' logged runs: "
+            + "; ".join(parts) + " (docs/replication.md).")
 
 
 def preset_of(config: RunConfig) -> str | None:
