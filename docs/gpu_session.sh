@@ -9,7 +9,9 @@
 #                 precision check), γ 0.5 and 0.8 seed 1 with the task's vocabulary of 110; the
 #                 authors' pipeline re-implemented (docs/authors_pipeline.py) at γ 0.8 and 0.5, seed 1
 #   wave 2  (if time is left) ours seeds 4-5 of both γ; the authors' pipeline at γ 0.8 seed 2, with
-#           our vocabulary (110), and with the warm-up package's lr drop after epoch 10
+#           our vocabulary (110), and with the warm-up package's lr drop after epoch 10; the width
+#           walk-down (docs/walkdown.py: d_model 256/128/64, the paper's γ 0.5 and 0.8 translated two
+#           ways, seed 1; folders runs/walk/<name>: python docs/walkdown.py --table --dir DIR/runs/walk)
 #
 #   $OUT/logs.tar.gz       every process's per-epoch JSON lines and stderr, gpu.txt, timing.txt
 #   $OUT/runs.tar.part-aa… finished run folders (config, metrics; fp16 weights of seeds 1-3)
@@ -25,7 +27,7 @@ OUT=${OUT:-/tmp/gpu_out}; WORK=${WORK:-/tmp/gpu_work}
 LIMIT=${LIMIT:-420}; WAVE2_BY=${WAVE2_BY:-200}; EPOCHS=${EPOCHS:-25}
 # for a dry run on a CPU: DEVICE=cpu PRESET=tiny AP_SIZE="--data-size 3200 --d-model 16 --d-ff 32 --d-head 8 --batch 128"
 DEVICE=${DEVICE:-cuda}; PRESET=${PRESET:-paper-replica}; AP_SIZE=${AP_SIZE:-}
-mkdir -p "$OUT" "$WORK/logs" "$WORK/runs"
+mkdir -p "$OUT" "$WORK/logs" "$WORK/runs/walk"
 T0=$(date +%s)
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__, torch.cuda.get_device_name())"
@@ -61,12 +63,18 @@ if [ "$W1" -le "$WAVE2_BY" ]; then
   theirs g0.8_s2 "$L2" --gamma 0.8 --seed 2
   theirs g0.8_s1_vocab110 "$L2" --gamma 0.8 --seed 1 --vocab 110 --max-pos 9
   theirs g0.8_s1_lrdrop "$L2" --gamma 0.8 --seed 1 --sched drop
+  while read -r d g name; do
+    timeout "$L2" python3 -m core train --preset "$PRESET" --d-model "$d" --d-ff $((3 * d)) --d-head $((d / 2)) \
+      --gamma "$g" --seed 1 --epochs "$EPOCHS" --set train.precision=tf32 --set train.warmup_epochs=10 \
+      --set train.decay_epochs=200 --device "$DEVICE" --out "$WORK/runs/walk/$name" --half --quiet --progress jsonl \
+      > "$WORK/logs/walk_$name.jsonl" 2> "$WORK/logs/walk_$name.err" &
+  done < <(python3 docs/walkdown.py --plain)
   wait
   echo "wave 2 ended at $(( $(date +%s) - T0 )) s" | tee -a "$WORK/logs/timing.txt"
 fi
 
 # seeds 4-5 travel without weights (size); everything else whole
-for d in "$WORK"/runs/*_s4 "$WORK"/runs/*_s5 "$WORK"/runs/*_fp32 "$WORK"/runs/*_s3; do [ -d "$d" ] && rm -f "$d/weights.safetensors"; done
+for d in "$WORK"/runs/*_s4 "$WORK"/runs/*_s5 "$WORK"/runs/*_fp32 "$WORK"/runs/*_s3 "$WORK"/runs/walk/*; do [ -d "$d" ] && rm -f "$d/weights.safetensors"; done
 tar -czf "$OUT/logs.tar.gz" -C "$WORK" logs
 tar -cf - -C "$WORK" runs | split -b 15m - "$OUT/runs.tar.part-"
 ls -la "$OUT"; du -sh "$WORK"/runs/* 2>/dev/null

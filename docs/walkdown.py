@@ -13,6 +13,7 @@ two ways (docs/science.md §3):
     python docs/walkdown.py                     # list the runs, their γ' and estimated cost
     python docs/walkdown.py --run --width 64    # train (or resume) the runs of one width, in turn
     python docs/walkdown.py --table             # outcomes of the finished runs (Markdown)
+    python docs/walkdown.py --plain             # one line per run, "D GAMMA' NAME" (docs/gpu_session.sh reads it)
 
 Runs land in ``docs/walkdown/<name>/`` (fp16 weights), each resumable from its checkpoint
 file; record results in docs/calibration.md ("Width walk-down").
@@ -64,15 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1", help="seeds, comma-separated (default 1)")
     ap.add_argument("--run", action="store_true", help="train or resume the runs, one after another")
     ap.add_argument("--table", action="store_true", help="print the outcomes of finished runs")
+    ap.add_argument("--plain", action="store_true", help="print one line per run: D GAMMA' NAME")
+    ap.add_argument("--dir", type=Path, default=OUT, help="where the run folders are (default docs/walkdown)")
     args = ap.parse_args(argv)
     pts = points(tuple(args.width or WIDTHS), tuple(int(s) for s in args.seeds.split(",")))
+    if args.plain:
+        for p in pts:
+            print(p["d"], p["gamma"], p["name"])
+        return 0
     if args.table:
         from core.runs import RunError, load_config, load_metrics
         from core.verdict import verdict
         print("| width | paper γ | way | γ' | seed | seen | (4,3) x−10 | (4,3) x−6 | verdict |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for p in pts:
-            f = OUT / p["name"]
+            f = args.dir / p["name"]
             try:
                 load_config(f)
                 last = load_metrics(f)["history"][-1]
