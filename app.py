@@ -131,8 +131,8 @@ def faithful_facts(root: str) -> list[dict]:
 def honesty() -> None:
     """What the two runs are, in numbers: their regime and how many seeds took each route."""
     record = lesson.read_calibration()
-    lines = [lesson.regime_sentence(inf, faithful_facts(str(pretrained_dir())))] + [lesson.seeds_sentence(f, lesson.seed_spread(r.config, record))
-                                             for r, f in zip(runs, facts)]
+    lines = [lesson.regime_sentence(inf, faithful_facts(str(pretrained_dir())))]
+    lines += [lesson.seeds_sentence(f, lesson.seed_spread(r.config, record)) for r, f in zip(runs, facts)]
     if note:
         lines.append(note)
     if show_one:  # one screen: the same sentences, one click away
