@@ -281,7 +281,7 @@ def test_committed_pretrained_runs_are_the_documented_ones_and_reevaluate_to_the
     assert sorted(p.name for p in runs) == sorted(doc.RUNS)
     for p in runs:
         run = load_run(p)
-        assert run.model.d_vocab == run.config.task.vocab_size
+        assert run.model.d_vocab == (run.config.model.d_vocab or run.config.task.vocab_size)  # 201: the authors'
         cfg, final = run.config, run.metrics["history"][-1]
         rec = evaluate(run.model, cfg.task, make_eval_set(cfg.task, cfg.train.n_eval_per_pair, cfg.train.seed))
         assert abs(rec["seen_test_accuracy"] - final["seen_test_accuracy"]) < 0.03, p.name
