@@ -14,7 +14,7 @@ from core import probes
 from core.runs import RunError
 from ui import (charts, lesson, phase_charts, phase_data, probe_charts, probe_data, probe_views, sidebar, state,
                 url_state)
-from ui.loaders import pretrained_dir
+from ui.loaders import faithful_facts, pretrained_dir
 
 try:  # live class answers (students predict on their phones); the lesson works without them
     from ui import classroom
@@ -120,12 +120,6 @@ def side_by_side(draw) -> None:
 
 def sentence(text: str) -> None:
     st.markdown(text)
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def faithful_facts(root: str) -> list[dict]:
-    """``lesson.faithful_facts`` of pretrained/, re-read at most every 5 minutes."""
-    return lesson.faithful_facts(Path(root))
 
 
 def honesty() -> None:

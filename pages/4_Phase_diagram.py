@@ -2,7 +2,7 @@
 committed sweeps in pretrained/ (docs/science.md §4–5). Click a cell to open its runs."""
 import streamlit as st
 
-from ui import phase_charts, phase_data, phase_views, sidebar, url_state
+from ui import lesson, loaders, phase_charts, phase_data, phase_views, sidebar, url_state
 
 large = sidebar.sidebar()
 st.title("Phase diagram: which initializations reason, which memorize?")
@@ -18,7 +18,8 @@ if picked is not None:
     st.markdown(phase_data.INTRO[phase_data.kind_of(name)])
     regime = phase_data.regime_note(cfg)
     if regime is not None:
-        st.info(regime, icon="ℹ️")
+        st.info(regime + " " + lesson.faithful_sentence(loaders.faithful_facts(str(loaders.pretrained_dir()))),
+                icon="ℹ️")
     x, y = meta["columns"]["axes"][:2]
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")

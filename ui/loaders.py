@@ -191,3 +191,11 @@ def example_batch(task_json: str, split: str, n: int, seed: int) -> dict[str, np
     task = TaskConfig.from_dict(json.loads(task_json))
     b = generate(task, n, split, torch.Generator().manual_seed(seed))
     return {k: getattr(b, k).numpy() for k in ("tokens", "key", "key_pos", "a1", "a2", "target")}
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def faithful_facts(root: str) -> list[dict]:
+    """``ui.lesson.faithful_facts`` of a committed-runs folder (JSON only), re-read at most every
+    5 minutes: what the runs of the authors' own logged setting answered."""
+    from .lesson import faithful_facts as read
+    return read(Path(root))
