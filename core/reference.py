@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import RunConfig
+from .presets import get_preset
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,6 @@ def authors_log_for(cfg: RunConfig) -> tuple[LoggedEpoch, ...] | None:
     vocabulary size, positions, precision, seed, number of epochs and evaluation settings are
     not compared: the caller says how they differ (docs/replication.md).
     """
-    from .presets import get_preset
     ref = get_preset("paper-replica")
     gamma = next((g for g in AUTHORS_LOG if abs(cfg.model.gamma - g) < 1e-9), None)
     if gamma is None or cfg.task != ref.task:

@@ -40,11 +40,6 @@ BEGIN, END = "<!-- AUTO:precision -->", "<!-- /AUTO:precision -->"
 BASELINE = {"g0.5": ("round1", "g0.5"), "L3_g1.0_e45": ("round4", "L3_g1.0_e45")}
 
 
-def _fmt_top(offsets: dict[str, float]) -> str:
-    off, share = max(offsets.items(), key=lambda kv: kv[1])
-    return f"x{int(off):+d} {100 * share:.0f} %".replace("-", "−")
-
-
 def small_table() -> str:
     """Per configuration and seed: fp32 and bf16 outcome side by side, and how far the
     evaluated curves (seen accuracy, (4,3) inferential share) ever were apart."""
@@ -71,7 +66,7 @@ def small_table() -> str:
         d_inf = max(abs(x - y) for x, y in zip(a["curve_inferential"], b["curve_inferential"]))
 
         def cell(r: dict) -> str:
-            return (f"{r['seen']:.3f} / {r['inferential']:.2f} / {r['symmetric']:.2f}, {_fmt_top(r['offsets'])}, "
+            return (f"{r['seen']:.3f} / {r['inferential']:.2f} / {r['symmetric']:.2f}, {answers({'held_out': {'4,3': r}}, k=1)}, "
                     f"{r['verdict']}{'' if r['clear'] else ' (not clear)'}")
         old = earlier.get((*BASELINE.get(name[:-5], ("", "")), seed))
         if old is not None:

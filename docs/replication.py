@@ -73,7 +73,7 @@ def table(root: Path) -> str:
         if m:
             found[(float(m.group(2)), int(m.group(3)), m.group(1) or "")] = Path(p)
     lines = []
-    for (gamma, seed, variant), folder in sorted(found.items()):
+    for (gamma, seed, _), folder in sorted(found.items()):
         try:
             hist, status = history_of(folder)
         except (RunError, OSError, ValueError, KeyError) as e:

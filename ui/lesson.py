@@ -257,11 +257,9 @@ def faithful_facts(root: Path) -> list[dict[str, Any]]:
     epoch ≤ the run's). Reads config.json and metrics.json only (validated); a folder that cannot
     be read is skipped. Sorted by γ."""
     from core.reference import authors_log_for
-    from core.runs import RunError, load_config, load_metrics
+    from core.runs import RunError, list_runs, load_config, load_metrics
     out = []
-    for d in sorted(root.iterdir()) if root.is_dir() else []:
-        if d.is_symlink() or not (d / "config.json").is_file():
-            continue
+    for d in list_runs(root):
         try:
             cfg = load_config(d)
             log = authors_log_for(cfg)
