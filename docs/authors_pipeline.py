@@ -20,6 +20,7 @@ can be switched off one at a time):
 | schedule | ×20 linear warm-up over 10 epochs (per step), then cosine to 1e-5 over 200 epochs (ends at epoch 210) | same, cosine ends at epoch 200 | ``--sched ours`` |
 | | the gradual-warm-up package's master branch hands over to the cosine at its *initial* lr (1e-5) and its recursive cosine then stays there: lr 1e-5 for good after epoch 10 | | ``--sched drop`` |
 | loss | cross-entropy (ignore index 0) on the last position | same | |
+| precision | fp32 | fp32, or bf16 autocast where labelled | ``--precision bf16`` (ours, for CPUs with native bf16) |
 | evaluation | seen = mean accuracy of the 15 seen pairs on their test-key groups (all 5,625 each); (4,3) answers on its training-key group (all 50,625) | 512 per pair | |
 
 Output: one JSON line per evaluated epoch (``--out``), with ``epoch``, ``train_loss``, ``lr``,
@@ -32,6 +33,7 @@ Only torch and numpy: it runs on a bare GPU box. At tiny sizes it runs on a CPU 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -94,6 +96,11 @@ def make_data(seed: int, data_size: int, mode: str = "theirs") -> dict[str, np.n
 
 # -- model ----------------------------------------------------------------------------------------
 
+def _f32(x: torch.Tensor) -> torch.Tensor:
+    """A bf16/fp16 autocast matmul's output in fp32 (fp32 and fp64 unchanged)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 class Attention(nn.Module):
     def __init__(self, d: int, h: int, dk: int, gamma: float) -> None:
         super().__init__()
@@ -108,10 +115,10 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:  # x [B, T, d]
         B, T, _ = x.shape
         q, k, v = (f(x).view(B, T, self.h, self.dk).transpose(1, 2) for f in (self.W_Q, self.W_K, self.W_V))
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(self.dk)                   # [B, h, T, T]
+        att = _f32(q @ k.transpose(-1, -2)) / math.sqrt(self.dk)           # [B, h, T, T]
         att = att.masked_fill(blocked.unsqueeze(1), -1e9).softmax(-1)
         y = (att @ v).transpose(1, 2).reshape(B, T, self.h * self.dk)
-        return self.ln(self.fc(y) + x)
+        return self.ln(_f32(self.fc(y)) + x)  # .float(): fp32 softmax and LayerNorm under bf16 autocast
 
 
 class FFN(nn.Module):
@@ -123,7 +130,7 @@ class FFN(nn.Module):
         self.ln = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ln(self.fc2(F.relu(self.fc1(x))) + x)
+        return self.ln(_f32(self.fc2(F.relu(self.fc1(x)))) + x)
 
 
 class TheirGPT(nn.Module):
@@ -147,7 +154,7 @@ class TheirGPT(nn.Module):
         h = self.tok(x) + self.pos(torch.arange(T, device=x.device))
         for attn, ffn in self.layers:
             h = ffn(attn(h, blocked))
-        return self.proj(h)
+        return _f32(self.proj(h))
 
 
 # -- schedule -------------------------------------------------------------------------------------
@@ -175,7 +182,7 @@ def lr_at(step: int, steps_per_epoch: int, sched: str, base: float = 1e-5, mult:
 
 @torch.no_grad()
 def predictions(model: nn.Module, seq: torch.Tensor, batch: int = 8192) -> torch.Tensor:
-    model.eval()
+    model.eval()  # evaluated in fp32 whatever the training precision
     out = [model(seq[i:i + batch, :-1])[:, -1].argmax(-1) for i in range(0, len(seq), batch)]
     model.train()
     return torch.cat(out)
@@ -204,6 +211,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.precision == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
+    # bf16 (not theirs: they trained in fp32): matmuls under bf16 autocast, fp32 master weights,
+    # softmax, LayerNorm and loss in fp32, as core's train.precision = "bf16"
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16"
+                else contextlib.nullcontext())
     groups_np = make_data(args.seed, args.data_size, args.data)
     groups = {k: torch.from_numpy(v).to(device) for k, v in groups_np.items()}
     train_keys = [f"{a}{b}_train" for a, b in PAIRS if (a, b) != HELD_OUT]
@@ -245,7 +256,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             for group in opt.param_groups:
                 group["lr"] = lr
             batch = train_set[perm[i * args.batch:(i + 1) * args.batch]]
-            logits = model(batch[:, :-1])                                   # [B, 9, vocab]
+            with autocast:
+                logits = model(batch[:, :-1])                               # [B, 9, vocab], fp32
             loss = F.cross_entropy(logits[:, -1], batch[:, -1], ignore_index=0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -272,7 +284,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decay", choices=("all", "ours"), default="all")
     p.add_argument("--sched", choices=("theirs", "drop", "ours"), default="theirs")
     p.add_argument("--data", choices=("theirs", "ours"), default="theirs")
-    p.add_argument("--precision", choices=("fp32", "tf32"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
+                   help="fp32 (theirs); tf32 on a GPU; bf16 autocast (ours, labelled; docs/calibration.md)")
     p.add_argument("--data-size", type=int, default=900_000)
     p.add_argument("--batch", type=int, default=2048)
     p.add_argument("--d-model", type=int, default=400)

@@ -89,7 +89,7 @@ def collect(run: Path, command: str) -> None:
         raise SystemExit(f"{run}: {status}; collect a finished run")
     cfg = load_config(run)
     rec = {"run": run.name, "gamma": cfg.model.gamma, "seed": cfg.train.seed, "precision": cfg.train.precision,
-           "d_vocab": cfg.model.d_vocab, "reference": f"pretrained/paper-replica_L2_g{cfg.model.gamma:g}_s{cfg.train.seed}",
+           "d_vocab": cfg.model.d_vocab, "reference": f"pretrained/paper-replica_v110_L2_g{cfg.model.gamma:g}_s{cfg.train.seed}",
            "command": command,
            "history": [_compact(r) for r in hist]}
     with RUNS.open("a") as f:

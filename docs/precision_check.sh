@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The faithful-width half of the bf16 validation (docs/precision_check.py): the first EPOCHS
 # (default 3) of the long fp32 replication run of γ GAMMA, seed 1 (110-token vocabulary, as
-# pretrained/paper-replica_L2_g<γ>_s1 was started), again under bf16 autocast, same seed and
+# pretrained/paper-replica_v110_L2_g<γ>_s1 was started), again under bf16 autocast, same seed and
 # learning rates; then its per-epoch record goes into docs/precision_runs.jsonl.
 #
 #   bash docs/precision_check.sh 0.8        # ~25 min on one AVX-512-bf16 core; far slower without native bf16

@@ -3,7 +3,7 @@
     python docs/replication.py                 # print the table (Markdown) for every run found
     python docs/replication.py --write         # also rewrite the table in docs/replication.md
 
-Reads the finished run folders ``pretrained/paper-replica_L2_g<γ>_s<seed>/`` and, for runs still
+Reads the finished run folders ``pretrained/paper-replica*_L2_g<γ>_s<seed>/`` (any precision or vocabulary label) and, for runs still
 training, their checkpoint files ``<folder>.checkpoint.safetensors`` (the history stored in the
 checkpoint's metadata; nothing is executed). Prints one row per epoch the authors logged.
 """

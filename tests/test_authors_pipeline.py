@@ -118,6 +118,23 @@ def test_tiny_run_writes_one_record_per_epoch(ap, tmp_path):
     assert sum(hist[-1]["held_out_train_keys"].values()) <= 1.0 + 1e-9
 
 
+def test_bf16_run_follows_fp32(ap):
+    """bf16 autocast (for CPU runs of their pipeline; labelled, not theirs) trains the same model:
+    same init and data, losses within bf16 rounding of fp32's over two epochs, and the weights stay
+    fp32 (master weights)."""
+    base = ["--data-size", "3200", "--d-model", "16", "--d-ff", "32", "--d-head", "8", "--batch", "128",
+            "--epochs", "2", "--quiet", "--threads", "1", "--gamma", "0.5"]
+    fp32 = ap.run(ap.parse(base))
+    bf16 = ap.run(ap.parse(base + ["--precision", "bf16"]))
+    assert bf16[0]["seen"] == fp32[0]["seen"]  # evaluation before training is fp32 in both
+    for a, b in zip(fp32[1:], bf16[1:]):
+        assert b["precision"] == "bf16" and abs(a["train_loss"] - b["train_loss"]) < 0.02
+    model = ap.TheirGPT(201, 20, 16, 32, 1, 8, 2, 0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(torch.randint(20, 100, (4, 9)))
+    assert logits.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_bad_vocab_is_refused(ap):
     with pytest.raises(SystemExit):
         ap.parse(["--vocab", "100"])
