@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from core import probes
+from core.presets import get_preset
 from core.runs import RunError
 from ui import (charts, lesson, phase_charts, phase_data, probe_charts, probe_data, probe_views, sidebar, state,
                 url_state)
@@ -294,18 +295,32 @@ def step_phase() -> None:
 
 def step_try() -> None:
     preset = lesson.preset_of(inf_run.config)
-    spread = lesson.seed_spread(inf_run.config, lesson.read_calibration())
-    new_seed = max([*spread, inf["seed"]]) + 1
-    sentence(f"Train the small-weights setting (γ {inf['gamma']:g}, {inf['layers']} layers"
-             + (f", preset {preset}" if preset else "") + f") with seed {new_seed}, which nobody has tried yet, "
-             "and see which route it takes; or open the two runs inside the model and try other sequences.")
     c1, c2, c3 = st.columns(3)
-    if c1.button(f"Train γ {inf['gamma']:g}, seed {new_seed}", key="lesson_try_train", type="primary",
-                 disabled=preset is None, help=None if preset else "this run's settings match no preset"):
-        st.session_state.update({"train_preset": preset, "train_gamma": float(inf["gamma"]),
-                                 "train_depth": int(inf["layers"]), "train_epochs": int(inf["epochs"]),
-                                 "train_seed": int(new_seed)})
-        state.select_run(paths[1])
+    if preset is not None:
+        spread = lesson.seed_spread(inf_run.config, lesson.read_calibration())
+        new_seed = max([*spread, inf["seed"]]) + 1
+        sentence(f"Train the small-weights setting (γ {inf['gamma']:g}, {inf['layers']} layers, preset {preset}) with "
+                 f"seed {new_seed}, which nobody has tried yet, and see which route it takes; or open the two runs "
+                 "inside the model and try other sequences.")
+        live = {"train_preset": preset, "train_gamma": float(inf["gamma"]), "train_depth": int(inf["layers"]),
+                "train_epochs": int(inf["epochs"]), "train_seed": int(new_seed)}
+        label = f"Train γ {inf['gamma']:g}, seed {new_seed}"
+    else:
+        # the lesson's runs are of a setting no live preset matches (the paper's width): hours of CPU
+        hours = float(inf_run.metrics.get("seconds") or 0) / 3600
+        cost = f" (this one took {hours:.1f} h of training)" if hours >= 0.1 else ""
+        small = get_preset("cpu-deep")
+        sentence(f"These runs are too large to train live{cost}; `docs/replication.md` gives the command for "
+                 "another seed. Train the small-scale setting instead (cpu-deep: 64 wide, 3 layers, a few minutes) "
+                 f"at γ {small.model.gamma:g}, where seeds split between the two routes, or open the two runs inside "
+                 "the model and try other sequences.")
+        live = {"train_preset": "cpu-deep", "train_gamma": float(small.model.gamma),
+                "train_depth": int(small.model.n_layers), "train_epochs": int(small.train.epochs)}
+        label = f"Train cpu-deep, γ {small.model.gamma:g}"
+    if c1.button(label, key="lesson_try_train", type="primary"):
+        st.session_state.update(live)
+        if preset is not None:
+            state.select_run(paths[1])
         st.switch_page("pages/2_Train.py")
     if c2.button("Open both runs inside the model", key="lesson_try_inside"):
         state.select_run(paths[0])

@@ -8,6 +8,7 @@ so an interrupted plan resumes; one JSON line per run is appended to
 
     python docs/calibrate.py --plan round1 --workers 2      # run a plan
     python docs/calibrate.py --table                         # regenerate the tables
+    python docs/calibrate.py --collect pretrained/RUN --command "CMD"   # a run trained elsewhere
 
 Everything goes through the project's own core API (the same code as ``python -m core train``).
 """
@@ -97,15 +98,22 @@ def run_one(job: tuple[str, str, dict, int]) -> dict:
     import torch
     torch.set_num_threads(1)
     from core.fit import train_run
-    from core.runs import load_metrics
-    from core.verdict import summarize
 
     name, preset, overrides, seed = job
     cfg = _config(preset, {**overrides, "train.seed": seed})
     out = train_run(cfg, RUNS / f"{name}_s{seed}", overwrite=True)
+    return record_of(out, name, preset, overrides, seed, f"python docs/calibrate.py --plan PLAN --only {name}")
+
+
+def record_of(out: Path, name: str, preset: str, overrides: dict, seed: int, command: str) -> dict:
+    """One line of docs/calibration_runs.jsonl for the finished run folder ``out``."""
+    from core.runs import load_metrics, load_config
+    from core.verdict import summarize
+
+    cfg = load_config(out)
     metrics = load_metrics(out)
-    hist, cpu_seconds = metrics["history"], metrics["cpu_seconds"]
-    s = summarize(str(out.relative_to(ROOT)), cfg, hist, hist[-1]["seconds"])
+    hist, cpu_seconds = metrics["history"], metrics.get("cpu_seconds") or 0.0
+    s = summarize(str(Path(out).resolve().relative_to(ROOT)), cfg, hist, hist[-1]["seconds"])
     h = s["held_out"]["4,3"] if "4,3" in s["held_out"] else next(iter(s["held_out"].values()))
     return {
         "name": name, "preset": preset, "overrides": overrides, "seed": seed,
@@ -117,9 +125,50 @@ def run_one(job: tuple[str, str, dict, int]) -> dict:
         "cpu_seconds": round(cpu_seconds, 1),
         "curve_inferential": [round(r["held_out"]["4,3"]["inferential"], 3) for r in hist],
         "curve_seen": [round(r["seen_test_accuracy"], 3) for r in hist],
-        "command": f"python docs/calibrate.py --plan PLAN --only {name}",
-        "run": s["run"], "time": time.strftime("%Y-%m-%d %H:%M"),
+        "command": command, "run": s["run"], "time": time.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def collect(run: Path, command: str) -> dict:
+    """Append a finished run trained outside a plan (a long run in pretrained/, say) to the record,
+    as plan ``collected``: its preset is the one it equals but for γ, seed, device and the
+    overrides stored here (its config's differences from the preset, γ included)."""
+    from core.presets import PRESETS
+    from core.runs import load_config
+
+    cfg = load_config(run)
+    flat = _flat(cfg.to_dict())
+    best = None
+    for pname, p in PRESETS.items():
+        base = _flat(p.to_dict())
+        if set(base) != set(flat):
+            continue
+        diff = {k: v for k, v in flat.items() if base[k] != v and k not in ("train.seed", "train.device")}
+        if best is None or len(diff) < len(best[1]):
+            best = (pname, diff)
+    if best is None:
+        raise SystemExit(f"{run}: its config matches no preset's fields")
+    pname, overrides = best
+    overrides.pop("model.gamma", None)
+    overrides = {"model.gamma": cfg.model.gamma, **overrides}
+    name = f"{pname}_" + "_".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items() if k != "model.gamma")
+    rec = record_of(run, name.rstrip("_") + f"_g{cfg.model.gamma:g}", pname, overrides, cfg.train.seed, command)
+    rec["plan"] = "collected"
+    with JSONL.open("a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(f"{rec['name']} s{rec['seed']}: seen {rec['seen']:.3f} inf {rec['inferential']:.2f} "
+          f"sym {rec['symmetric']:.2f} {rec['verdict']}", flush=True)
+    return rec
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k in ("task", "model", "train"):
+            out.update(_flat(v, f"{k}."))
+        else:
+            out[prefix + k] = v
+    return out
 
 
 def run_plan(plan: str, workers: int, only: list[str] | None) -> None:
@@ -208,7 +257,15 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--only", action="append", help="run only this config name (repeatable)")
     p.add_argument("--table", action="store_true", help="rewrite the tables in docs/calibration.md")
+    p.add_argument("--collect", type=Path, action="append", metavar="RUN",
+                   help="append a finished run folder trained outside a plan (repeatable; needs --command)")
+    p.add_argument("--command", action="append", default=[], help="with --collect: the command that made RUN")
     args = p.parse_args()
+    if args.collect:
+        if len(args.command) != len(args.collect):
+            p.error("give one --command per --collect")
+        for run, cmd in zip(args.collect, args.command):
+            collect(run, cmd)
     if args.plan:
         run_plan(args.plan, args.workers, args.only)
     if args.table:

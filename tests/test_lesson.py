@@ -230,6 +230,24 @@ def test_try_it_opens_train_with_the_settings_prefilled(app_env, pair):
     assert at.selectbox(key="train_run").value == str(pair[1])
 
 
+def test_try_it_offers_the_live_preset_when_the_runs_are_too_large(app_env, make_run):
+    """A pair no live preset matches (the paper's width, bf16) is not offered for live training:
+    the last step says so and its button opens Train on cpu-deep, the small-scale setting."""
+    pre = app_env.pretrained
+    over = {"train.precision": "bf16", "train.epochs": 1}
+    sym = make_run(pre, "big_g0.5_s2", inferential=0.0, symmetric=1.0, **{"model.gamma": 0.5}, **over)
+    inf = make_run(pre, "big_g0.8_s1", inferential=0.92, symmetric=0.0, **{"model.gamma": 0.8}, **over)
+    (pre / "lesson.json").write_text(json.dumps({"symmetric": sym.name, "inferential": inf.name, "note": "faithful"}))
+    at = open_lesson(app_env, str(len(lesson.STEPS)))
+    assert not at.exception
+    assert "too large to train live" in texts(at)
+    at.button(key="lesson_try_train").click().run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Train a model")
+    assert at.selectbox(key="train_preset").value == "cpu-deep"
+    assert at.slider(key="train_gamma").value == get_preset("cpu-deep").model.gamma
+
+
 def test_try_it_opens_both_runs_inside_the_model(app_env, pair):
     at = open_lesson(app_env, str(len(lesson.STEPS)))
     at.button(key="lesson_try_inside").click().run()

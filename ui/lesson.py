@@ -353,7 +353,8 @@ def seeds_sentence(f: dict[str, Any], spread: dict[int, str]) -> str:
     counts = Counter(spread.values())
     parts = [f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     picked = f"seed {f['seed']}" + (" (one of them)" if f["seed"] in spread else " (not among them)")
-    return (f"γ {f['gamma']:g}: of {len(spread)} seeds trained, " + ", ".join(parts)
+    n = len(spread)
+    return (f"γ {f['gamma']:g}: of {n} seed{'s' if n != 1 else ''} trained, " + ", ".join(parts)
             + f"; the lesson shows {picked}, chosen to show the route clearly.")
 
 

@@ -55,8 +55,8 @@ def authors_frame(cfg: RunConfig, history: list[dict[str, Any]]) -> pd.DataFrame
     this run's planned length; None when the authors logged no run of this setting.
 
     Columns: ``epoch``, ``authors: seen``, ``authors: (4,3) answers``, ``this run: seen``,
-    ``this run: x−10``, ``this run: x−6``, ``this run: top answers`` (blank where this run has no
-    evaluation at that epoch yet)."""
+    ``this run: x−10``, ``this run: x−6``, ``this run: top answers`` (None, or "" for the answers,
+    where this run has no evaluation at that epoch yet; the table shows "—")."""
     log = authors_log_for(cfg)
     if log is None:
         return None
@@ -86,9 +86,11 @@ def authors_comparison(cfg: RunConfig, history: list[dict[str, Any]], where: Any
                    f" this run: {vocab}, {cfg.train.precision}, seed {cfg.train.seed}; their seed 1 on their"
                    " generator). Their (4,3) answers are on training-split keys, this run's on both splits"
                    " (docs/science.md §3, docs/replication.md).")
-    where.dataframe(frame, hide_index=True, width="stretch",
-                    column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                   for c in frame.columns if c.endswith(("seen", "x−10", "x−6"))})
+    numbers = [c for c in frame.columns if c.endswith(("seen", "x−10", "x−6"))]
+    # as text, "—" where this run has no evaluation at that epoch yet (st.dataframe prints "None"
+    # for a missing number whatever the column format or a Styler's na_rep)
+    shown = frame.assign(**{c: [("—" if v is None or v != v else f"{v:.2f}") for v in frame[c]] for c in numbers})
+    where.dataframe(shown, hide_index=True, width="stretch")
 
 
 def verdict_metrics(task: TaskConfig, key: str, seen: float, h: dict[str, float]) -> list[tuple[str, str]]:
