@@ -14,6 +14,8 @@ Two comparisons, same configuration and seed in both precisions, nothing else ch
 
     python docs/calibrate.py --plan bf16 --workers 1
     bash docs/precision_check.sh 0.8             # faithful width, γ 0.8, 3 epochs in bf16, then --collect
+    python docs/precision_check.py --collect pretrained/paper-replica_bf16_L2_g0.5_s1 \
+        --reference pretrained/paper-replica_L2_g0.5_s1 --command "..."   # 201 tokens, same seed, both stored
     python docs/precision_check.py               # print both tables
     python docs/precision_check.py --write       # and rewrite them in docs/calibration.md
 """
@@ -81,20 +83,46 @@ def small_table() -> str:
                f" the sums and the evaluation samples changed since): same verdict in {base_agree} of {base_total}." if base_total else ""))
 
 
-def collect(run: Path, command: str) -> None:
-    """Append a finished faithful-width bf16 run's per-epoch records to ``docs/precision_runs.jsonl``."""
-    from core.runs import load_config
+def collect(run: Path, command: str, reference: Path | None = None) -> None:
+    """Append a faithful-width bf16 run's per-epoch records to ``docs/precision_runs.jsonl``.
+
+    Without ``reference``: ``run`` must be finished, and its fp32 twin is the 110-token long run
+    (``pretrained/paper-replica_v110_…``, read when the table is written). With ``reference``
+    (an fp32 run of the same config and seed, finished or a checkpoint in progress): both
+    histories are stored in the record, so the table needs neither folder afterwards, and runs
+    in progress are accepted (what they reached is what is compared)."""
     hist, status = history_of(run)
-    if status != "finished":
-        raise SystemExit(f"{run}: {status}; collect a finished run")
-    cfg = load_config(run)
+    if not hist:
+        raise SystemExit(f"{run}: {status}")
+    if reference is None and status != "finished":
+        raise SystemExit(f"{run}: {status}; collect a finished run (or pass --reference)")
+    cfg = _config_of(run)
     rec = {"run": run.name, "gamma": cfg.model.gamma, "seed": cfg.train.seed, "precision": cfg.train.precision,
-           "d_vocab": cfg.model.d_vocab, "reference": f"pretrained/paper-replica_v110_L2_g{cfg.model.gamma:g}_s{cfg.train.seed}",
-           "command": command,
+           "d_vocab": cfg.model.d_vocab, "status": status, "command": command,
+           "reference": (str(reference) if reference is not None
+                         else f"pretrained/paper-replica_v110_L2_g{cfg.model.gamma:g}_s{cfg.train.seed}"),
            "history": [_compact(r) for r in hist]}
+    if reference is not None:
+        ref_hist, ref_status = history_of(reference)
+        ref_cfg = _config_of(reference)
+        if ref_cfg.replace(**{"train.precision": cfg.train.precision}) != cfg:
+            raise SystemExit(f"{reference} is not {run}'s configuration and seed in another precision")
+        rec.update(reference_status=ref_status, reference_precision=ref_cfg.train.precision,
+                   reference_history=[_compact(r) for r in ref_hist])
     with RUNS.open("a") as f:
         f.write(json.dumps(rec) + "\n")
     print(f"collected {run} ({len(hist) - 1} epochs) into {RUNS.relative_to(ROOT)}")
+
+
+def _config_of(folder: Path):
+    """A run's config from its folder, or from its checkpoint's metadata while it is in progress."""
+    from core.config import RunConfig
+    from core.runs import checkpoint_path, load_config
+    if (folder / "config.json").is_file():
+        return load_config(folder)
+    from safetensors import safe_open
+    with safe_open(str(checkpoint_path(folder)), framework="pt") as f:
+        return RunConfig.from_dict(json.loads(f.metadata()["config"]))
 
 
 def _compact(r: dict) -> dict:
@@ -112,11 +140,16 @@ def faithful_table() -> str:
         if not line.strip():
             continue
         rec = json.loads(line)
-        ref_hist, status = history_of(ROOT / rec["reference"])
-        ref = {r["epoch"]: _compact(r) for r in ref_hist}
+        if "reference_history" in rec:  # stored with the record (both runs may be gone since)
+            ref = {r["epoch"]: r for r in rec["reference_history"]}
+            status = f"{rec['reference_status']}, stored"
+        else:
+            ref_hist, status = history_of(ROOT / rec["reference"])
+            ref = {r["epoch"]: _compact(r) for r in ref_hist}
         out.append(f"**γ {rec['gamma']:g}, seed {rec['seed']}**, vocabulary "
                    f"{rec['d_vocab'] or 'sized to the task (110)'}; fp32 = `{rec['reference']}` ({status}); "
-                   f"bf16 = `{rec['command']}`\n")
+                   f"bf16 = `{rec['command']}`" + (f" ({rec['status']})" if rec.get("status", "finished") != "finished"
+                                                    else "") + "\n")
         out.append("| epoch | train loss fp32 / bf16 | seen fp32 / bf16 | (4,3) x−10 fp32 / bf16 "
                    "| (4,3) x−6 fp32 / bf16 | top (4,3) answers fp32 | top (4,3) answers bf16 |")
         out.append("| --- | --- | --- | --- | --- | --- | --- |")
@@ -143,9 +176,11 @@ def main() -> None:
     p.add_argument("--write", action="store_true", help="rewrite the tables in docs/calibration.md")
     p.add_argument("--collect", type=Path, metavar="RUN", help="store a finished bf16 run's history")
     p.add_argument("--command", default="", help="with --collect: the command that made RUN")
+    p.add_argument("--reference", type=Path, help="with --collect: the fp32 run (or checkpoint) of the same"
+                   " config and seed; both histories are stored")
     args = p.parse_args()
     if args.collect:
-        collect(args.collect, args.command)
+        collect(args.collect, args.command, args.reference)
         return
     text = render()
     print(text)

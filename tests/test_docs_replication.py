@@ -3,8 +3,11 @@ bf16-against-fp32 table read what is on disk and say what they read (issue 10)."
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
@@ -62,3 +65,25 @@ def test_precision_faithful_table_reads_the_reference_run(tmp_path, monkeypatch,
     text = precision_check.faithful_table()
     assert "sized to the task (110)" in text and "(finished)" in text
     assert "| 2 | 1.000 / 1.000 | 0.99 / 0.99 | 0.40 / 0.40 |" in text
+
+
+def test_precision_collect_with_a_reference_stores_both_histories(tmp_path, monkeypatch, make_run):
+    """--collect RUN --reference FP32: both runs' histories go into the record, so the table is
+    written after both folders are gone; a reference of another config or seed is refused."""
+    bf16 = make_run(tmp_path, "b", inferential=0.0, symmetric=0.9, **{"train.precision": "bf16", "train.seed": 1})
+    fp32 = make_run(tmp_path, "f", inferential=0.0, symmetric=0.8, **{"train.seed": 1})
+    other = make_run(tmp_path, "o", **{"train.seed": 2})
+    runs = tmp_path / "precision_runs.jsonl"
+    monkeypatch.setattr(precision_check, "RUNS", runs)
+    monkeypatch.setattr(precision_check, "ROOT", tmp_path)
+    with pytest.raises(SystemExit):
+        precision_check.collect(bf16, "cmd", other)
+    assert not runs.exists()
+    precision_check.collect(bf16, "cmd", fp32)
+    rec = json.loads(runs.read_text())
+    assert rec["reference_precision"] == "fp32" and len(rec["reference_history"]) == len(rec["history"])
+    for folder in (bf16, fp32, other):
+        shutil.rmtree(folder)
+    text = precision_check.faithful_table()
+    assert "(finished, stored)" in text
+    assert "| 2 | 1.000 / 1.000 | 0.99 / 0.99 | 0.00 / 0.00 | 0.80 / 0.90 |" in text
