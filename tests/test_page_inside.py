@@ -303,6 +303,13 @@ def test_default_pair_is_the_clearest_symmetric_inferential_contrast(tmp_path, m
     assert contrast_pair(paths) == (wide_sym, wide_inf)              # both clear and wider
     assert contrast_pair([narrow_sym, other_sched]) is None         # different width and schedule
     assert contrast_pair([narrow_inf, narrow_sym]) == (narrow_sym, narrow_inf)
+    # at equal clarity and width, a pair of one seed beats a pair of two (the faithful pair's case)
+    wide_sym2 = str(make_run(pre, "w_g0.5_s2", inferential=0.0, symmetric=0.97,
+                             **{"model.gamma": 0.5, "train.seed": 2}, **wide))
+    wide_inf2 = str(make_run(pre, "w_g0.8_s2", inferential=0.96, symmetric=0.0,
+                             **{"model.gamma": 0.8, "train.seed": 2}, **wide))
+    assert contrast_pair([wide_sym2, wide_inf]) == (wide_sym2, wide_inf)  # seeds differ: still a contrast
+    assert contrast_pair([wide_sym2, wide_inf, wide_inf2]) == (wide_sym2, wide_inf2)
 
 
 def test_readings_use_the_right_article(monkeypatch):

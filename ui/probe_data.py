@@ -8,6 +8,7 @@ numpy arrays and plain dicts.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ _GAMMA = re.compile(r"_g([0-9.]+)")
 def gamma_of(path: str) -> float | None:
     """γ read from a run's config (falls back to the ``_g0.5`` part of its name)."""
     try:
-        import json
         return float(json.loads((Path(path) / "config.json").read_text())["model"]["gamma"])
     except (OSError, ValueError, KeyError, TypeError):
         m = _GAMMA.search(Path(path).name)
@@ -46,7 +46,6 @@ def is_fitted(path: str) -> bool:
     """Whether the run fits the seen pairs: ``seen_test_accuracy`` ≥ 0.9 in its last history
     record (the paper's shading rule). False when metrics.json is missing or unreadable."""
     try:
-        import json
         last = json.loads((Path(path) / "metrics.json").read_text())["history"][-1]
         return float(last["seen_test_accuracy"]) >= FIT_THRESHOLD
     except (OSError, ValueError, KeyError, TypeError, IndexError):
@@ -56,7 +55,6 @@ def is_fitted(path: str) -> bool:
 def _outcome(path: str) -> tuple[dict[str, Any], str, bool] | None:
     """``(config dict without γ and seed, verdict outcome, clear)`` of a run's last record on its
     first held-out pair, or None when unreadable. Read from config.json and metrics.json."""
-    import json
 
     from core.verdict import verdict
     try:
@@ -72,13 +70,21 @@ def _outcome(path: str) -> tuple[dict[str, Any], str, bool] | None:
         return None
 
 
+def _seed(path: str) -> int | None:
+    """The run's ``train.seed`` from its config.json (None when unreadable)."""
+    try:
+        return json.loads((Path(path) / "config.json").read_text())["train"]["seed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def contrast_pair(paths: list[str]) -> tuple[str, str] | None:
     """The best committed pair that shows the result: ``(symmetric run, inferential run)``.
 
     Both at the top of ``pretrained/``, of the same task, width and schedule (configs equal but
     for γ and seed), the smaller γ symmetric and the larger inferential. Clear verdicts beat
-    leaning ones; then the wider model (the paper's width first); then the names. None when no
-    such pair is committed.
+    leaning ones; then the wider model (the paper's width first); then a pair of one seed; then
+    the names. None when no such pair is committed.
     """
     top = pretrained_dir().resolve()
     cands = []
@@ -93,7 +99,8 @@ def contrast_pair(paths: list[str]) -> tuple[str, str] | None:
         for pi, gi, ci, outi, cleari in cands:
             if outs != "symmetric" or outi != "inferential" or gs >= gi or cs != ci:
                 continue
-            key = (-(clears + cleari), -int(cs["model"].get("d_model", 0)), Path(ps).name, Path(pi).name)
+            key = (-(clears + cleari), -int(cs["model"].get("d_model", 0)), _seed(ps) != _seed(pi),
+                   Path(ps).name, Path(pi).name)
             if best_key is None or key < best_key:
                 best, best_key = (ps, pi), key
     return best
