@@ -295,7 +295,6 @@ def step_phase() -> None:
 
 def step_try() -> None:
     preset = lesson.preset_of(inf_run.config)
-    c1, c2, c3 = st.columns(3)
     if preset is not None:
         spread = lesson.seed_spread(inf_run.config, lesson.read_calibration())
         new_seed = max([*spread, inf["seed"]]) + 1
@@ -317,6 +316,7 @@ def step_try() -> None:
         live = {"train_preset": "cpu-deep", "train_gamma": float(small.model.gamma),
                 "train_depth": int(small.model.n_layers), "train_epochs": int(small.train.epochs)}
         label = f"Train cpu-deep, γ {small.model.gamma:g}"
+    c1, c2, c3 = st.columns(3)  # after the sentence: the buttons sit below what they offer
     if c1.button(label, key="lesson_try_train", type="primary"):
         st.session_state.update(live)
         if preset is not None:

@@ -350,6 +350,9 @@ def seeds_sentence(f: dict[str, Any], spread: dict[int, str]) -> str:
     if not spread:
         return (f"γ {f['gamma']:g}: no record of other seeds of this setting, so how typical seed {f['seed']} is "
                 "is not known.")
+    if set(spread) == {f["seed"]}:
+        return (f"γ {f['gamma']:g}: seed {f['seed']} is the only seed of this setting trained so far "
+                f"({spread[f['seed']]}), so how typical it is is not known.")
     counts = Counter(spread.values())
     parts = [f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     picked = f"seed {f['seed']}" + (" (one of them)" if f["seed"] in spread else " (not among them)")
