@@ -375,7 +375,8 @@ def test_faithful_sentence_reports_committed_runs_of_the_authors_setting(tmp_pat
 def test_seeds_sentence_does_not_call_the_only_seed_chosen():
     f = {"gamma": 0.8, "seed": 1}
     assert lesson.seeds_sentence(f, {1: "inferential"}) == (
-        "γ 0.8: seed 1 is the only seed of this setting trained so far (inferential), so how typical it is is not known.")
+        "γ 0.8: seed 1 is the only seed of this setting trained to the end so far (inferential), so how typical it"
+        " is is not known.")
     two = lesson.seeds_sentence(f, {1: "inferential", 2: "symmetric"})
     assert two.startswith("γ 0.8: of 2 seeds trained, 1 inferential, 1 symmetric") and "chosen" in two
     assert "of 1 seed trained" in lesson.seeds_sentence(f, {2: "symmetric"})

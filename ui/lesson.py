@@ -351,7 +351,7 @@ def seeds_sentence(f: dict[str, Any], spread: dict[int, str]) -> str:
         return (f"γ {f['gamma']:g}: no record of other seeds of this setting, so how typical seed {f['seed']} is "
                 "is not known.")
     if set(spread) == {f["seed"]}:
-        return (f"γ {f['gamma']:g}: seed {f['seed']} is the only seed of this setting trained so far "
+        return (f"γ {f['gamma']:g}: seed {f['seed']} is the only seed of this setting trained to the end so far "
                 f"({spread[f['seed']]}), so how typical it is is not known.")
     counts = Counter(spread.values())
     parts = [f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
