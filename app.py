@@ -310,8 +310,8 @@ def step_try() -> None:
         cost = f" (this one took {hours:.1f} h of training)" if hours >= 0.1 else ""
         small = get_preset("cpu-deep")
         sentence(f"These runs are too large to train live{cost}; `docs/replication.md` gives the command for "
-                 "another seed. Train the small-scale setting instead (cpu-deep: 64 wide, 3 layers, a few minutes) "
-                 f"at γ {small.model.gamma:g}, where seeds split between the two routes, or open the two runs inside "
+                 f"another seed. Train the small-scale setting instead (cpu-deep: {small.model.d_model} wide, "
+                 f"{small.model.n_layers} layers, a few minutes) at γ {small.model.gamma:g}, where seeds split between the two routes, or open the two runs inside "
                  "the model and try other sequences.")
         live = {"train_preset": "cpu-deep", "train_gamma": float(small.model.gamma),
                 "train_depth": int(small.model.n_layers), "train_epochs": int(small.train.epochs)}
