@@ -148,11 +148,11 @@ def collect(run: Path, command: str) -> dict:
             best = (pname, diff)
     if best is None:
         raise SystemExit(f"{run}: its config matches no preset's fields")
-    pname, overrides = best
-    overrides.pop("model.gamma", None)
-    overrides = {"model.gamma": cfg.model.gamma, **overrides}
-    name = f"{pname}_" + "_".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items() if k != "model.gamma")
-    rec = record_of(run, name.rstrip("_") + f"_g{cfg.model.gamma:g}", pname, overrides, cfg.train.seed, command)
+    pname, diff = best
+    diff.pop("model.gamma", None)
+    name = "_".join([pname, *(f"{k.split('.')[-1]}={v}" for k, v in diff.items()), f"g{cfg.model.gamma:g}"])
+    overrides = {"model.gamma": cfg.model.gamma, **diff}
+    rec = record_of(run, name, pname, overrides, cfg.train.seed, command)
     rec["plan"] = "collected"
     with JSONL.open("a") as f:
         f.write(json.dumps(rec) + "\n")

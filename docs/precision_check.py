@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs"))
 
-from replication import answers, history_of  # noqa: E402
+from replication import answers, config_of, history_of  # noqa: E402
 
 CALIB = ROOT / "docs" / "calibration_runs.jsonl"
 RUNS = ROOT / "docs" / "precision_runs.jsonl"
@@ -96,7 +96,7 @@ def collect(run: Path, command: str, reference: Path | None = None) -> None:
         raise SystemExit(f"{run}: {status}")
     if reference is None and status != "finished":
         raise SystemExit(f"{run}: {status}; collect a finished run (or pass --reference)")
-    cfg = _config_of(run)
+    cfg = config_of(run)
     rec = {"run": run.name, "gamma": cfg.model.gamma, "seed": cfg.train.seed, "precision": cfg.train.precision,
            "d_vocab": cfg.model.d_vocab, "status": status, "command": command,
            "reference": (str(reference) if reference is not None
@@ -104,7 +104,7 @@ def collect(run: Path, command: str, reference: Path | None = None) -> None:
            "history": [_compact(r) for r in hist]}
     if reference is not None:
         ref_hist, ref_status = history_of(reference)
-        ref_cfg = _config_of(reference)
+        ref_cfg = config_of(reference)
         if ref_cfg.replace(**{"train.precision": cfg.train.precision}) != cfg:
             raise SystemExit(f"{reference} is not {run}'s configuration and seed in another precision")
         rec.update(reference_status=ref_status, reference_precision=ref_cfg.train.precision,
@@ -112,17 +112,6 @@ def collect(run: Path, command: str, reference: Path | None = None) -> None:
     with RUNS.open("a") as f:
         f.write(json.dumps(rec) + "\n")
     print(f"collected {run} ({len(hist) - 1} epochs) into {RUNS.relative_to(ROOT)}")
-
-
-def _config_of(folder: Path):
-    """A run's config from its folder, or from its checkpoint's metadata while it is in progress."""
-    from core.config import RunConfig
-    from core.runs import checkpoint_path, load_config
-    if (folder / "config.json").is_file():
-        return load_config(folder)
-    from safetensors import safe_open
-    with safe_open(str(checkpoint_path(folder)), framework="pt") as f:
-        return RunConfig.from_dict(json.loads(f.metadata()["config"]))
 
 
 def _compact(r: dict) -> dict:

@@ -42,17 +42,23 @@ def history_of(folder: Path) -> tuple[list[dict], str]:
     return [], "not started"
 
 
+def config_of(folder: Path):
+    """A run's config from its folder, or from its checkpoint's metadata while it is in progress.
+
+    Raises RunError, OSError, ValueError, KeyError or TypeError when neither can be read."""
+    from core.config import RunConfig
+    from core.runs import load_config
+    if (folder / "config.json").is_file():
+        return load_config(folder)
+    from safetensors import safe_open
+    with safe_open(str(checkpoint_path(folder)), framework="pt") as f:
+        return RunConfig.from_dict(json.loads(f.metadata()["config"]))
+
+
 def describe_variant(folder: Path) -> str:
     """The run's vocabulary and precision, read from its config (finished) or its checkpoint."""
-    from core.runs import load_config
     try:
-        if (folder / "config.json").is_file():
-            cfg = load_config(folder)
-        else:
-            from core.config import RunConfig
-            from safetensors import safe_open
-            with safe_open(str(checkpoint_path(folder)), framework="pt") as f:
-                cfg = RunConfig.from_dict(json.loads(f.metadata()["config"]))
+        cfg = config_of(folder)
     except (RunError, OSError, ValueError, KeyError, TypeError) as e:
         return f"config unreadable ({e})"
     vocab = f"{cfg.model.d_vocab} tokens" if cfg.model.d_vocab else "110 tokens"

@@ -89,7 +89,7 @@ def authors_comparison(cfg: RunConfig, history: list[dict[str, Any]], where: Any
     numbers = [c for c in frame.columns if c.endswith(("seen", "x−10", "x−6"))]
     # as text, "—" where this run has no evaluation at that epoch yet (st.dataframe prints "None"
     # for a missing number whatever the column format or a Styler's na_rep)
-    shown = frame.assign(**{c: [("—" if v is None or v != v else f"{v:.2f}") for v in frame[c]] for c in numbers})
+    shown = frame.assign(**{c: ["—" if pd.isna(v) else f"{v:.2f}" for v in frame[c]] for c in numbers})
     where.dataframe(shown, hide_index=True, width="stretch")
 
 
