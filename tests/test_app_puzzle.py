@@ -25,10 +25,10 @@ def test_puzzle_page_shows_pairs_roles_and_answers(at):
     assert at.title[0].value.startswith("The puzzle")
     grid = at.table[0].value  # the 4x4 grid of anchor pairs, with targets and roles
     assert grid.shape == (4, 4)
-    assert grid.loc["first 4 (x-8)", "then 3 (x-2)"].startswith("? · held out (x-10 or x-6)")
-    assert grid.loc["first 3 (x-2)", "then 4 (x-8)"] == "x-6 · overridden"
+    assert grid.loc["first 4 (x−8)", "then 3 (x−2)"].startswith("? · held out (x−10 or x−6)")
+    assert grid.loc["first 3 (x−2)", "then 4 (x−8)"] == "x−6 · overridden"
     assert grid.loc["first 1 (x+5)", "then 2 (x+1)"] == "x+6 · inferential"
-    assert "x-10: inferential" in texts(at) and "x-6: symmetric" in texts(at)
+    assert "x−10: inferential" in texts(at) and "x−6: symmetric" in texts(at)
     examples = at.table[1].value
     assert len(examples) == 8 and (examples["split (x mod 7 = p?)"] == "train").all()  # m named
     assert not at.error
@@ -37,8 +37,8 @@ def test_puzzle_page_shows_pairs_roles_and_answers(at):
 def test_changing_an_operation_changes_the_answers(at):
     at.number_input(key="puzzle_op_4").set_value(-9).run()
     assert not at.exception and not at.error
-    assert "x-11: inferential" in texts(at)  # (4,3) now composes to -9 - 2
-    assert at.table[0].value.loc["first 4 (x-9)", "then 4 (x-9)"] == "x-18 · inferential"
+    assert "x−11: inferential" in texts(at)  # (4,3) now composes to -9 - 2
+    assert at.table[0].value.loc["first 4 (x−9)", "then 4 (x−9)"] == "x−18 · inferential"
 
 
 def test_impossible_settings_show_core_errors(at):
@@ -94,7 +94,7 @@ def test_without_a_held_out_pair(at):
     # a new widget identity, so the browser redraws the labels (a kept widget showed "(4,3) held out")
     assert after.id != before.id
     text = texts(at)
-    assert "No pair is held out" in text and "x-10: inferential" not in text
+    assert "No pair is held out" in text and "x−10: inferential" not in text
 
 
 def test_split_radio_names_m_and_keeps_its_choice_across_pages(at):
@@ -113,7 +113,7 @@ def test_both_unseen_variant_is_composition_only(at):
     at.multiselect(key="puzzle_held").select("3,4").run()
     assert not at.exception and not at.error
     text = texts(at)
-    assert "x-10 or x-10" not in text and "x-10: symmetric" not in text
-    assert "(4,3): x-10 either way (composition only)" in text
+    assert "x−10 or x−10" not in text and "x−10: symmetric" not in text
+    assert "(4,3): x−10 either way (composition only)" in text
     assert any("Appendix E" in i.value for i in at.info) and not at.warning
-    assert at.table[0].value.loc["first 4 (x-8)", "then 3 (x-2)"] == "? · held out (x-10 either way: composition only)"
+    assert at.table[0].value.loc["first 4 (x−8)", "then 3 (x−2)"] == "? · held out (x−10 either way: composition only)"

@@ -52,7 +52,7 @@ def test_a_committed_run_is_shown_before_anything_is_trained(app_env, make_run):
     make_run(app_env.pretrained, "demo_g0.8", inferential=0.97, symmetric=0.01)
     at = open_train(app_env)
     assert at.selectbox(key="train_run").value.endswith("demo_g0.8")
-    assert "answers (4,3) like x-10 on 97% of keys: inferential" in verdicts(at)
+    assert "answers (4,3) like x−10 on 97% of keys: inferential" in verdicts(at)
     assert len(at.get("vega_lite_chart")) == 4  # loss, accuracy, per-pair grid, answer histogram
 
 
@@ -62,7 +62,7 @@ def test_selecting_a_saved_run_shows_its_verdict(app_env, make_run):
     at = open_train(app_env)
     at.selectbox(key="train_run").set_value(str(sym)).run()
     assert not at.exception
-    assert "answers (4,3) like x-6 on 98% of keys: symmetric" in verdicts(at)
+    assert "answers (4,3) like x−6 on 98% of keys: symmetric" in verdicts(at)
     assert "inferential" not in verdicts(at).split(":")[-1]
 
 
@@ -91,8 +91,8 @@ def test_unusual_runs_render_or_explain(app_env, make_run):
     at = open_train(app_env)
     assert at.selectbox(key="train_run").value == str(two)
     assert not at.exception
-    assert "answers (4,3) like x-10 on 80% of keys: leaning inferential" in verdicts(at)
-    assert "answers (3,4) like x-10 on 80% of keys" in verdicts(at)
+    assert "answers (4,3) like x−10 on 80% of keys: leaning inferential" in verdicts(at)
+    assert "answers (3,4) like x−10 on 80% of keys" in verdicts(at)
     at.selectbox(key="train_run").set_value(str(none)).run()
     assert not at.exception and any("no verdict" in i.value for i in at.info)
     labels = at.selectbox(key="train_run").options  # refused by the loader, one line says why
@@ -170,13 +170,13 @@ def test_a_grid_cell_selected_elsewhere_opens_on_the_train_page(app_env, make_ru
     at.session_state["selected_run"] = str(cell)
     at.switch_page("pages/2_Train.py").run()
     assert at.selectbox(key="train_run").value == str(cell)
-    assert "answers (4,3) like x-6 on 95% of keys: symmetric" in verdicts(at)
+    assert "answers (4,3) like x−6 on 95% of keys: symmetric" in verdicts(at)
 
 
 # -- charts and live panel pieces ------------------------------------------------------------------
 def test_answer_histogram_agrees_with_the_verdict_card():
     """Both candidate answers are drawn with the card's shares even when neither is among the
-    five most common offsets (here the model mostly answers x-3, x-4, ...)."""
+    five most common offsets (here the model mostly answers x−3, x−4, ...)."""
     from core.config import TaskConfig
     from ui import charts
 
@@ -184,8 +184,8 @@ def test_answer_histogram_agrees_with_the_verdict_card():
             "offsets": {"-3": 0.3, "-4": 0.2, "-2": 0.2, "0": 0.13, "-1": 0.1}}
     df = charts.offsets_chart(held["offsets"], "4,3", TaskConfig(), shares_of=held).data
     share = dict(zip(df["answer"], df["share"]))
-    assert share["x-10"] == 0.04 and share["x-6"] == 0.03 and share["x-3"] == 0.3
-    assert dict(zip(df["answer"], df["kind"]))["x-10"] == "inferential"
+    assert share["x−10"] == 0.04 and share["x−6"] == 0.03 and share["x−3"] == 0.3
+    assert dict(zip(df["answer"], df["kind"]))["x−10"] == "inferential"
 
 
 def test_epoch_axis_of_a_chart_with_one_point():

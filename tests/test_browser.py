@@ -62,7 +62,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
 
         page.goto(url + "/The_puzzle")  # the app opens on the Lesson; this test starts at the puzzle
         expect(page.get_by_role("heading", name="The puzzle: reasoning or memorizing?")).to_be_visible()
-        expect(page.get_by_text("x-6 · overridden")).to_be_visible()
+        expect(page.get_by_text("x−6 · overridden")).to_be_visible()
         shot("1_puzzle")
         # a deep link on a fresh server opens its page inside the app: our menu, no extra "app" entry
         menu = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
@@ -118,7 +118,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         shot("8_paper_refused")
 
         page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("The puzzle", exact=True).click()
-        expect(page.get_by_text("x-6 · overridden")).to_be_visible()
+        expect(page.get_by_text("x−6 · overridden")).to_be_visible()
         shot("9_puzzle_large_fonts")
         browser.close()
     assert {f.stem for f in shots.glob("*.png")} >= {"1_puzzle", "4_cancelled", "6_reopened", "7_large_fonts"}

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from _browser import ROOT, open_page, require_browser, screenshot_dir, streamlit_server
 from ui.classroom_store import BAD_CODE, CODE_RE, MAX_QUESTIONS, ClassError, ClassStore, new_token, normalize_code
 
-OPTIONS = ["70 (x-10: apply anchor 4, then anchor 3)", "74 (x-6: copy the answer of (3,4))"]  # as the lesson
+OPTIONS = ["70 (x−10: apply anchor 4, then anchor 3)", "74 (x−6: copy the answer of (3,4))"]  # as the lesson
 QID = "predict-43"
 HOSTILE = ["", "abc", "A" * 5000, "'; DROP TABLE classes;--", "ABCDEF' OR '1'='1", "ABCDE%", "ÄBCDEF",
            "\x00BCDEF", "ABCDEFG", "0OI1L5", "%27%3B--", "<script>alert(1)</script>"]
@@ -288,7 +288,7 @@ def _harness() -> None:
 
     classroom.session_panel()
     pick = classroom.question_widget("predict-43", "Key 80, pair (4,3): which answer?",
-                                     ["70 (x-10: apply anchor 4, then anchor 3)", "74 (x-6: copy the answer of (3,4))"])
+                                     ["70 (x−10: apply anchor 4, then anchor 3)", "74 (x−6: copy the answer of (3,4))"])
     st.write(f"picked: {pick}")
 
 

@@ -77,7 +77,7 @@ def test_over_training_keeps_route_colours_for_routes_only():
         assert not used & {palette.INFERENTIAL, palette.SYMMETRIC}, part
     # both unseen: one accuracy series for (4,3), not two identical ones
     fr = snapshot_frames(hist, BOTH_UNSEEN)
-    assert list(dict.fromkeys(fr["accuracy"]["series"])) == ["(4,3) x-10 either way: composition only", "seen pairs"]
+    assert list(dict.fromkeys(fr["accuracy"]["series"])) == ["(4,3) x−10 either way: composition only", "seen pairs"]
 
 
 def test_seen_pairs_are_black_on_the_train_curves_and_the_outcome_dots_use_the_palette():
@@ -86,8 +86,8 @@ def test_seen_pairs_are_black_on_the_train_curves_and_the_outcome_dots_use_the_p
     spec = charts.accuracy_chart(frame).to_dict()
     got = _colour_range(spec)
     assert got["seen pairs (test split)"] == palette.SEEN
-    assert got["(4,3) as x-10: inferential (both splits)"] == palette.INFERENTIAL
-    assert got["(4,3) as x-6: symmetric (both splits)"] == palette.SYMMETRIC
+    assert got["(4,3) as x−10: inferential (both splits)"] == palette.INFERENTIAL
+    assert got["(4,3) as x−6: symmetric (both splits)"] == palette.SYMMETRIC
 
 
 def test_fused_vectors_highlight_the_held_out_pair_and_its_mirror():
@@ -122,21 +122,21 @@ def test_verdict_card_and_pair_grid_name_the_split_of_each_number():
 
 # -- the both-unseen variant --------------------------------------------------------------------
 def test_both_unseen_is_never_x10_or_x10():
-    assert charts.held_out_answers(TaskConfig(), (4, 3)) == "x-10 or x-6"
-    assert charts.held_out_answers(BOTH_UNSEEN, (4, 3)) == "x-10 either way: composition only"
+    assert charts.held_out_answers(TaskConfig(), (4, 3)) == "x−10 or x−6"
+    assert charts.held_out_answers(BOTH_UNSEEN, (4, 3)) == "x−10 either way: composition only"
     assert charts.held_out_answers(BOTH_UNSEEN, (4, 3), key=80) == "70 either way: composition only"
     grid = tables.pair_table(BOTH_UNSEEN).data
-    assert grid.loc["first 4 (x-8)", "then 3 (x-2)"] == "? · held out (x-10 either way: composition only)"
+    assert grid.loc["first 4 (x−8)", "then 3 (x−2)"] == "? · held out (x−10 either way: composition only)"
     bullets = "\n".join(tables.puzzle_answers(BOTH_UNSEEN))
-    assert "x-10 or x-10" not in bullets and "x-10: symmetric" not in bullets
+    assert "x−10 or x−10" not in bullets and "x−10: symmetric" not in bullets
     assert bullets.count("either way (composition only)") == 2
     # a held-out pair whose trained mirror has the same value: the copy and composition agree
     agree = TaskConfig(held_out=((2, 1),), overrides=((3, 4, -6),))
     assert charts.held_out_answers(agree, (2, 1)) == "x+6 either way: copy and composition agree"
     frame = charts.accuracy_frame([{"epoch": 0, "seen_test_accuracy": 1.0, "held_out": {
         "4,3": {"inferential": 0.3, "symmetric": 0.3}, "3,4": {"inferential": 0.2, "symmetric": 0.2}}}], BOTH_UNSEEN)
-    assert sorted(set(frame["series"]))[:2] == ["(3,4) as x-10 either way: composition only (both splits)",
-                                                "(4,3) as x-10 either way: composition only (both splits)"]
+    assert sorted(set(frame["series"]))[:2] == ["(3,4) as x−10 either way: composition only (both splits)",
+                                                "(4,3) as x−10 either way: composition only (both splits)"]
 
 
 def test_task_editor_notes_present_appendix_e_for_what_it_is():
@@ -150,7 +150,7 @@ def test_task_editor_notes_present_appendix_e_for_what_it_is():
     assert held_out_notes(TaskConfig()) == []
     labels = [lab for lab, _ in verdict_metrics(BOTH_UNSEEN, "4,3", 0.99, {"inferential": 0.8, "symmetric": 0.8,
                                                                             "other": 0.2})]
-    assert labels == ["seen pairs, test split", "(4,3) as x-10, both splits",  # one number, not "x-10 or x-10"
+    assert labels == ["seen pairs, test split", "(4,3) as x−10, both splits",  # one number, not "x−10 or x−10"
                       "(4,3) other answers, both splits"]
 
 
@@ -161,8 +161,8 @@ def test_appendix_e_panels_say_composition_only():
             "fixed": {"task.held_out": [[3, 4], [4, 3]], "task.overrides": []}}
     cfg = phase_data.config_of({"spec": spec})
     assert cfg.task.overrides == () and (3, 4) in cfg.task.held_out
-    assert phase_data.panel_title("inferential_4_3", cfg) == "(4,3) as x-10: composition only"
-    assert phase_data.panel_title("symmetric", get_preset("tiny")) == "(4,3) as x-6: symmetric accuracy"
+    assert phase_data.panel_title("inferential_4_3", cfg) == "(4,3) as x−10: composition only"
+    assert phase_data.panel_title("symmetric", get_preset("tiny")) == "(4,3) as x−6: symmetric accuracy"
 
 
 # -- the Puzzle's split column ------------------------------------------------------------------

@@ -3,7 +3,7 @@ pretrained/lesson.json and its fallback, numbers computed from the runs, predict
 presenter mode and the "try it" hand-over to the other pages.
 
 The AppTests run on a pretrained/ folder made here: two tiny runs of one setting that differ
-only in γ (0.3 copies x-6 on 88 % of keys, 0.9 composes x-10 on 77 %), plus the committed
+only in γ (0.3 copies x−6 on 88 % of keys, 0.9 composes x−10 on 77 %), plus the committed
 phase-diagram table, so they do not change when the committed runs do.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_any_step_text_gives_a_valid_step(raw):
 
 def test_predict_options_come_from_the_task():
     cfg = get_preset("cpu-demo")
-    assert lesson.predict_options(cfg, 80) == {"inferential": 70, "symmetric": 74}  # x-10 and the (3,4) rule x-6
+    assert lesson.predict_options(cfg, 80) == {"inferential": 70, "symmetric": 74}  # x−10 and the (3,4) rule x−6
     other = cfg.replace(**{"task.overrides": ((3, 4, -3),)})
     assert lesson.predict_options(other, 80) == {"inferential": 70, "symmetric": 77}
     assert lesson.predict_options(cfg, 5) == {"inferential": 10, "symmetric": 14}  # key clipped to 20

@@ -56,7 +56,7 @@ def test_frame_puts_this_runs_evaluations_under_the_logged_epochs():
     assert list(frame["epoch"]) == [3, 6, 9, 12, 18, 24]  # epoch 30 is past the planned 25
     assert list(frame["authors: seen"]) == [0.02, 0.05, 0.11, 0.24, 0.56, 0.99]
     assert math.isclose(frame["this run: seen"][2], 0.9) and math.isnan(frame["this run: seen"][3])
-    assert frame["this run: top answers"][0] == "x-10 50%, x-6 25%"
+    assert frame["this run: top answers"][0] == "x−10 50%, x−6 25%"
     assert authors_frame(get_preset("cpu-demo"), _history(3)) is None
 
 

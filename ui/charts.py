@@ -1,7 +1,7 @@
 """Altair chart builders shared by the pages: one function per chart, each returning a chart.
 
 Colours come from ``ui.palette`` and mean the same thing everywhere: inferential (composition,
-e.g. x-10) blue, symmetric (copy of the swapped pair, e.g. x-6) vermillion, any other answer
+e.g. x−10) blue, symmetric (copy of the swapped pair, e.g. x−6) vermillion, any other answer
 grey, seen-pair accuracy and loss black; the overridden pair shares the symmetric colour,
 held-out pairs are reddish purple. Every number says its split: seen pairs are scored on the
 test split, held-out pairs on both splits (docs/science.md §2). Every builder takes ``large``
@@ -18,6 +18,7 @@ from core.config import Pair, TaskConfig, pair_key, parse_pair
 from core.task import pair_target
 
 from . import chart_style
+from .lesson import formula as lesson_formula
 from .palette import BATCH, HELD_OUT, INFERENTIAL, MAPPING_COLOURS, OTHER, ROLE_COLOURS, SEEN, SYMMETRIC  # noqa: F401
 
 # Which split each number is on (the card, the curves and the per-pair grid use these words).
@@ -26,8 +27,8 @@ HELD_SPLIT = "both splits"
 
 
 def formula(shift: int) -> str:
-    """``-10 -> "x-10"``, ``5 -> "x+5"``, ``0 -> "x"``."""
-    return "x" if shift == 0 else f"x{shift:+d}"
+    """``-10 -> "x−10"`` (a true minus sign, as in the lesson's prose), ``5 -> "x+5"``, ``0 -> "x"``."""
+    return lesson_formula(shift)
 
 
 def answers_coincide(task: TaskConfig, pair: Pair) -> bool:
@@ -42,9 +43,9 @@ def mirror_unseen(task: TaskConfig, pair: Pair) -> bool:
 
 
 def held_out_answers(task: TaskConfig, pair: Pair, key: int | None = None) -> str:
-    """The candidate answers of a held-out pair, for a label: ``"x-10 or x-6"`` (with a key,
-    ``"70 or 74"``). When they coincide, never ``"x-10 or x-10"``: with the mirror unseen too
-    (Appendix E) ``"x-10 either way: composition only"``, with a trained mirror of the same value
+    """The candidate answers of a held-out pair, for a label: ``"x−10 or x−6"`` (with a key,
+    ``"70 or 74"``). When they coincide, never ``"x−10 or x−10"``: with the mirror unseen too
+    (Appendix E) ``"x−10 either way: composition only"``, with a trained mirror of the same value
     ``"x+6 either way: copy and composition agree"``."""
     inf, sym = pair_target(task, 0, pair, "inferential"), pair_target(task, 0, pair, "symmetric")
     show = (lambda s: str(key + s)) if key is not None else formula

@@ -261,7 +261,7 @@ def session_panel() -> None:
 # -- questions --------------------------------------------------------------------------------
 def axis_labels(options: list[str]) -> list[str]:
     """Short labels for the histogram's axis: each option's text before `` (`` when these are
-    distinct and at most 24 characters (``"74 (x-6: copy ...)"`` -> ``"74"``), else the options."""
+    distinct and at most 24 characters (``"74 (x−6: copy ...)"`` -> ``"74"``), else the options."""
     heads = [o.split(" (", 1)[0].strip() for o in options]
     return heads if all(heads) and len(set(heads)) == len(heads) and max(map(len, heads)) <= 24 else list(options)
 

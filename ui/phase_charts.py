@@ -65,7 +65,7 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
         width=alt.Step(CELL_W * scale), height=alt.Step(CELL_H * scale) if y else CELL_H * scale)
     panels = list(dict.fromkeys(frame["panel"]))  # keep the spec's order (symmetric first, as Fig. 2a,b)
     facet = dict(column=alt.Column("panel:N", title=None, sort=panels,
-                                   # two lines ("(4,3) as x-6" / "symmetric accuracy"): one line ran into
+                                   # two lines ("(4,3) as x−6" / "symmetric accuracy"): one line ran into
                                    # the next panel's title over panels three cells wide
                                    header=alt.Header(labelFontWeight="bold", labelFontSize=f["title"],
                                                      labelExpr="split(datum.label, ': ')")))

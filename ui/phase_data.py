@@ -23,6 +23,8 @@ from core.sweep import SweepSpec, summarize_cells
 from core.task import pair_target
 from core.verdict import FIT_THRESHOLD
 
+from .lesson import formula
+
 KINDS = {"phase": "Depth × γ (Fig. 2a,b)", "appendix-e": "Learning rate × weight decay (Appendix E, Fig. 14)"}
 INTRO = {
     "phase": "Each cell is a depth and an initialization rate γ, trained with several seeds. Colour is the accuracy "
@@ -151,14 +153,14 @@ def spec_of(meta: dict[str, Any]) -> SweepSpec | None:
 
 
 def panel_title(panel: str, cfg: RunConfig, main_pair: str = "4,3") -> str:
-    """``"symmetric" -> "(4,3) as x-6: symmetric accuracy"``; per-pair ``inferential_3_4`` too. When
+    """``"symmetric" -> "(4,3) as x−6: symmetric accuracy"``; per-pair ``inferential_3_4`` too. When
     the pair's two answers coincide (Appendix E: (3,4) and (4,3) both unseen), the title says so:
-    ``"(4,3) as x-10: composition only"``."""
+    ``"(4,3) as x−10: composition only"``."""
     mapping, _, sfx = panel.partition("_")
     pair = parse_pair(sfx.replace("_", ",")) if sfx else parse_pair(main_pair)
     try:
         shift = pair_target(cfg.task, 0, pair, mapping)
-        how = f" as x{shift:+d}"
+        how = f" as {formula(shift)}"
         if mapping in ("inferential", "symmetric") and pair in cfg.task.held_out \
                 and pair_target(cfg.task, 0, pair, "inferential") == pair_target(cfg.task, 0, pair, "symmetric"):
             why = "composition only" if (pair[1], pair[0]) in cfg.task.held_out else "either way"

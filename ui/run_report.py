@@ -101,7 +101,7 @@ def verdict_metrics(task: TaskConfig, key: str, seen: float, h: dict[str, float]
     shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
     out = [(f"seen pairs, {charts.SEEN_SPLIT}", f"{seen:.0%}")]
     if charts.answers_coincide(task, p):
-        # short enough for a metric label; the verdict line above says "x-10 either way: composition only"
+        # short enough for a metric label; the verdict line above says "x−10 either way: composition only"
         out.append((f"({key}) as {charts.formula(shifts['inferential'])}, {charts.HELD_SPLIT}", f"{h['inferential']:.0%}"))
     else:
         out += [(f"({key}) as {charts.formula(shifts[m])}: {m}, {charts.HELD_SPLIT}", f"{h[m]:.0%}")
@@ -121,7 +121,7 @@ def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
         v = verdict(seen, h)
         line = verdict_line(k, v, charts.formula(shifts[v["outcome"]]) if v["outcome"] in shifts else None)
         if charts.answers_coincide(task, p) and v["outcome"] in shifts:
-            line += f" ({charts.held_out_answers(task, p)})"  # never "x-10 or x-10"
+            line += f" ({charts.held_out_answers(task, p)})"  # never "x−10 or x−10"
         colour = palette.outcome_colour(v["outcome"])
         with st.container(border=True):
             st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
