@@ -612,9 +612,14 @@ def render_training(paths: list[str], large: bool) -> None:
             m1, m2 = st.columns(2)
             m1.metric(f"W_Q(1) groups at epoch {e_here}", c.get("n_groups", "n/a"))
             m2.metric("neurons in groups", f"{c.get('share_in_groups', 0):.0%}")
-            run_report.authors_comparison(run.config, run.metrics["history"])
+            if len(runs) == 1:
+                run_report.authors_comparison(run.config, run.metrics["history"])
     if len(runs) > 1:
         st.caption("The two runs share their axes: the same epochs, the same eigenvalue range.")
+        # the authors' tables have seven columns: full width, one under the other (in half a page
+        # they scrolled sideways)
+        for path, run in runs:
+            run_report.authors_comparison(run.config, run.metrics["history"])
 
 
 # -- view 8: replay training (ui/replay.py) -------------------------------------------------------
