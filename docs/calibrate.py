@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))
 
 JSONL = ROOT / "docs" / "calibration_runs.jsonl"
 MD = ROOT / "docs" / "calibration.md"
@@ -239,16 +240,8 @@ def render_table() -> str:
 
 
 def write_table() -> None:
-    text = MD.read_text()
-    start, end = "<!-- AUTO:runs -->", "<!-- /AUTO:runs -->"
-    table = render_table()
-    if start in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{start}\n{table}\n{end}{tail}"
-    else:
-        text += f"\n{start}\n{table}\n{end}\n"
-    MD.write_text(text)
+    from autoblock import write_block
+    write_block(MD, "runs", render_table())
 
 
 def main() -> None:

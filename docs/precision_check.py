@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs"))
 
+from autoblock import write_block  # noqa: E402
 from replication import answers, config_of, history_of  # noqa: E402
 
 CALIB = ROOT / "docs" / "calibration_runs.jsonl"
 RUNS = ROOT / "docs" / "precision_runs.jsonl"
 MD = ROOT / "docs" / "calibration.md"
-BEGIN, END = "<!-- AUTO:precision -->", "<!-- /AUTO:precision -->"
 # The same configuration and seeds trained in fp32 by an earlier plan, before the exact
 # last-position path changed the order of the sums (docs/calibration.md): how often a seed's
 # outcome flips under a perturbation that has nothing to do with bf16.
@@ -174,13 +174,7 @@ def main() -> None:
     text = render()
     print(text)
     if args.write:
-        md = MD.read_text()
-        if BEGIN in md:
-            head, rest = md.split(BEGIN, 1)
-            md = f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}"
-        else:
-            md += f"\n{BEGIN}\n{text}\n{END}\n"
-        MD.write_text(md)
+        write_block(MD, "precision", text)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))
 
 # folder -> the exact command that produced it (one thread: bitwise reproducible on a CPU)
 RUNS: dict[str, str] = {
@@ -37,7 +38,6 @@ RUNS: dict[str, str] = {
 # runs whose rerun gives the same outcome but not the same bits (bf16, two threads, resumed)
 NOT_BITWISE = {"paper-replica_bf16_L2_g0.8_s1", "paper-replica_bf16_L2_g0.5_s2"}
 
-START, END = "<!-- AUTO:pretrained -->", "<!-- /AUTO:pretrained -->"
 
 
 def command(name: str) -> str:
@@ -78,11 +78,8 @@ def table() -> str:
 
 
 def write_table() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
+    from autoblock import write_block
+    write_block(ROOT / "README.md", "pretrained", table())
 
 
 def main() -> None:

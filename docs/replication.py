@@ -17,14 +17,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))
 
+from autoblock import write_block  # noqa: E402
 from core.reference import AUTHORS_LOG  # noqa: E402
 from core.runs import RunError, checkpoint_path, load_metrics  # noqa: E402
 
 # The authors' logs (docs/science.md §3, "Reference runs"; one home: core/reference.py):
 # γ -> epoch -> (seen, (4,3) answers).
 AUTHORS = {g: {e.epoch: (e.seen, e.answers) for e in log} for g, log in AUTHORS_LOG.items()}
-BEGIN, END = "<!-- AUTO:trajectory -->", "<!-- /AUTO:trajectory -->"
 
 
 def history_of(folder: Path) -> tuple[list[dict], str]:
@@ -114,10 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(Path(args.root))
     print(text)
     if args.write:
-        doc = ROOT / "docs" / "replication.md"
-        s = doc.read_text()
-        i, j = s.index(BEGIN) + len(BEGIN), s.index(END)
-        doc.write_text(s[:i] + "\n" + text + "\n" + s[j:])
+        write_block(ROOT / "docs" / "replication.md", "trajectory", text)
     return 0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))
 
 OUT = ROOT / "docs" / "walkdown"
 WIDTHS = (256, 128, 64)
@@ -52,6 +53,42 @@ def points(widths=WIDTHS, seeds=(1,)) -> list[dict]:
     return out
 
 
+def _short(shift: str) -> str:
+    return f"x{int(shift):+d}".replace("-", "−")
+
+
+def row(p: dict, history: list[dict], status: str) -> str:
+    """One Markdown row of the walk-down table: the last evaluation's seen accuracy, (4,3) shares
+    and top answers, the peak of x−10 over training (with its epoch: the route can be reached and
+    then lost as the fit completes) and the verdict of ``core.verdict``."""
+    from core.verdict import verdict
+    last = history[-1]
+    h = last["held_out"]["4,3"]
+    top = sorted(h.get("offsets", {}).items(), key=lambda kv: -kv[1])[:2]
+    peak = max(history, key=lambda r: r["held_out"]["4,3"]["inferential"])
+    v = verdict(last["seen_test_accuracy"], h)
+    outcome = f"{v['outcome']}{'' if v['clear'] else ' (leaning)'}"
+    return (f"| {p['d']} | {p['paper_gamma']} | {p['way']} | {p['gamma']} | {p['seed']} | {last['epoch']}"
+            f"{'' if status == 'finished' else ' (running)'} | {last['seen_test_accuracy']:.2f} |"
+            f" {h['inferential']:.2f} | {h['symmetric']:.2f} | "
+            + ", ".join(f"{_short(o)} {100 * s:.0f} %" for o, s in top)
+            + f" | {peak['held_out']['4,3']['inferential']:.2f} (epoch {peak['epoch']}) |"
+            + (f" {outcome} |" if status == "finished" else " (not finished) |"))
+
+
+def table(pts: list[dict], root: Path) -> str:
+    """The walk-down's Markdown table: one row per run of ``pts`` found in ``root``, finished or
+    in progress (read from its checkpoint, marked "running"); runs not started are left out."""
+    from replication import history_of
+    lines = ["| width | paper γ | way | γ' | seed | epoch | seen | (4,3) x−10 | (4,3) x−6 | top (4,3) answers |"
+             " peak x−10 | verdict |", "| " + " | ".join(["---"] * 12) + " |"]
+    for p in pts:
+        history, status = history_of(root / p["name"])
+        if len(history) > 1:  # more than the evaluation before training
+            lines.append(row(p, history, status))
+    return "\n".join(lines)
+
+
 def command(p: dict) -> list[str]:
     d = p["d"]
     return [sys.executable, "-m", "core", "train", "--preset", "paper-replica", "--d-model", str(d),
@@ -65,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1", help="seeds, comma-separated (default 1)")
     ap.add_argument("--run", action="store_true", help="train or resume the runs, one after another")
     ap.add_argument("--table", action="store_true", help="print the outcomes of finished runs")
+    ap.add_argument("--write", action="store_true", help="--table, written into docs/calibration.md")
     ap.add_argument("--plain", action="store_true", help="print one line per run: D GAMMA' NAME")
     ap.add_argument("--dir", type=Path, default=OUT, help="where the run folders are (default docs/walkdown)")
     args = ap.parse_args(argv)
@@ -73,23 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         for p in pts:
             print(p["d"], p["gamma"], p["name"])
         return 0
-    if args.table:
-        from core.runs import RunError, load_config, load_metrics
-        from core.verdict import verdict
-        print("| width | paper γ | way | γ' | seed | seen | (4,3) x−10 | (4,3) x−6 | verdict |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for p in pts:
-            f = args.dir / p["name"]
-            try:
-                load_config(f)
-                last = load_metrics(f)["history"][-1]
-            except RunError:
-                continue
-            h = last["held_out"]["4,3"]
-            v = verdict(last["seen_test_accuracy"], h)
-            print(f"| {p['d']} | {p['paper_gamma']} | {p['way']} | {p['gamma']} | {p['seed']} |"
-                  f" {last['seen_test_accuracy']:.2f} | {h['inferential']:.2f} | {h['symmetric']:.2f} |"
-                  f" {v['outcome']}{'' if v['clear'] else ' (leaning)'} |")
+    if args.table or args.write:
+        text = table(pts, args.dir)
+        print(text)
+        if args.write:
+            from autoblock import write_block
+            write_block(ROOT / "docs" / "calibration.md", "walkdown", text)
         return 0
     for p in pts:
         # cost: last-position FLOP scale with d² against the paper shape's 3.3 s/step on one core

@@ -1,0 +1,46 @@
+"""docs/walkdown.py's table reads the runs on disk (issue 10, item 4), and docs/autoblock.py
+rewrites only its own block of a Markdown file."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs"))
+
+import autoblock  # noqa: E402
+import walkdown  # noqa: E402
+
+
+def test_gamma_prime_matches_the_two_translations():
+    # same std: 400^-0.8 = 64^-γ'; same forward scale: 400^(0.5-0.8) = 64^(0.5-γ')
+    assert 64 ** -walkdown.gamma_prime(0.8, 64, "std") == pytest.approx(400 ** -0.8, rel=1e-2)
+    assert 64 ** (0.5 - walkdown.gamma_prime(0.8, 64, "scale")) == pytest.approx(400 ** -0.3, rel=1e-2)
+    assert walkdown.gamma_prime(0.5, 64, "scale") == 0.5
+
+
+def test_table_has_a_row_per_run_found_with_its_peak_and_verdict(tmp_path, make_run):
+    pts = walkdown.points(widths=(64,))
+    assert len(pts) == 4
+    make_run(tmp_path, pts[0]["name"], inferential=0.95, symmetric=0.0, seen=0.99)
+    make_run(tmp_path, pts[3]["name"], inferential=0.0, symmetric=0.98, seen=0.99)
+    text = walkdown.table(pts, tmp_path)
+    rows = [r for r in text.splitlines()[2:]]
+    assert len(rows) == 2, text  # the two runs not on disk are left out
+    assert "| 64 | 0.5 | std | 0.72 | 1 |" in rows[0] and "inferential |" in rows[0]
+    assert "0.95 (epoch 2)" in rows[0] and "x−10 95 %" in rows[0]
+    assert "| 64 | 0.8 | scale | 0.932 | 1 |" in rows[1] and "symmetric |" in rows[1]
+
+
+def test_write_block_replaces_only_its_block(tmp_path):
+    md = tmp_path / "a.md"
+    md.write_text("intro\n<!-- AUTO:t -->\nold\n<!-- /AUTO:t -->\nafter\n")
+    autoblock.write_block(md, "t", "new")
+    assert md.read_text() == "intro\n<!-- AUTO:t -->\nnew\n<!-- /AUTO:t -->\nafter\n"
+    autoblock.write_block(md, "u", "more")  # no block yet: appended
+    assert md.read_text().endswith("<!-- AUTO:u -->\nmore\n<!-- /AUTO:u -->\n")
+    md.write_text("<!-- AUTO:t -->\nhalf")
+    with pytest.raises(ValueError):
+        autoblock.write_block(md, "t", "x")
