@@ -44,6 +44,13 @@ AUTHORS_LOG: dict[float, tuple[LoggedEpoch, ...]] = {
           LoggedEpoch(30, 1.00, "x−10 96 %, x−13 3 %", inferential=0.96)),
 }
 
+# γ -> mean training loss of epochs 1..6 ("Train Loss" of their epochs 0..5 in train_log.log;
+# cross-entropy in nats over their 201-token vocabulary, read at the last position)
+AUTHORS_TRAIN_LOSS: dict[float, tuple[float, ...]] = {
+    0.5: (4.61, 2.57, 1.20, 0.085, 0.011, 0.0046),
+    0.8: (4.77, 4.51, 4.12, 3.86, 3.46, 3.25),
+}
+
 # what must equal the preset for a run to be "the authors' setting" (vocabulary, positions,
 # precision, seed, length of the run and evaluation details may differ)
 _MODEL_FIELDS = ("n_layers", "d_model", "d_ff", "d_head", "n_heads", "embed_fan_in")

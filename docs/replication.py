@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "docs"))
 
 from autoblock import write_block  # noqa: E402
-from core.reference import AUTHORS_LOG  # noqa: E402
+from core.reference import AUTHORS_LOG, AUTHORS_TRAIN_LOSS  # noqa: E402
 from core.runs import RunError, checkpoint_path, load_metrics  # noqa: E402
 
 # The authors' logs (docs/science.md §3, "Reference runs"; one home: core/reference.py):
@@ -73,14 +73,49 @@ def answers(rec: dict, k: int = 2) -> str:
     return ", ".join(f"x{int(o):+d} {100 * v:.0f} %".replace("-", "−") for o, v in top)
 
 
-def table(root: Path) -> str:
+def replication_runs(root: Path) -> dict[tuple[float, int, str], Path]:
+    """``(γ, seed, variant) -> folder`` of the ``paper-replica*_L2_g*_s*`` runs in ``root``, finished
+    or in progress (a checkpoint file)."""
     found = {}
     for p in sorted({re.sub(r"\.checkpoint\.safetensors$", "", str(q)) for q in root.glob("paper-replica*_L2_g*_s*")}):
         m = re.search(r"paper-replica(?:_(\w+))?_L2_g([0-9.]+)_s(\d+)$", p)
         if m:
             found[(float(m.group(2)), int(m.group(3)), m.group(1) or "")] = Path(p)
+    return found
+
+
+def loss_table(root: Path) -> str:
+    """Mean training loss of epochs 1..6, the authors' next to each replication run with their
+    201-token vocabulary (the 110-token runs start 0.6 lower: ln(201/110); docs/replication.md)."""
+    cols = []
+    for (gamma, seed, _), folder in sorted(replication_runs(root).items()):
+        try:
+            if config_of(folder).model.d_vocab != 201:
+                continue
+            hist, _ = history_of(folder)
+        except (RunError, OSError, ValueError, KeyError, TypeError):
+            continue
+        by_epoch = {r["epoch"]: r.get("train_loss") for r in hist}
+        cols.append((f"γ {gamma:g} ours, seed {seed} ({config_of(folder).train.precision})", gamma, by_epoch))
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.2f}" if v >= 0.1 else f"{v:.2g}"
+
+    heads, series = [], []
+    for g in sorted({c[1] for c in cols} & set(AUTHORS_TRAIN_LOSS)):  # per γ: the authors', then ours
+        heads.append(f"γ {g:g} authors")
+        series.append(dict(enumerate(AUTHORS_TRAIN_LOSS[g], start=1)))
+        for name, _, by in (c for c in cols if c[1] == g):
+            heads.append(name)
+            series.append(by)
+    lines = ["| epoch | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+    for e in range(1, 7):
+        lines.append(f"| {e} | " + " | ".join(num(by.get(e)) for by in series) + " |")
+    return "\n".join(lines)
+
+
+def table(root: Path) -> str:
     lines = []
-    for (gamma, seed, _), folder in sorted(found.items()):
+    for (gamma, seed, _), folder in sorted(replication_runs(root).items()):
         try:
             hist, status = history_of(folder)
         except (RunError, OSError, ValueError, KeyError) as e:
@@ -110,12 +145,13 @@ def table(root: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", default=str(ROOT / "pretrained"))
-    p.add_argument("--write", action="store_true", help="rewrite the table in docs/replication.md")
+    p.add_argument("--write", action="store_true", help="rewrite the tables in docs/replication.md")
     args = p.parse_args(argv)
-    text = table(Path(args.root))
-    print(text)
+    text, losses = table(Path(args.root)), loss_table(Path(args.root))
+    print(text + "\n" + losses)
     if args.write:
         write_block(ROOT / "docs" / "replication.md", "trajectory", text)
+        write_block(ROOT / "docs" / "replication.md", "losses", losses)
     return 0
 
 
