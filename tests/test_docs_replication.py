@@ -87,3 +87,13 @@ def test_precision_collect_with_a_reference_stores_both_histories(tmp_path, monk
     text = precision_check.faithful_table()
     assert "(finished, stored)" in text
     assert "| 2 | 1.000 / 1.000 | 0.99 / 0.99 | 0.00 / 0.00 | 0.80 / 0.90 |" in text
+
+
+def test_loss_table_puts_the_authors_losses_next_to_the_201_token_runs(tmp_path, make_run):
+    make_run(tmp_path, "paper-replica_bf16_L2_g0.8_s2", **{"model.d_vocab": 201, "train.precision": "bf16"})
+    make_run(tmp_path, "paper-replica_L2_g0.8_s1")  # 110 tokens: its losses are not comparable, left out
+    text = replication.loss_table(tmp_path)
+    head, _, *rows = text.splitlines()
+    assert head == "| epoch | γ 0.8 authors | γ 0.8 ours, seed 2 (bf16) |"
+    assert rows[0] == "| 1 | 4.77 | 2.00 |" and rows[1] == "| 2 | 4.51 | 1.00 |"  # tiny: loss 2 / epoch
+    assert rows[5] == "| 6 | 3.25 |  |" and len(rows) == 6
