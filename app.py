@@ -281,7 +281,7 @@ def step_phase() -> None:
     x, y = meta["columns"]["axes"][:2]
     lines = phase_data.comparison(cells, meta, cfg)
     sentence(f"Each cell: a depth and a γ, {int(cells['n_runs'].max())} seeds; colour: the share of (4,3) answered "
-             "as the copy (left) or the composition (right); hatched: not fitted. Notice where each colour is bright.")
+             "as the copy (first panel) or the composition (second); hatched: not fitted. Notice where each colour is bright.")
     left, right = st.columns([3, 1]) if show_one else (st.container(), st.container())
     frame = phase_data.long_frame(cells, meta, cfg)
     # one chart per panel, in columns: they sit side by side on a screen and stack on a phone

@@ -252,3 +252,21 @@ def test_the_one_cell_table_shows_a_dash_not_none_for_a_seed_without_weights():
     table = phase_data.cell_runs_table(runs, ["seed", "inferential", "run"])
     assert list(table["run"]) == ["phase_cpu-demo/L2_g0.3_s0", "—", "—"]
     assert table["inferential"][0] == 0.123
+
+
+def test_a_reversed_grid_is_called_reversed_and_pointed_to_the_paper_setting():
+    """A small-width grid where copying sits at larger γ than composing is named the reverse of the
+    paper, with the shares behind each colour (a cell 'leans' by its larger share, however small)."""
+    import pandas as pd
+
+    from ui import phase_data
+    cells = pd.DataFrame({"gamma": [0.5, 0.5, 0.7, 0.7], "depth": [2, 3, 2, 3], "fitted": [True] * 4,
+                          "inferential": [0.6, 0.7, 0.1, 0.05], "symmetric": [0.1, 0.0, 0.3, 0.25]})
+    cfg = get_preset("tiny")
+    text = "\n".join(phase_data._phase_text(cells, cfg))
+    assert "2 of 4 lean **symmetric** (γ 0.7–0.7; its share of (4,3): median 0.28)" in text
+    assert "**the reverse of** the paper" in text and "runs of the paper's own setting follow the paper" in text
+    assert "a shift, not the reversal this grid shows" in text
+    normal = cells.assign(gamma=[0.7, 0.7, 0.5, 0.5])
+    text = "\n".join(phase_data._phase_text(normal, cfg))
+    assert "as in the paper" in text and "reverse" not in text and "reversal" not in text

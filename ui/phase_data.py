@@ -254,15 +254,27 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
     n = len(c)
     out = []
     by = {w: c[c.win == w] for w in ("symmetric", "inferential", "not fitted")}
-    parts = [f"{len(by[w])} of {n} cells are **{w}**" + (f" (γ {by[w].gamma.min():g}–{by[w].gamma.max():g})"
-                                                         if len(by[w]) else "") for w in by]
-    out.append("Under this reduction " + "; ".join(parts) + ".")
+
+    def part(w: str) -> str:
+        d = by[w]
+        if not len(d):
+            return f"0 of {n} cells {'stay' if w == 'not fitted' else 'lean'} **{w}**"
+        if w == "not fitted":
+            return f"{len(d)} of {n} **not fitted** (γ {d.gamma.min():g}–{d.gamma.max():g})"
+        return (f"{len(d)} of {n} lean **{w}** (γ {d.gamma.min():g}–{d.gamma.max():g}; its share of (4,3):"
+                f" median {d[w].median():.2f})")
+    out.append("Each fitted cell takes the colour of its larger share, however small: " + "; ".join(map(part, by)) + ".")
     sym, inf = by["symmetric"], by["inferential"]
+    reversed_here = False
     if len(sym) and len(inf):
         ms, mi = sym.gamma.median(), inf.gamma.median()
-        agree = "as in the paper" if ms < mi else "**unlike** the paper"
+        reversed_here = ms > mi
+        agree = "as in the paper" if ms < mi else "**the reverse of** the paper"
         out.append(f"Symmetric cells sit at median γ {ms:g}, inferential ones at {mi:g}: {agree}, where small γ"
-                   " (large initialization) memorizes and large γ reasons (Fig. 2a,b).")
+                   " (large initialization) memorizes and large γ reasons (Fig. 2a,b)."
+                   + (" This grid is not the paper's regime (above); the runs of the paper's own setting follow"
+                      " the paper (the Lesson; docs/replication.md)." if reversed_here and cfg.model.d_model != 400
+                      else ""))
     elif len(inf) and not len(sym):
         out.append("No cell is symmetric: the paper's symmetric phase at small γ does not show here.")
     elif len(sym) and not len(inf):
@@ -293,7 +305,8 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
         lo, hi = c.gamma.min(), c.gamma.max()
         out.append(f"Width: d_model {d} here, 400 in the paper. Matching the weight scale d^(0.5−γ), γ {lo:g}–{hi:g}"
                    f" here corresponds to γ {width_equivalent_gamma(lo, d):.2f}–{width_equivalent_gamma(hi, d):.2f}"
-                   " at the paper's width, so the boundary is expected at a larger γ here.")
+                   " at the paper's width, so the boundary is expected at a larger γ here"
+                   + (": a shift, not the reversal this grid shows." if reversed_here else "."))
     return out
 
 
