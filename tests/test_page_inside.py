@@ -194,7 +194,9 @@ def test_reading_says_when_a_run_does_not_show_the_paper():
         return SimpleNamespace(metrics={"history": [rec]})
 
     assert "which is what this run found" in reading(run(0.0, 1.0), "condensation", 0.06)
-    assert "does not show the paper's link" in reading(run(1.0, 0.0), "condensation", 0.06)
+    mismatch = reading(run(1.0, 0.0), "condensation", 0.06)
+    assert "by our own rough cut, the picture of a **symmetric** solution" in mismatch
+    assert "not the paper's" in mismatch and "comparison between a small and a large γ" in mismatch
     assert "which is what this run found" in reading(run(1.0, 0.0), "order", 0.95)
     assert "fusing (a,b) with (b,a)" in reading(run(0.0, 1.0), "fused", 0.08)
     assert "nothing to check it against" in reading(run(0.5, 0.1, seen=0.5), "eigen", 0.4)
@@ -320,5 +322,5 @@ def test_readings_use_the_right_article(monkeypatch):
     same = probe_views.reading(None, "eigen", 0.9)  # the inferential picture, and an inferential run
     other = probe_views.reading(None, "eigen", 0.1)  # the symmetric picture
     assert "for an **inferential** solution, which is what" in same
-    assert "for a **symmetric** solution, but" in other
+    assert "of a **symmetric** solution, though" in other
     assert "a **inferential**" not in same + other

@@ -129,7 +129,8 @@ EXPECT = {
     "condensation": ("W_Q(1) condensation (share of neurons in groups)", 0.5, "condensed", "not condensed",
                      "inferential"),
     "order": ("embedding order", 0.9, "in value order", "not clearly in value order", "inferential"),
-    "eigen": ("top-2 eigenvalue share", 0.3, "dominated by a few eigenvalues", "flat", "inferential"),
+    "eigen": ("top-2 eigenvalue share", 0.3, "dominated by a few eigenvalues", "not dominated by the top two",
+              "inferential"),
     "fused": ("symmetric-pair distance ratio", 0.5, "keeping (a,b) and (b,a) apart", "fusing (a,b) with (b,a)",
               "inferential"),
     "same_output": ("same-output similarity", 0.1, "boxed cells standing out", "boxed cells not standing out",
@@ -161,8 +162,9 @@ def reading(run: Run, kind: str, value: float | None) -> str:
     elif v[1] == picture:
         tail = f"the paper's picture for {_a(v[1])} **{v[1]}** solution, which is what this run found"
     else:
-        tail = (f"the paper's picture for {_a(picture)} **{picture}** solution, but this run answers ({v[0]}) **{v[1]}**: "
-                "it does not show the paper's link here")
+        tail = (f"by our own rough cut, the picture of {_a(picture)} **{picture}** solution, though this run answers"
+                f" ({v[0]}) **{v[1]}**. The cut is ours, not the paper's: the paper's test is the comparison"
+                " between a small and a large γ, which two runs side by side show")
     return f"{label} {_fmt(value)}: {looks} (our cut: {thr:g}) — {tail}."
 
 
@@ -325,7 +327,7 @@ def render_fused(paths: list[str], large: bool) -> None:
             ratios[path] = d["ratio"]
             st.markdown(f"Symmetric-pair distance ratio **{_fmt(d['ratio'])}**: distance between the centres of "
                         f"(a,b) and (b,a), relative to the mean distance between all pair centres (full "
-                        f"{d['X'].shape[1]}-d space; below 1 = fused).")
+                        f"{d['X'].shape[1]}-d space; 0: (a,b) and (b,a) in one place, 1: as far apart as any two pairs).")
             st.markdown(reading(run, "fused", d["ratio"]))
     if share:
         st.caption("Both runs are drawn on the same axes (PCA coordinates), so the spread of their points compares.")
@@ -478,10 +480,10 @@ COLOUR_NOTE = ("Each run is drawn in the colour of its verdict on the held-out p
 
 # -- view 6: spectra -------------------------------------------------------------------------
 def render_spectra(paths: list[str], large: bool) -> None:
-    guidance("Left: eigenvalues of the covariance of the item embeddings, largest first (log scale). Below: the "
+    guidance("Top: eigenvalues of the covariance of the item embeddings, largest first (log scale). Below: the "
              "singular values of every linear layer. The paper's Fig. 12a and 13: with **small initialization** a few "
              "eigenvalues / singular values dominate and the rest fall away steeply (low effective rank); with "
-             "larger initialization the spectrum is flat.")
+             "larger initialization the spectrum falls off slowly (flatter).")
     others = [p for p in probe_data.available_runs() if p not in paths]
     extra = st.multiselect("overlay more runs", others, key="inside_spec_extra", format_func=probe_data.choice_label)
     norm = st.toggle("divide each curve by its largest value", value=True, key="inside_spec_norm")
