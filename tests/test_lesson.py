@@ -147,18 +147,18 @@ def test_predict_then_reveal_says_whether_you_were_right(app_env, pair):
     at.radio(key="lesson_choice").set_value("symmetric").run()
     at.button(key="lesson_reveal").click().run()
     assert title(at).startswith("Lesson · 2.")
-    assert "Not this time. It answers 70 (composition) on 77 % of keys." in texts(at)
+    assert "Not this time. The small-weights model (γ 0.9) answers 70 (composition) on 77 % of keys, as in the paper." in texts(at)
     at.query_params["step"] = "1"
     at.run()
     assert at.radio(key="lesson_choice").value == "symmetric"  # the prediction is kept
     at.radio(key="lesson_choice").set_value("inferential").run()
     at.button(key="lesson_reveal").click().run()
-    assert "You were right. It answers 70 (composition) on 77 % of keys." in texts(at)
+    assert "You were right. The small-weights model (γ 0.9) answers 70 (composition) on 77 % of keys, as in the paper." in texts(at)
 
 
 def test_reveal_without_a_prediction(app_env, pair):
     at = open_lesson(app_env, "2")
-    assert "You did not predict. It answers 70" in texts(at)
+    assert "You did not predict. The small-weights model (γ 0.9) answers 70" in texts(at)
 
 
 @pytest.mark.parametrize("raw", ["0", "99", "two", "-3", "<b>x</b>"])

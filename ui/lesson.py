@@ -230,8 +230,9 @@ def feedback(choice: str | None, small: dict[str, Any], options: dict[str, int])
     """Whether the prediction ``choice`` ("inferential" / "symmetric" / None) matches what the
     small-weights run mostly answers, as one sentence with its share."""
     truth = small["route"]
-    said = f"It answers {options[truth]} ({'composition' if truth == 'inferential' else 'the copy'}) on " \
-           f"{pct(small[truth])} of keys."
+    said = (f"The small-weights model (γ {small['gamma']:g}) answers {options[truth]} "
+            f"({'composition' if truth == 'inferential' else 'the copy'}) on {pct(small[truth])} of keys"
+            f"{', as in the paper' if truth == 'inferential' else ', unlike the paper'}.")
     if choice not in ROLES:
         return f"You did not predict. {said}"
     return ("You were right. " if choice == truth else "Not this time. ") + said
