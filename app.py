@@ -157,8 +157,9 @@ def step_predict() -> None:
         choice = picked  # a student's answer, or the class's most common once the lecturer revealed it
     if choice is not None:
         st.session_state["lesson_prediction"] = choice
+    waiting = part == "student" and choice is None
     st.button("Reveal the answer →", key="lesson_reveal", on_click=go, args=(2,), disabled=choice is None,
-              type="primary")
+              type="primary", help="Opens when your lecturer reveals the class's answers." if waiting else None)
 
 
 def class_question(roles: list[str]) -> str | None:
@@ -307,10 +308,11 @@ def step_try() -> None:
     else:
         # the lesson's runs are of a setting no live preset matches (the paper's width): hours of CPU
         hours = float(inf_run.metrics.get("seconds") or 0) / 3600
-        cost = f" (this one took {hours:.1f} h of training)" if hours >= 0.1 else ""
+        cost = (f" (the γ {inf['gamma']:g} run took {hours:.1f} h of training on two CPU cores)" if hours >= 0.1
+                else "")
         small = get_preset("cpu-deep")
-        sentence(f"These runs are too large to train live{cost}; `docs/replication.md` gives the command for "
-                 f"another seed. Train the small-scale setting instead (cpu-deep: {small.model.d_model} wide, "
+        sentence(f"These runs are too large to train live{cost}; the project's docs/replication.md gives the "
+                 f"command for another seed. Train the small-scale setting instead (cpu-deep: {small.model.d_model} wide, "
                  f"{small.model.n_layers} layers, a few minutes) at γ {small.model.gamma:g}, where seeds split between the two routes, or open the two runs inside "
                  "the model and try other sequences.")
         live = {"train_preset": "cpu-deep", "train_gamma": float(small.model.gamma),

@@ -295,6 +295,15 @@ def test_a_live_class_on_the_predict_step(app_env, pair):
     assert not student.exception
     assert student.session_state["_class"]["role"] == "student"
     assert not [r for r in student.radio if r.key == "lesson_choice"]
+    # newcomer review: a student who had sent an answer could click "Reveal the answer" at once
+    lecturer.button(key="_class_open_lesson-predict").click().run()
+    student.run()
+    student.radio(key="_class_answer_lesson-predict").set_value(0).run()
+    assert "Sent:" in "\n".join(m.value for m in student.success)
+    assert student.button(key="lesson_reveal").disabled  # not before the lecturer reveals
+    lecturer.button(key="_class_reveal_lesson-predict").click().run()
+    student.run()
+    assert not student.exception and not student.button(key="lesson_reveal").disabled
 
 
 def test_the_flow_step_warns_when_the_runs_do_not_show_the_papers_mechanism(app_env, pair):

@@ -387,7 +387,7 @@ def _student_view(cur: dict[str, str], qid: str, prompt: str, options: list[str]
         if mine is not None:
             st.success(f"Sent: **{options[mine]}**. You can change it until your lecturer reveals the answers.")
         _watch(qid, options, state)
-        return mine
+        return None  # the answer counts for the page once revealed: no peeking at the answer before
     counts = _call(ClassStore.counts, cur["code"], qid)[0] or [0] * len(options)
     st.markdown(f"**{prompt}**")
     _show_histogram(options, counts)
@@ -406,8 +406,9 @@ def question_widget(question_id: str, prompt: str, options: list[str],
     No class: a plain choice; returns the user's pick (``ask_without_class=False``: shows
     nothing and returns None, for a page that asks the question itself). Student of a live
     class: the answer form once the lecturer opened the question (a tap sends, another tap
-    replaces it), then the class's histogram once revealed; returns the answer sent (a student
-    who missed the question gets the plain choice). Lecturer: **Ask the class**, the live
+    replaces it), then the class's histogram once revealed; returns the answer sent once the
+    lecturer revealed the answers, None while the question is open (so a page cannot show the
+    answer early; a student who missed the question gets the plain choice). Lecturer: **Ask the class**, the live
     histogram (refreshed every ``LECTURER_POLL_S`` s while open) with **Reveal the class's answers**, then the
     final histogram and **Ask again**; returns the class's most common answer once revealed
     (ties: the first option), None before. ``question_id``: 1-64 letters, digits, ``_.-``
