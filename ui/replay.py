@@ -53,10 +53,11 @@ def answers_chart(bars: list[dict[str, Any]], pair: str, epoch: float, large: bo
     kinds = list(KIND_COLOURS)
     chart = alt.Chart(frame, title=f"Answers for ({pair}) at epoch {epoch:g}").mark_bar().encode(
         x=alt.X("answer:N", sort=alt.SortField("order"), title="answer (key x plus offset)",
-                axis=alt.Axis(labelAngle=0)),
+                # every answer labelled: at labelAngle 0 Vega dropped the colliding ones, x−10 and x−6 among them
+                axis=alt.Axis(labelAngle=-45, labelOverlap=False, labelLimit=0)),
         y=alt.Y("share:Q", title="share of keys", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("kind:N", scale=alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds]), title=None,
-                        legend=alt.Legend(orient="bottom")),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=0)),
         tooltip=["answer:N", alt.Tooltip("share:Q", format=".1%"), "kind:N"],
     ).properties(height=_height(large))
     return chart_style.style(chart, large, dense=True), frame.drop(columns=["order"])
@@ -218,7 +219,7 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
     def heads(path, run, h, f) -> None:
         header(path, run)
         st.caption(f"showing its evaluation at epoch {f.epoch:g} ({f.index + 1} of {f.n_records}) · "
-                   f"seen pairs {f.seen:.0%}" + (f" · loss {f.train_loss:.3f}" if f.train_loss is not None else ""))
+                   f"seen pairs {f.seen:.0%}" + (f" · loss {f.train_loss:.3g}" if f.train_loss is not None else ""))
 
     row(heads)
     if pair is not None:
