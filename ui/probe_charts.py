@@ -284,7 +284,7 @@ def similarity_triangles(keys: list[int], lower: dict[str, Any], upper: dict[str
         x=alt.X("x2:O", title="x2 (key of the second vector)"),
         y=alt.Y("x1:O", title="x1 (key of the first vector)"))
     rect = base.mark_rect().encode(
-        color=alt.Color("cosine:Q", scale=alt.Scale(scheme="blueorange", domain=[-1, 1]), title="cos"),
+        color=alt.Color("cosine:Q", scale=alt.Scale(scheme="purplegreen", domain=[-1, 1]), title="cos"),
         tooltip=["comparison", "x1", "x2", alt.Tooltip("cosine:Q", format=".3f"), "equal_target"])
     boxes = base.transform_filter("datum.equal_target").mark_rect(
         fill=None, stroke=BLACK, strokeWidth=3 if large else 2)
@@ -314,7 +314,7 @@ def condensation_heatmap(c: dict[str, Any], title: str, large: bool = False) -> 
         x=alt.X("col:Q", scale=sc, title="neuron (reordered)", axis=ticks), x2="col2:Q",
         y=alt.Y("row:Q", scale=alt.Scale(domain=[n, 0], nice=False), title="neuron (reordered)", axis=ticks),
         y2="row2:Q",
-        color=alt.Color("cosine:Q", scale=alt.Scale(scheme="blueorange", domain=[-1, 1]), title="cos"),
+        color=alt.Color("cosine:Q", scale=alt.Scale(scheme="purplegreen", domain=[-1, 1]), title="cos"),
         tooltip=["neuron_row", "neuron_col", alt.Tooltip("cosine:Q", format=".3f")])
     blocks = pd.DataFrame([{"s": s, "e": e, "group": g + 1, "size": e - s} for g, (s, e) in enumerate(c["blocks"])],
                           columns=["s", "e", "group", "size"])
