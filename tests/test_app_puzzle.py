@@ -30,7 +30,7 @@ def test_puzzle_page_shows_pairs_roles_and_answers(at):
     assert grid.loc["first 1 (x+5)", "then 2 (x+1)"] == "x+6 · inferential"
     assert "x−10: inferential" in texts(at) and "x−6: symmetric" in texts(at)
     examples = at.table[1].value
-    assert len(examples) == 8 and (examples["split (x mod 7 = p?)"] == "train").all()  # m named
+    assert len(examples) == 8 and (examples["key split (test: x mod 7 = p)"] == "train").all()  # m named
     assert not at.error
 
 
@@ -68,7 +68,7 @@ def test_sequence_builder_and_new_examples(at):
     at.button(key="puzzle_new").click().run()
     assert not at.table[1].value.equals(first)
     at.radio(key="puzzle_split").set_value("test").run()
-    assert (at.table[1].value["split (x mod 7 = p?)"] == "test").all()
+    assert (at.table[1].value["key split (test: x mod 7 = p)"] == "test").all()
     own = at.table[2].value
     assert own.loc[0, "pos 2"] == 80 and own.loc[0, "target"] == "? (70 or 74)"  # key 80, pair (4,3)
     key, pos = at.number_input(key="puzzle_key"), at.number_input(key="puzzle_pos")
@@ -105,7 +105,7 @@ def test_split_radio_names_m_and_keeps_its_choice_across_pages(at):
     at.switch_page("pages/1_The_puzzle.py").run()
     assert not at.exception
     assert at.radio(key="puzzle_split").value == "test"  # the radio and the table it draws agree
-    assert (at.table[1].value["split (x mod 7 = p?)"] == "test").all()
+    assert (at.table[1].value["key split (test: x mod 7 = p)"] == "test").all()
 
 
 def test_both_unseen_variant_is_composition_only(at):

@@ -167,8 +167,8 @@ def test_appendix_e_panels_say_composition_only():
 
 # -- the Puzzle's split column ------------------------------------------------------------------
 def test_split_column_names_m():
-    assert tables.split_column(TaskConfig()) == "split (x mod 7 = p?)"
-    assert tables.split_column(TaskConfig(split_modulus=9)) == "split (x mod 9 = p?)"
+    assert tables.split_column(TaskConfig()) == "key split (test: x mod 7 = p)"
+    assert tables.split_column(TaskConfig(split_modulus=9)) == "key split (test: x mod 9 = p)"
     assert tables.modulus_note(TaskConfig()) == "m = 7, the sequence length minus 2"
 
 
@@ -241,3 +241,14 @@ def test_glossary_has_one_home_and_reaches_the_widgets(app_env):
     at.switch_page("pages/2_Train.py").run()
     assert glossary.definition("gamma") in at.slider(key="train_gamma").help
     assert any(e.label == "Glossary" for e in at.sidebar.expander)
+
+
+def test_a_held_out_pair_is_never_labelled_train_in_the_split_column():
+    """Newcomer review: the sequence builder showed "(4,3) held out · ? (70 or 74) · train"."""
+    import numpy as np
+    task = TaskConfig()
+    batch = {"tokens": np.array([[30, 31, 80, 4, 3, 33, 34, 35, 36], [30, 31, 80, 1, 2, 33, 34, 35, 36]]),
+             "a1": np.array([4, 1]), "a2": np.array([3, 2]), "key": np.array([80, 80]), "key_pos": np.array([2, 2])}
+    df, _ = tables.sequence_frame(task, batch)
+    col = df[tables.split_column(task)].tolist()
+    assert col[0] == "train key · pair never trained" and col[1] == "train"  # 80 mod 7 = 3 ≠ 2

@@ -84,8 +84,8 @@ def puzzle_answers(task: TaskConfig, key: int = 80) -> list[str]:
 
 
 def split_column(task: TaskConfig) -> str:
-    """The split column's title, with the task's modulus: ``"split (x mod 7 = p?)"``."""
-    return f"split (x mod {task.modulus} = p?)"
+    """The split column's title, with the task's modulus: ``"key split (test: x mod 7 = p)"``."""
+    return f"key split (test: x mod {task.modulus} = p)"
 
 
 def sequence_frame(task: TaskConfig, batch: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -108,7 +108,9 @@ def sequence_frame(task: TaskConfig, batch: dict[str, np.ndarray]) -> tuple[pd.D
             targets.append(f"? ({held_out_answers(task, p, key=x)})")
         else:
             targets.append(str(pair_target(task, x, p)))
-        splits.append("test" if x % task.modulus == kp % task.modulus else "train")
+        split = "test" if x % task.modulus == kp % task.modulus else "train"
+        # a held-out pair is never trained, whatever its key's split (newcomer review: it read "train")
+        splits.append(f"{split} key · pair never trained" if role == "held out" else split)
     df["pair"], df["target"], df[split_column(task)] = pairs, targets, splits
     for c in ("pair", "target", split_column(task)):
         css[c] = ""
