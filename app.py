@@ -189,7 +189,7 @@ def step_answers() -> None:
 
 
 def step_flow() -> None:
-    tokens = probes.default_sequence(inf_run.config.task, key=key)
+    tokens = probes.default_sequence(inf_run.config.task, key=key, distinct_key=True)
 
     def draw(i, run, f):
         path = paths[i]

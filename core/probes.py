@@ -61,14 +61,22 @@ def default_pair(task: TaskConfig) -> Pair:
 
 
 def default_sequence(task: TaskConfig, key: int | None = None, pair: Pair | None = None,
-                     key_pos: int | None = None, noise_seed: int = 0) -> np.ndarray:
+                     key_pos: int | None = None, noise_seed: int = 0, distinct_key: bool = False) -> np.ndarray:
     """The sequence of [INIT] Fig. 3: key 99 (clipped to the item range), pair (4, 3), key at
-    position 3 (clipped to 0..n-3), noise drawn from ``noise_seed``. Returns ``[seq_len]`` int64."""
+    position 3 (clipped to 0..n-3), noise drawn from ``noise_seed``. Returns ``[seq_len]`` int64.
+
+    ``distinct_key``: no noise item equals the key (for sequences shown to people, where a noise
+    99 next to the key 99 confuses the flow's labels); the trainer's stored snapshots keep the
+    plain draw, so the histories of committed runs stay reproducible."""
     key = min(max(DEFAULT_KEY if key is None else key, task.item_min), task.item_max)
     pair = default_pair(task) if pair is None else pair
     key_pos = min(DEFAULT_KEY_POS if key_pos is None else key_pos, task.seq_len - 3)
     g = torch.Generator().manual_seed(int(noise_seed))
-    return make_sequence(task, key, pair, key_pos, generator=g).numpy()
+    if not distinct_key:
+        return make_sequence(task, key, pair, key_pos, generator=g).numpy()
+    items = [v for v in range(task.item_min, task.item_max + 1) if v != key] or [key]
+    idx = torch.randint(len(items), (task.seq_len - 3,), generator=g).tolist()
+    return make_sequence(task, key, pair, key_pos, noise=[items[i] for i in idx]).numpy()
 
 
 MAX_TYPED_CHARS = 400  # a typed sequence longer than this is refused before it is split

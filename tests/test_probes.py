@@ -367,3 +367,12 @@ def test_route_strengths_is_the_weaker_step_of_each_route():
     assert probes.route_strengths(named) == (0.6, 0.2)
     with pytest.raises(KeyError):
         probes.route_strengths({"2": named["2"]})
+
+
+def test_a_shown_sequence_never_repeats_its_key_in_the_noise():
+    """Newcomer review: Inside opened on "64 99 73 99 4 3 …", key 99 twice."""
+    clashes = [s for s in range(200) if (probes.default_sequence(TASK, noise_seed=s) == 99).sum() > 1]
+    assert clashes  # the plain draw does repeat the key for some seeds: the test can fail
+    for s in clashes:
+        seq = probes.default_sequence(TASK, noise_seed=s, distinct_key=True)
+        assert (seq == 99).sum() == 1 and seq[probes.DEFAULT_KEY_POS] == 99

@@ -189,7 +189,7 @@ def _sequence_controls(run: Run) -> np.ndarray | None:
     try:
         if typed.strip():
             return probes.parse_sequence(task, typed)
-        return probes.default_sequence(task, int(key), parse_pair(pair), int(kp), int(seed))
+        return probes.default_sequence(task, int(key), parse_pair(pair), int(kp), int(seed), distinct_key=True)
     except ValueError as e:
         st.error(str(e))
         return None
