@@ -41,11 +41,11 @@ def test_gamma_depth_and_preset_change_the_config(app_env):
     assert "γ = 0.8 · 4 layers" in texts(at)
     at.selectbox(key="train_preset").set_value("tiny").run()
     assert at.slider(key="train_depth").value == 1 and at.number_input(key="train_epochs").value == 2
-    assert "**tiny** · γ = 0.8 · 1 layers · d_model 16" in texts(at)
+    assert "**tiny** · γ = 0.8 · 1 layer · d_model 16" in texts(at)
     assert not at.exception and not at.error
     at.switch_page("pages/1_The_puzzle.py").run()
     at.switch_page("pages/2_Train.py").run()
-    assert "**tiny** · γ = 0.8 · 1 layers" in texts(at)  # the settings survive a visit elsewhere
+    assert "**tiny** · γ = 0.8 · 1 layer" in texts(at)  # the settings survive a visit elsewhere
 
 
 def test_a_committed_run_is_shown_before_anything_is_trained(app_env, make_run):

@@ -149,6 +149,8 @@ def test_reproduce_command_flags_and_refusals():
     cmd = reproduce_command(cfg, "x", half=True)
     assert "--preset tiny" in cmd and "--gamma 0.75" in cmd and "train.lr_peak=0.003" in cmd and cmd.endswith("--half")
     assert "--threads" not in reproduce_command(cfg, "x", threads=None)
+    long = reproduce_command(cfg, "x", checkpoint_every=5)
+    assert long.endswith("--checkpoint-every 5") and "--checkpoint-every" not in cmd
     for bad in ("", "..", "a/b", "/etc", "a\nb"):
         with pytest.raises(ValueError):
             reproduce_command(cfg, bad)
@@ -198,3 +200,26 @@ def test_svg_export_and_its_graceful_absence(app_env, monkeypatch):
     assert not at.exception
     labels = [b.proto.label for b in at.get("download_button")]
     assert "SVG" not in labels and labels.count("CSV") == 3
+
+
+def test_run_card_of_a_long_bf16_run_promises_the_outcome_not_the_bits(tmp_path, make_run):
+    """Newcomer review: the card of a bf16 run said 'give the same weights' and its command had
+    no --checkpoint-every, unlike the README's command for the same run."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+    folder = make_run(tmp_path, "long_bf16", **{"train.precision": "bf16"})
+    m = json.loads((folder / "metrics.json").read_text())
+    m["seconds"] = 7200.0
+    (folder / "metrics.json").write_text(json.dumps(m))
+
+    def script(path):
+        from core.runs import load_run
+        from ui.downloads import run_card_export
+        run_card_export(load_run(path), "card")
+
+    at = AppTest.from_function(script, args=(str(folder),), default_timeout=60).run()
+    assert not at.exception
+    caption = "\n".join(c.value for c in at.caption)
+    assert "expect the same outcome, not the same weights" in caption and "give the same weights" not in caption
+    assert "--checkpoint-every 5" in at.code[0].value and "--resume" in caption

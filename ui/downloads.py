@@ -71,15 +71,27 @@ def run_card_export(run: Run, key: str) -> None:
         threads = run.metrics.get("threads") if isinstance(run.metrics, dict) else None
         try:
             half = export.stored_dtype(run.path) == "F16"
-            cmd = reproduce_command(run.config, run.name, threads if isinstance(threads, int) else None, half)
+            seconds = run.metrics.get("seconds") if isinstance(run.metrics, dict) else None
+            long_run = isinstance(seconds, (int, float)) and seconds > 1800  # hours here: make it resumable
+            cmd = reproduce_command(run.config, run.name, threads if isinstance(threads, int) else None, half,
+                                    checkpoint_every=5 if long_run else None)
         except (ValueError, export.ExportError) as e:
             st.caption(f"No command line rebuilds this run's configuration ({e}).")
         else:
             st.code(cmd, language="bash", wrap_lines=True)
+            if run.config.train.precision != "fp32":
+                bits = (f"Trained under {run.config.train.precision} autocast: the low-order bits depend on the "
+                        "CPU's kernels and thread count, so expect the same outcome, not the same weights "
+                        "(README, Reproducibility).")
+            else:
+                bits = ("The same config, seed and CPU thread count on the same torch build give the same weights "
+                        "and metrics (README, Reproducibility); another machine gives other low-order bits."
+                        + ("" if isinstance(threads, int) else " This run did not record its thread count."))
+            resumable = (" It took hours here: `--checkpoint-every 5` saves a checkpoint every 5 minutes, and"
+                         " `python -m core train --resume runs/NAME` continues after an interruption." if long_run
+                         else "")
             st.caption("Trains this configuration again from scratch into `runs/` (`python -m core train --help`). "
-                       "The same config, seed and CPU thread count on the same torch build give the same weights "
-                       "and metrics (README, Reproducibility); another machine gives other low-order bits."
-                       + ("" if isinstance(threads, int) else " This run did not record its thread count."))
+                       + bits + resumable)
         try:
             size = export.check_exportable(run.path, validate=False)  # loaded = validated; the click checks again
         except export.ExportError as e:

@@ -254,12 +254,13 @@ def reproduce_args(cfg: RunConfig) -> list[str]:
     return best
 
 
-def reproduce_command(cfg: RunConfig, name: str, threads: int | None = None, half: bool = False) -> str:
+def reproduce_command(cfg: RunConfig, name: str, threads: int | None = None, half: bool = False,
+                      checkpoint_every: int | None = None) -> str:
     """The command that trains the run ``name`` again from scratch (a run card shows it):
     ``reproduce_args(cfg)``, then ``--out runs/NAME`` (relative: no path of the server is shown),
     ``--threads N`` when the run recorded its CPU thread count (same config, seed, thread count
-    and torch build give the same bits; README "Reproducibility"), ``--half`` for fp16 weights.
-    Shell-quoted.
+    and torch build give the same bits; README "Reproducibility"), ``--half`` for fp16 weights,
+    ``--checkpoint-every MINUTES`` for a run of hours (resumable). Shell-quoted.
 
     Raises:
         ValueError: as ``reproduce_args``, or a ``name`` that is not a plain folder name.
@@ -271,6 +272,8 @@ def reproduce_command(cfg: RunConfig, name: str, threads: int | None = None, hal
         args += ["--threads", str(threads)]
     if half:
         args.append("--half")
+    if checkpoint_every:
+        args += ["--checkpoint-every", str(int(checkpoint_every))]
     return shlex.join(["python", "-m", "core", "train", *args])
 
 

@@ -22,7 +22,7 @@ def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
     m, t = cfg.model, cfg.train
     held = ", ".join(f"({pair_key(p)})" for p in cfg.task.held_out) or "none"
     head = f"**{preset}** · " if preset else ""
-    return (f"{head}γ = {m.gamma:g} · {m.n_layers} layers · d_model {m.d_model} · seed {t.seed} · "
+    return (f"{head}γ = {m.gamma:g} · {m.n_layers} layer{'s' if m.n_layers != 1 else ''} · d_model {m.d_model} · seed {t.seed} · "
             f"{t.n_train:,} sequences × {t.epochs} epochs · held out {held} · ≈{cfg.total_flops:.1e} FLOP")
 
 
