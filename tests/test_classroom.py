@@ -561,3 +561,12 @@ def test_a_class_in_a_browser_lecturer_and_phone(tmp_path):
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         browser.close()
     assert ClassStore(db).counts(code, QID) == [0, 1]
+
+
+def test_a_localhost_link_is_flagged_for_the_lecturer():
+    """Newcomer review: a lecturer on their laptop projected a QR code of http://localhost:8599."""
+    from ui import classroom
+    for link in ("http://localhost:8599/?class=AB", "http://127.0.0.1:8501/?class=AB", "http://[::1]:8501/?class=A"):
+        assert classroom.local_only(link), link
+    for link in ("http://192.168.1.20:8501/?class=AB", "https://demo.example.org/?class=AB"):
+        assert not classroom.local_only(link), link

@@ -173,6 +173,13 @@ def student_link(code: str) -> str:
     return (here or "http://localhost:8501/") + "?" + urlencode({"class": code})
 
 
+def local_only(link: str) -> bool:
+    """Whether ``link`` points at the machine it is opened on (localhost, 127.x, ::1, 0.0.0.0):
+    a QR code of it opens nothing on a phone."""
+    host = (urlsplit(link).hostname or "").lower()
+    return host in ("localhost", "0.0.0.0", "::1") or host.startswith("127.") or host.endswith(".localhost")
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def qr_png(text: str) -> bytes:
     """PNG bytes of a QR code encoding ``text`` (``qrcode`` with its Pillow backend)."""
@@ -253,6 +260,10 @@ def session_panel() -> None:
                     "or type the code.")
         st.image(qr_png(link), width=220)
         st.code(link, language=None, wrap_lines=True)
+        if local_only(link):
+            st.warning("This link names this computer (localhost): students' phones cannot open it. Open the app "
+                       "by its network address (e.g. http://192.168.1.20:8501), or set ANCHOR_PUBLIC_URL, then "
+                       "start the class.")
         if st.button("Project the QR code", key="_class_big_qr", help="The code and a large QR code to project."):
             _projected_qr(info.code, link)
         st.button("End class", on_click=_end, key="_class_end", help="Deletes this class and its answers.")
