@@ -263,7 +263,7 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
             return f"{len(d)} of {n} **not fitted** (γ {d.gamma.min():g}–{d.gamma.max():g})"
         return (f"{len(d)} of {n} lean **{w}** (γ {d.gamma.min():g}–{d.gamma.max():g}; its share of (4,3):"
                 f" median {d[w].median():.2f})")
-    out.append("Each fitted cell takes the colour of its larger share, however small: " + "; ".join(map(part, by)) + ".")
+    out.append("Counting each fitted cell by its larger share, however small: " + "; ".join(map(part, by)) + ".")
     sym, inf = by["symmetric"], by["inferential"]
     reversed_here = False
     if len(sym) and len(inf):
@@ -272,7 +272,7 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
         agree = "as in the paper" if ms < mi else "**the reverse of** the paper"
         out.append(f"Symmetric cells sit at median γ {ms:g}, inferential ones at {mi:g}: {agree}, where small γ"
                    " (large initialization) memorizes and large γ reasons (Fig. 2a,b)."
-                   + (" This grid is not the paper's regime (above); the runs of the paper's own setting follow"
+                   + (" This grid is not the paper's regime; the runs of the paper's own setting follow"
                       " the paper (the Lesson; docs/replication.md)." if reversed_here and cfg.model.d_model != 400
                       else ""))
     elif len(inf) and not len(sym):
