@@ -131,7 +131,9 @@ def honesty() -> None:
     if note:
         lines.append(note)
     if show_one:  # one screen: the same sentences, one click away
-        with st.expander(f"What these runs are: {inf['d_model']}-wide CPU runs, chosen seeds"):
+        what = ("runs of the paper's own setting; which seeds, and why" if inf["d_model"] >= 400
+                else f"{inf['d_model']}-wide CPU runs, chosen seeds")
+        with st.expander(f"What these runs are: {what}"):
             st.markdown(" ".join(lines))
     else:
         st.caption(" ".join(lines))
