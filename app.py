@@ -7,7 +7,6 @@ diagram, try it), on the two committed runs named in pretrained/lesson.json. The
 the URL (``?step=N``); every number is computed from the runs (ui/lesson.py)."""
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from core import probes
@@ -282,7 +281,6 @@ def step_phase() -> None:
     cfg = phase_data.config_of(meta)
     cells = phase_data.cells(df, meta, "paper")
     x, y = meta["columns"]["axes"][:2]
-    lines = phase_data.comparison(cells, meta, cfg)
     sentence(f"Each cell: a depth and a γ, {int(cells['n_runs'].max())} seeds; colour: the share of (4,3) answered "
              "as the copy (first panel) or the composition (second); hatched: not fitted. Notice where each colour is bright.")
     left, right = st.columns([3, 1]) if show_one else (st.container(), st.container())
@@ -291,8 +289,7 @@ def step_phase() -> None:
     for i, (col, panel) in enumerate(zip(left.columns(2), dict.fromkeys(frame["panel"]))):
         chart = phase_charts.heatmap(frame[frame["panel"] == panel], x, y, None, large)
         col.altair_chart(chart, key=f"lesson_phase_{i}")
-    right.markdown(f"{lines[0]} {lines[1] if len(lines) > 1 else ''} ({cfg.model.d_model}-wide, {cfg.train.epochs} "
-                "epochs: a small-scale regime; the Phase diagram page says more.)")
+    right.markdown(phase_data.lesson_sentence(cells, cfg) + " The Phase diagram page says more.")
     right.page_link("pages/4_Phase_diagram.py", label="Open the Phase diagram page", icon=":material/grid_on:")
 
 

@@ -267,6 +267,10 @@ def test_a_reversed_grid_is_called_reversed_and_pointed_to_the_paper_setting():
     assert "2 of 4 lean **symmetric** (γ 0.7–0.7; its share of (4,3): median 0.28)" in text
     assert "**the reverse of** the paper" in text and "runs of the paper's own setting follow the paper" in text
     assert "a shift, not the reversal this grid shows" in text
+    lesson = phase_data.lesson_sentence(cells, cfg)
+    assert lesson.startswith("Copying wins in 2 of 4 cells (median γ 0.7), composing in 2 (median γ 0.5)")
+    assert "**the reverse of** the paper" in lesson and f"{cfg.model.d_model}-wide" in lesson
     normal = cells.assign(gamma=[0.7, 0.7, 0.5, 0.5])
     text = "\n".join(phase_data._phase_text(normal, cfg))
     assert "as in the paper" in text and "reverse" not in text and "reversal" not in text
+    assert phase_data.lesson_sentence(normal, cfg).endswith("the paper's direction.")

@@ -310,6 +310,22 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
     return out
 
 
+def lesson_sentence(c: pd.DataFrame, cfg: RunConfig) -> str:
+    """The Lesson's one sentence on a phase grid (it must fit a projected screen): where each
+    fitted cell's larger share sits in γ, and whether that is the paper's direction."""
+    c = c.assign(win=c.apply(_winner, axis=1))
+    sym, inf = c[c.win == "symmetric"], c[c.win == "inferential"]
+    if not len(sym) or not len(inf):
+        return _phase_text(c.drop(columns="win"), cfg)[1]
+    ms, mi = sym.gamma.median(), inf.gamma.median()
+    head = (f"Copying wins in {len(sym)} of {len(c)} cells (median γ {ms:g}), composing in {len(inf)} (median γ"
+            f" {mi:g})")
+    if ms < mi:
+        return head + ": the paper's direction."
+    return (head + f": **the reverse of** the paper. This {cfg.model.d_model}-wide, {cfg.train.epochs}-epoch grid is"
+            " not the paper's regime; the paper-setting runs of the earlier steps follow the paper.")
+
+
 def _appendix_text(c: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
     panel = meta["columns"]["panels"][0]
     x, y = meta["columns"]["axes"][:2]
