@@ -31,9 +31,13 @@ if picked is not None:
     selected = phase_views.apply_click(cell_df)  # also the select box's choice below (same state)
     url_state.phase_to_url(name, view, selected)
     url_state.share_box("/Phase_diagram", url_state.PHASE_KEYS)
-    chart = phase_charts.heatmap(phase_data.long_frame(cell_df, meta, cfg), x, y, selected, large,
-                                 by_seed=view == "seed")
-    st.altair_chart(chart, on_select="rerun", key="phase_chart", selection_mode="cell")
+    frame = phase_data.long_frame(cell_df, meta, cfg)
+    # one chart per panel, in columns: side by side on a screen, stacked on a phone (one faceted
+    # chart was wider than a phone and cut to its first panel)
+    panels = list(dict.fromkeys(frame["panel"]))
+    for i, (col, panel) in enumerate(zip(st.columns(len(panels)), panels)):
+        chart = phase_charts.heatmap(frame[frame["panel"] == panel], x, y, selected, large, by_seed=view == "seed")
+        col.altair_chart(chart, on_select="rerun", key=phase_views.chart_key(i), selection_mode="cell")
     st.caption(f"{len(df)} runs · {cfg.model.d_model}-wide model, {cfg.train.n_train:,} sequences × "
                f"{cfg.train.epochs} epochs · hover a cell for its numbers; click it (double-click clears).")
     st.altair_chart(phase_charts.outcome_dots(phase_data.run_frame(df, meta), x, y, large))

@@ -73,9 +73,12 @@ def test_heatmaps_views_and_honest_text(grid):
     at = open_page(grid)
     assert not at.error
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 2  # heatmaps + outcome dots
-    spec = json.loads(charts[0].proto.spec)
-    assert spec["facet"]["column"]["field"] == "panel" and "viridis" in charts[0].proto.spec
+    assert len(charts) == 3  # a heatmap per panel (they stack on a phone) + outcome dots
+    for c in charts[:2]:
+        spec = json.loads(c.proto.spec)
+        assert spec["facet"]["column"]["field"] == "panel" and "viridis" in c.proto.spec
+    from ui import phase_views
+    assert phase_views.chart_key(0) in at.session_state and phase_views.chart_key(1) in at.session_state
     text = md(at)
     # computed from the table: 2 symmetric cells (depth 1, γ 0.5 and 0.8 is 2-1 symmetric? no: 0.8 is inferential
     # by the paper rule mean), the deep small-γ corner unfit

@@ -46,6 +46,11 @@ def pick_table() -> tuple[str, pd.DataFrame, dict[str, Any]] | None:
     return name, df, meta
 
 
+def chart_key(i: int) -> str:
+    """Widget key of the ``i``-th panel's heatmap (its click state lives under it)."""
+    return f"phase_chart_{i}"
+
+
 def apply_click(cell_df: pd.DataFrame) -> str | None:
     """Turn a new click on the chart (its state under the widget key) into the selected cell.
 
@@ -53,15 +58,19 @@ def apply_click(cell_df: pd.DataFrame) -> str | None:
     only counts when it changed, so the select box can still move the choice afterwards.
     """
     ids = set(cell_df["cell"])
-    clicked = None
-    try:
-        points = st.session_state["phase_chart"]["selection"]["cell"] or []
-        clicked = points[0].get("cell") if points else None
-    except (KeyError, TypeError, AttributeError, IndexError):
-        pass
-    if clicked and clicked != st.session_state.get("_phase_last_click") and clicked in ids:
-        st.session_state["phase_cell"] = clicked
-    st.session_state["_phase_last_click"] = clicked
+    i = 0
+    while chart_key(i) in st.session_state:  # one heatmap per panel, each its own widget
+        clicked = None
+        try:
+            points = st.session_state[chart_key(i)]["selection"]["cell"] or []
+            clicked = points[0].get("cell") if points else None
+        except (KeyError, TypeError, AttributeError, IndexError):
+            pass
+        last = f"_phase_last_click_{i}"
+        if clicked and clicked != st.session_state.get(last) and clicked in ids:
+            st.session_state["phase_cell"] = clicked
+        st.session_state[last] = clicked
+        i += 1
     if st.session_state.get("phase_cell") not in ids:
         st.session_state["phase_cell"] = None
     return st.session_state["phase_cell"]
