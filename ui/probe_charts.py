@@ -84,7 +84,7 @@ def attention_heatmaps(attn: np.ndarray, tokens: list[int], roles: list[str], la
     rect = base.mark_rect().encode(
         color=alt.Color("weight:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]), title="Attn"),
         tooltip=["layer", "query", "key", alt.Tooltip("weight:Q", format=".3f")])
-    text = base.mark_text(fontSize=f["text"] - 3).encode(
+    text = base.mark_text(fontSize=f["text"] - (0 if large else 3)).encode(
         text=alt.Text("weight:Q", format=".2f"),
         color=alt.condition("datum.weight > 0.5", alt.value("black"), alt.value("white")))
     size = size or f["size"]
