@@ -18,17 +18,12 @@ from core.config import Pair, TaskConfig, pair_key, parse_pair
 from core.task import pair_target
 
 from . import chart_style
-from .lesson import formula as lesson_formula
+from .lesson import formula  # noqa: F401  (one home: ``x−10`` with a true minus sign)
 from .palette import BATCH, HELD_OUT, INFERENTIAL, MAPPING_COLOURS, OTHER, ROLE_COLOURS, SEEN, SYMMETRIC  # noqa: F401
 
 # Which split each number is on (the card, the curves and the per-pair grid use these words).
 SEEN_SPLIT = "test split"
 HELD_SPLIT = "both splits"
-
-
-def formula(shift: int) -> str:
-    """``-10 -> "x−10"`` (a true minus sign, as in the lesson's prose), ``5 -> "x+5"``, ``0 -> "x"``."""
-    return lesson_formula(shift)
 
 
 def answers_coincide(task: TaskConfig, pair: Pair) -> bool:

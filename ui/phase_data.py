@@ -313,10 +313,10 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
 def lesson_sentence(c: pd.DataFrame, cfg: RunConfig) -> str:
     """The Lesson's one sentence on a phase grid (it must fit a projected screen): where each
     fitted cell's larger share sits in γ, and whether that is the paper's direction."""
-    c = c.assign(win=c.apply(_winner, axis=1))
-    sym, inf = c[c.win == "symmetric"], c[c.win == "inferential"]
+    win = c.apply(_winner, axis=1)
+    sym, inf = c[win == "symmetric"], c[win == "inferential"]
     if not len(sym) or not len(inf):
-        return _phase_text(c.drop(columns="win"), cfg)[1]
+        return _phase_text(c, cfg)[1]
     ms, mi = sym.gamma.median(), inf.gamma.median()
     head = (f"Copying wins in {len(sym)} of {len(c)} cells (median γ {ms:g}), composing in {len(inf)} (median γ"
             f" {mi:g})")
