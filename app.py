@@ -310,7 +310,7 @@ def step_try() -> None:
         cost = (f" (the γ {inf['gamma']:g} run took {hours:.1f} h of training on two CPU cores)" if hours >= 0.1
                 else "")
         small = get_preset("cpu-deep")
-        sentence(f"These runs are too large to train live{cost}; the project's docs/replication.md gives the "
+        sentence(f"These runs are too large to train live{cost}; the Notes page (docs/replication.md) gives the "
                  f"command for another seed. Train the small-scale setting instead (cpu-deep: {small.model.d_model} wide, "
                  f"{small.model.n_layers} layers, a few minutes) at γ {small.model.gamma:g}, where seeds split between the two routes, or open the two runs inside "
                  "the model and try other sequences.")
@@ -332,6 +332,9 @@ def step_try() -> None:
                  query_params={"runs": ",".join(Path(p).name for p in paths), "view": "replay"},
                  help="play both trainings back from their stored history: answers, curves, probes")
     c3.page_link("pages/1_The_puzzle.py", label="Change the rules of the puzzle", icon=":material/extension:")
+    if preset is None:  # the paper-width runs: how they were made, readable from the hosted app too
+        c3.page_link("pages/5_Notes.py", label="How these runs were made (Notes)", icon=":material/description:",
+                     query_params={"doc": "replication"})
 
 
 STEP_VIEWS = {

@@ -20,6 +20,8 @@ if picked is not None:
     if regime is not None:
         st.info(regime + " " + lesson.faithful_sentence(loaders.faithful_facts(str(loaders.pretrained_dir()))),
                 icon="ℹ️")
+        st.page_link("pages/5_Notes.py", label="The replication at the paper's width, epoch by epoch (Notes)",
+                     icon=":material/description:", query_params={"doc": "replication"})
     x, y = meta["columns"]["axes"][:2]
     if not meta["columns"]["best_over"]:
         st.caption("This diagram has one learning rate per cell, so the paper's rule reduces to the mean over seeds.")

@@ -66,7 +66,7 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         shot("1_puzzle")
         # a deep link on a fresh server opens its page inside the app: our menu, no extra "app" entry
         menu = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
-        expect(menu).to_have_text(["Lesson", "The puzzle", "Train", "Inside the model", "Phase diagram"])
+        expect(menu).to_have_text(["Lesson", "The puzzle", "Train", "Inside the model", "Phase diagram", "Notes"])
         assert page.title() == "Reasoning or memorizing? Initialization and composite functions"
 
         page.get_by_test_id("stSidebar").get_by_test_id("stPageLink").get_by_text("Train", exact=True).click()

@@ -1,0 +1,32 @@
+"""Notes: the project's documents (docs/*.md) inside the app, so the sentences that cite them
+("docs/replication.md") can be followed from the hosted demo. ``?doc=`` picks one (ui/notes.py)."""
+import streamlit as st
+
+from ui import notes, sidebar, url_state
+
+sidebar.sidebar()
+st.title("Notes: how the runs were made and read")
+st.markdown("The project's own documents, the ones the other pages cite by file name (docs/…). They are the "
+            "files of the repository, shown as they are, with every command that reproduces a number in them.")
+
+keys = list(notes.DOCS)
+url_state.apply("doc", lambda r: url_state.parse_choice("doc", r, keys), url_state.set_state("notes_doc"))
+if st.session_state.get("notes_doc") not in keys:
+    st.session_state["notes_doc"] = keys[0]
+key = st.radio("Document", keys, key="notes_doc", horizontal=True,
+               format_func=lambda k: notes.DOCS[k][1])
+url_state.write({"doc": key})
+url_state.share_box("/Notes", ["doc"])
+file, _, purpose = notes.DOCS[key]
+st.caption(f"{purpose} File: docs/{file}.")
+try:
+    text = notes.text_of(key)
+except notes.NoteError as e:
+    st.error(f"This document cannot be shown: {e}.", icon="⚠️")
+    st.stop()
+parts = notes.sections(text)
+titles = ["The whole document"] + [t for t, _ in parts]
+pick = st.selectbox("Section", range(len(titles)), format_func=titles.__getitem__, key=f"notes_section_{key}",
+                    help="Show one section only (handy on a phone or a projector).")
+st.divider()
+st.markdown(text if pick == 0 else parts[pick - 1][1])
