@@ -45,7 +45,7 @@ if problem:
     st.query_params["step"] = "1"
 step_id, title = lesson.STEPS[step - 1]
 # "Share this view": the link to this step (and presenter mode), in the sidebar so a projected page stays compact
-url_state.share_box("/", ["step", "presenter"], where=st.sidebar)
+url_state.share_box("/", ["step", "presenter", "large"], where=st.sidebar)
 
 
 # -- the runs ---------------------------------------------------------------------------------------

@@ -298,3 +298,24 @@ def test_presenter_on_from_the_link(app_env):
     at.query_params["presenter"] = "1"
     at.run()
     assert not at.exception and not link_warnings(at) and at.session_state["_presenter_toggle"] is True
+
+
+def test_large_fonts_alone_from_the_link_and_back_into_it(app_env):
+    """``?large=1`` turns large fonts on without presenter mode (a lecturer who keeps the
+    normal layout); the toggle writes its state back into the link; a bad value warns once."""
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=90)
+    at.query_params["large"] = "1"
+    at.run()
+    assert not at.exception and not link_warnings(at)
+    assert at.session_state["_large_fonts_toggle"] is True and at.session_state["_presenter_toggle"] is False
+    at.toggle(key="_large_fonts_toggle").set_value(False).run()
+    assert at.session_state["_large_fonts_toggle"] is False and at.query_params["large"] in ("0", ["0"])
+    at.run()  # the link's own "0" is not applied again as if new
+    assert at.session_state["_large_fonts_toggle"] is False
+
+    at = AppTest.from_file(str(app_env.root / "app.py"), default_timeout=90)
+    at.query_params["large"] = "big"
+    at.run()
+    (warning,) = link_warnings(at)
+    assert warning.startswith("Link setting ignored: `large`")
+    assert at.session_state["_large_fonts_toggle"] is False

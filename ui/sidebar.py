@@ -1,5 +1,5 @@
 """The sidebar and page setup every page shows: page config, the navigation menu, the
-large-fonts and presenter toggles (and ``?presenter=``), this session's background trainings,
+large-fonts and presenter toggles (and ``?large=``, ``?presenter=``), this session's background trainings,
 and the glossary. Call ``sidebar()`` first on every page."""
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from . import glossary, state, url_state
 from .loaders import job_queue
 
 def _large_fonts_toggled(widget_key: str) -> None:
-    state.set_large_fonts(st.session_state[widget_key])
+    on = bool(st.session_state[widget_key])
+    state.set_large_fonts(on)
+    st.session_state[f"_url_seen_{LARGE_PARAM}"] = "1" if on else "0"
+    st.query_params[LARGE_PARAM] = "1" if on else "0"
 
 
 @st.fragment(run_every=5.0)  # a heartbeat every 5 s is plenty against the 60 s watchdog, and cheap
@@ -31,6 +34,8 @@ def _sidebar_jobs() -> None:
 # ``?presenter=0`` off (``url_state.parse_on_off``); any other value is the one-line warning of
 # every bad link value, and presenter mode off.
 PRESENTER_PARAM = "presenter"
+# Large fonts alone (the page layout unchanged): ``?large=1`` / ``?large=0``, the same parser.
+LARGE_PARAM = "large"
 
 
 def presenter_from_url() -> bool:
@@ -101,6 +106,7 @@ def _page_setup() -> None:
     problem = st.session_state.pop("_presenter_problem", None)
     if problem is not None:
         url_state.warn_ignored(problem)
+    url_state.apply(LARGE_PARAM, lambda r: url_state.parse_on_off(LARGE_PARAM, r), state.set_large_fonts)
     with st.sidebar:
         try:
             st.page_link("app.py", label="Lesson")
@@ -122,7 +128,7 @@ def sidebar() -> bool:
     wkey = "_large_fonts_toggle"
     st.session_state[wkey] = state.large_fonts()
     st.sidebar.toggle("Large fonts (projector)", key=wkey, on_change=_large_fonts_toggled, args=(wkey,),
-                      help="Bigger chart and text fonts for teaching from a projector.")
+                      help="Bigger chart and text fonts for teaching from a projector. A link with ?large=1 opens in it.")
     pkey = "_presenter_toggle"
     st.session_state[pkey] = state.presenter()
     st.sidebar.toggle("Presenter mode", key=pkey, on_change=_presenter_toggled, args=(pkey,),
