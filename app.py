@@ -107,7 +107,7 @@ nav.caption(f"{step} / {N}" if show_one else f"step {step} of {N} · ← / → k
 
 def fit(chart, height: int | None = None):
     """The chart at the presenter height (builders size for a page, not for one screen): the
-    plot's height for ``probe_charts`` builders, the whole chart's for ``charts`` ones."""
+    plot's height (with large fonts every builder's axes and legend add to it)."""
     return chart.properties(height=height or FIG_H) if show_one else chart
 
 
@@ -183,7 +183,7 @@ def step_answers() -> None:
         st.markdown(lesson.answer_sentence(f))
         chart = charts.offsets_chart(h.get("offsets", {}), f["pair"], run.config.task, large, shares_of=h)
         chart = chart.properties(title=f"{labels[i]}: answers for ({f['pair']})")
-        st.altair_chart(fit(chart, 360), width="stretch", key=f"lesson_answers_{i}")
+        st.altair_chart(fit(chart, 175), width="stretch", key=f"lesson_answers_{i}")
 
     side_by_side(draw)
     honesty()

@@ -223,3 +223,27 @@ def test_run_card_of_a_long_bf16_run_promises_the_outcome_not_the_bits(tmp_path,
     caption = "\n".join(c.value for c in at.caption)
     assert "expect the same outcome, not the same weights" in caption and "give the same weights" not in caption
     assert "--checkpoint-every 5" in at.code[0].value and "--resume" in caption
+
+
+def test_svg_of_a_column_sized_chart_is_drawn_at_its_own_width():
+    """Charts stretch to their Streamlit column (autosize fit-x); vl-convert has no column and
+    drew the accuracy chart's plot a few pixels wide. The SVG is drawn at the chart's own size."""
+    import re
+
+    import pandas as pd
+
+    from ui import charts, downloads
+
+    if not downloads.svg_available():
+        pytest.skip("vl-convert-python not installed")
+    frame = pd.DataFrame({"epoch": [0, 1, 2] * 2, "accuracy": [0.1, 0.5, 0.9] * 2,
+                          "series": ["seen pairs (test split)"] * 3 + ["(4,3) as x−10: inferential (both splits)"] * 3,
+                          "mapping": ["seen"] * 3 + ["inferential"] * 3})
+    for large in (False, True):
+        chart = charts.accuracy_chart(frame, large=large)
+        if large:
+            assert chart.to_dict()["autosize"]["type"] == "fit-x"  # in the app: the column's width
+        svg = downloads.chart_svg(chart)
+        # the x axis line (the first axis domain drawn) spans the plot's width
+        plot = float(re.search(r'role-axis-domain"[^>]*><line[^>]*x2="([\d.]+)"', svg).group(1))
+        assert plot >= 250, plot

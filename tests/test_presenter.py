@@ -24,8 +24,19 @@ def test_large_font_legends_sit_under_the_plot():
     """On the right, the 20 px legend labels of the accuracy chart ate its plot (~40 px wide in a
     half-width column): with large fonts the legend goes under the plot, one entry a line."""
     large = charts.accuracy_chart(_accuracy_frame(), large=True).to_dict()["config"]["legend"]
-    assert large["orient"] == "bottom" and large["symbolDirection"] == "vertical"
-    assert large["gradientDirection"] == "horizontal"  # a colour bar stays one line high
+    # ``symbolDirection`` (set before) was overridden by Vega-Lite's bottom-legend default and the
+    # entries stayed on one line, cut at the chart's edge; ``direction`` is what it reads
+    assert large["orient"] == "bottom" and large["direction"] == "vertical"
+    # ... which turns a colour bar vertical too: the phase heatmap's keeps it one line high
+    import pandas as pd
+    from ui import phase_charts
+    frame = pd.DataFrame({"gamma": [0.5], "value": [0.5], "std": [0.0], "seen": [1.0], "fitted": [True],
+                          "cell": ["c"], "panel": ["(4,3) as x−6: symmetric accuracy"], "inferential": [0.0],
+                          "symmetric": [0.5], "other": [0.5], "n_runs": [1], "outcomes": ["x"]})
+    spec = phase_charts.heatmap(frame, "gamma", None, None, large=True).to_dict()
+    (rect,) = [l for l in spec["spec"]["layer"] if "color" in l.get("encoding", {})
+               and l["encoding"]["color"].get("type") == "quantitative"]
+    assert rect["encoding"]["color"]["legend"]["direction"] == "horizontal"
     assert charts.accuracy_chart(_accuracy_frame(), large=False).to_dict()["config"]["legend"]["orient"] == "right"
 
 

@@ -22,7 +22,8 @@ import altair as alt
 FONTS = {
     # run charts: label, title, legend, text sizes and the chart height
     (False, False): {"label": 12, "title": 13, "legend": 12, "text": 13, "height": 300},
-    (False, True): {"label": 20, "title": 22, "legend": 20, "text": 22, "height": 420},
+    # (large: the plot's own height, its axes and legend below it; normal: the whole chart's)
+    (False, True): {"label": 20, "title": 22, "legend": 20, "text": 22, "height": 280},
     # dense (Inside the model): label, title, text sizes, the base chart size and the point size
     (True, False): {"label": 11, "title": 13, "text": 12, "size": 300, "mark": 40},
     (True, True): {"label": 20, "title": 22, "text": 20, "size": 420, "mark": 90},  # ≥ 20 px: a lecture room's back
@@ -37,20 +38,23 @@ def fonts(large: bool = False, dense: bool = False) -> dict[str, int]:
 def style(chart: Any, large: bool = False, dense: bool = False) -> Any:
     """Apply the shared fonts to a finished chart (it must be the outermost chart)."""
     f = fonts(large, dense)
-    if dense:
-        # Single views autosize fit-x with padding: Streamlit stretches their width to the column,
-        # while the height stays the plot's own (legends and titles are added to it, not squeezed
-        # out of it). Facets cannot fit, so they pad.
+    # Single views autosize fit-x with padding: Streamlit stretches their width to the column,
+    # while the height stays the plot's own (legends and titles are added to it, not squeezed
+    # out of it: a three-line legend under the accuracy chart had shrunk its plot to two thirds
+    # of the loss chart's beside it). Facets cannot fit, so they pad.
+    # (Run charts with normal fonts keep Streamlit's own sizing: their legends sit on the right.)
+    if dense or large:
         kind = "pad" if isinstance(chart, (alt.FacetChart, alt.HConcatChart, alt.VConcatChart, alt.ConcatChart)) \
             else "fit-x"
         chart = chart.properties(autosize=alt.AutoSizeParams(type=kind, contains="padding"))
+    if dense:
         legend: dict[str, Any] = {"labelFontSize": f["label"]}
         title = f["title"] + 1
     else:
         # Large fonts: legends under the plot, one entry a line. On the right, a long label at 20 px
         # ate the plot of a half-width column (the accuracy chart shrank to ~40 px at 1280 px).
         legend = {"labelFontSize": f["legend"]}
-        legend.update({"orient": "bottom", "symbolDirection": "vertical", "gradientDirection": "horizontal"}
+        legend.update({"orient": "bottom", "direction": "vertical"}
                       if large else {"orient": "right"})
         title = f["title"] + 2
     return (chart.configure_axis(labelFontSize=f["label"], titleFontSize=f["title"])

@@ -85,8 +85,13 @@ def epoch_axis(frame: pd.DataFrame, epochs: float | None = None) -> alt.X:
     whole-number ticks. A one-point frame (epoch 0 at the start of training) would otherwise
     get a zero-width axis labelled ``0.000000``."""
     last = float(frame["epoch"].max()) if len(frame) else 0.0
-    end = max(float(epochs or 0), last, 1.0)
-    return alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, end], nice=False),
+    return epoch_x(max(float(epochs or 0), last, 1.0))
+
+
+def epoch_x(end: float) -> alt.X:
+    """An epoch axis from 0 to ``end`` (at least 1) with whole-number ticks. (Explicit tick
+    ``values`` with the integer format lost every inner tick in Streamlit's renderer: 0, 2.)"""
+    return alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, max(float(end), 1.0)], nice=False),
                  axis=alt.Axis(format="d", tickMinStep=1))
 
 
@@ -161,7 +166,7 @@ def pair_accuracy_chart(per_pair: dict[str, float], task: TaskConfig, large: boo
     text_colour = alt.condition("datum.accuracy > 0.55", alt.value("white"), alt.value("black"))
     value = base.mark_text(fontSize=f["text"], dy=-8 if not large else -10, fontWeight="bold").encode(
         text=alt.Text("accuracy:Q", format=".0%"), color=text_colour)
-    note = base.mark_text(fontSize=f["text"] - 3, dy=10 if not large else 14).encode(text="note:N", color=text_colour)
+    note = base.mark_text(fontSize=f["label"] if large else f["text"] - 3, dy=10 if not large else 14).encode(text="note:N", color=text_colour)
     return chart_style.style(alt.layer(cells, value, note).properties(height=f["height"]), large)
 
 
@@ -195,7 +200,8 @@ def offsets_chart(offsets: dict[str, float], pair: str, task: TaskConfig, large:
                 axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", title="share of keys", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("kind:N", scale=alt.Scale(domain=kinds, range=[MAPPING_COLOURS[k] for k in kinds]),
-                        title=None),
+                        title=None,  # three short words: one line under the plot with large fonts
+                        legend=alt.Legend(direction="horizontal") if large else alt.Legend()),
         tooltip=["answer:N", alt.Tooltip("share:Q", format=".1%"), "kind:N"],
     ).properties(height=f["height"])
     return chart_style.style(chart, large)

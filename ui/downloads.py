@@ -39,9 +39,16 @@ def chart_svg(chart: Any) -> str:
     Raises:
         ImportError: vl-convert-python is not installed (check ``svg_available`` first).
     """
+    import json
+
     import vl_convert as vlc
+    spec = chart.to_dict()
+    # ``chart_style`` sizes single views to their Streamlit column (autosize fit-x); a drawing has
+    # no column, and vl-convert shrank such a plot to a few pixels wide: draw it at its own size
+    if isinstance(spec.get("autosize"), dict) and str(spec["autosize"].get("type", "")).startswith("fit"):
+        spec["autosize"] = {**spec["autosize"], "type": "pad"}
     try:
-        return vlc.vegalite_to_svg(chart.to_json())
+        return vlc.vegalite_to_svg(json.dumps(spec))
     except Exception as e:  # vl-convert raises plain ValueError/RuntimeError on a spec it cannot draw
         text = str(e).replace("&", "&amp;").replace("<", "&lt;")[:200]
         return ("<svg xmlns='http://www.w3.org/2000/svg' width='600' height='40'><text x='4' y='24'>"

@@ -51,7 +51,10 @@ def heatmap(frame: pd.DataFrame, x: str, y: str | None, selected: str | None, la
     base = alt.Chart().encode(x=alt.X(**_axis(x, "x", large)), y=y_enc)
     rect = base.mark_rect().encode(
         color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-                        legend=alt.Legend(title="accuracy", format=".0%")),
+                        # under the plot with large fonts: a colour bar one line high (chart_style
+                        # turns bottom legends vertical, which suits lists of symbols only)
+                        legend=alt.Legend(title="accuracy", format=".0%",
+                                          **({"direction": "horizontal"} if large else {}))),
         tooltip=tooltip).add_params(sel)
     fade = base.mark_rect(color="white", opacity=0.55).transform_filter("!datum.fitted")
     hatch = base.mark_point(shape=HATCH, size=(min(CELL_W, CELL_H) * scale * 0.85) ** 2, strokeWidth=1,

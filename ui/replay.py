@@ -24,7 +24,7 @@ from core.runs import Run
 from core.task import pair_target
 
 from . import chart_style, probe_charts, replay_data
-from .charts import MAPPING_COLOURS, SEEN, formula
+from .charts import MAPPING_COLOURS, SEEN, epoch_x, formula
 from .loaders import stamp
 
 KIND_COLOURS = {"inferential": MAPPING_COLOURS["inferential"], "symmetric": MAPPING_COLOURS["symmetric"],
@@ -36,8 +36,7 @@ NO_ATTENTION = ("No attention map is stored for this run: it was trained before 
 
 # -- charts (pure: frames in, Altair out) ------------------------------------------------------------
 def _x(end: float) -> alt.X:
-    return alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, max(end, 1.0)], nice=False),
-                 axis=alt.Axis(format="d", tickMinStep=1))
+    return epoch_x(end)
 
 
 def _height(large: bool) -> int:

@@ -71,13 +71,18 @@ LARGE_CSS = ("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMark
              # a page link's label is one clipped line: in a narrow column at 20 px it was cut
              # ("Open the Phase diagram pa"); wrap it instead
              " [data-testid='stMain'] [data-testid='stPageLink'] span, [data-testid='stMain']"
-             " [data-testid='stPageLink'] p {white-space: normal !important; overflow: visible !important}</style>")
+             " [data-testid='stPageLink'] p {white-space: normal !important; overflow: visible !important}"
+             # what a widget shows (a select box's choice, a number, a slider's value, a tag) and code:
+             # these were 12-16 px with large fonts on (only presenter mode enlarged them)
+             " button p, [data-testid='stMarkdownContainer'] code, [data-testid='stCaptionContainer'] code, input,"
+             " [data-baseweb='select'] div, [data-baseweb='tag'] span, [data-testid='stMultiSelectTagsContainer'] span, [data-testid='stCode'] code,"
+             " [data-testid='stCode'] span, [data-testid='stSliderThumbValue'], [data-testid='stSliderTickBar'] div"
+             " {font-size: 1.25rem !important}</style>")
 PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem !important;"
                  " padding-bottom: 1rem !important}"
                  " [data-testid='stMainBlockContainer'] h1 {font-size: 2.1rem !important; padding-top: 0.2rem}"
                  " [data-testid='stMainBlockContainer'] h2 {font-size: 1.8rem !important; padding-top: 0.2rem}"
-                 " button p, [data-testid='stMarkdownContainer'] code, input, [data-baseweb='select'] div"
-                 " {font-size: 1.25rem !important}</style>")
+                 "</style>")
 
 
 APP_TITLE = "Reasoning or memorizing? Initialization and composite functions"
