@@ -27,7 +27,13 @@ Output: one JSON line per evaluated epoch (``--out``), with ``epoch``, ``train_l
 ``seen`` (the mean above), ``held_out_train_keys`` ({deviation from x−10: share}),
 ``x_minus_10`` / ``x_minus_6`` shares, and the settings. ``python docs/authors_pipeline.py --help``.
 
-Only torch and numpy: it runs on a bare GPU box. At tiny sizes it runs on a CPU in seconds
+Resumable: ``--checkpoint FILE`` writes a safetensors checkpoint every ``--checkpoint-every``
+minutes (default 5) and at each epoch end, and the same command continues from it (a larger
+``--epochs`` extends a finished run); the records an interrupted run wrote after its checkpoint
+are dropped from ``--out`` and written again. A resumed run gives the same records as one never
+stopped (tested).
+
+Only torch, numpy and safetensors: it runs on a bare GPU box. At tiny sizes it runs on a CPU in seconds
 (``tests/test_authors_pipeline.py``).
 """
 from __future__ import annotations
@@ -204,6 +210,84 @@ def evaluate(model: nn.Module, groups: dict[str, torch.Tensor]) -> dict:
             "held_out_train_keys": dict(sorted(share.items(), key=lambda kv: -kv[1])[:8])}
 
 
+# -- checkpoints ----------------------------------------------------------------------------------
+
+SETTINGS = ("gamma", "seed", "vocab", "max_pos", "decay", "sched", "data", "precision", "d_model", "d_ff", "d_head",
+            "layers", "data_size", "batch")  # not epochs: a finished run can be extended
+
+
+def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, position: dict, epoch_rng: torch.Tensor,
+                    loss_sum: torch.Tensor, settings: dict) -> None:
+    """One safetensors file, written atomically (temporary sibling, then ``os.replace``): fp32
+    weights ``model.*``, AdamW state ``optim.<i>.<name>``, the batch-order generator's state at the
+    start of the epoch (``epoch_rng``) and the epoch's loss sum; JSON metadata ``position`` (epoch,
+    batch, step, seconds), ``param_groups`` and ``settings``. Nothing in it executes code on load."""
+    import os
+    import tempfile
+
+    from safetensors.torch import save_file
+    tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    state = opt.state_dict()
+    for i, st in state["state"].items():
+        for name, v in st.items():
+            tensors[f"optim.{i}.{name}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["epoch_rng"] = epoch_rng.cpu().contiguous()
+    tensors["loss_sum"] = loss_sum.detach().cpu().float().reshape(1)
+    meta = {"position": json.dumps(position), "param_groups": json.dumps(state["param_groups"]),
+            "settings": json.dumps(settings)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, settings: dict,
+                    device: torch.device) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Restore ``model`` and ``opt`` from ``save_checkpoint``'s file; returns (position,
+    epoch_rng, loss_sum). Raises ``SystemExit`` with a sentence if the file was written with other
+    settings or cannot be read."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+        saved, position = json.loads(meta["settings"]), json.loads(meta["position"])
+        groups = json.loads(meta["param_groups"])
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise SystemExit(f"{path} is not a readable checkpoint of this script: {e}") from None
+    differ = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+    if differ:
+        raise SystemExit(f"{path} was written with other settings (saved, asked): {differ}; "
+                         "remove it or give the settings it was made with")
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+    return position, tensors["epoch_rng"], tensors["loss_sum"].reshape(()).to(device)
+
+
+def _truncate_log(out: Path, step: int, epoch: int) -> None:
+    """Drop the records an interrupted run wrote after its checkpoint (they are written again)."""
+    if not out.exists():
+        return
+    keep = []
+    for line in out.read_text().splitlines():
+        rec = json.loads(line)
+        if ("step" in rec and rec["step"] > step) or ("seen" in rec and rec["epoch"] > epoch):
+            continue
+        keep.append(line)
+    out.write_text("".join(x + "\n" for x in keep))
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(args.seed)
     if args.threads:
@@ -234,6 +318,18 @@ def run(args: argparse.Namespace) -> list[dict]:
     history, step, t0 = [], 0, time.time()
     settings = {k: getattr(args, k) for k in ("gamma", "seed", "vocab", "max_pos", "decay", "sched", "data",
                                              "precision", "d_model", "data_size", "batch")}
+    ckpt = Path(args.checkpoint) if args.checkpoint else None
+    start_epoch, start_batch, resumed_rng, resumed_loss = 0, 0, None, None
+    if ckpt is not None and ckpt.exists():
+        position, resumed_rng, resumed_loss = load_checkpoint(
+            ckpt, model, opt, {k: getattr(args, k) for k in SETTINGS}, device)
+        start_epoch, start_batch, step = position["epoch"], position["batch"], position["step"]
+        t0 -= position["seconds"]
+        if out:
+            _truncate_log(out, step, start_epoch)
+        if not args.quiet:
+            print(f"resumed from {ckpt} at epoch {start_epoch}, batch {start_batch}", flush=True)
+    last_save = time.time()
 
     def emit(rec: dict) -> None:
         rec.update(settings, seconds=round(time.time() - t0, 1))
@@ -245,13 +341,27 @@ def run(args: argparse.Namespace) -> list[dict]:
             print(json.dumps({k: rec[k] for k in ("epoch", "train_loss", "seen", "x_minus_10", "x_minus_6")}),
                   flush=True)
 
-    emit({"epoch": 0, "train_loss": None, "lr": lr_at(0, spe, args.sched), **evaluate(model, groups)})
-    for epoch in range(args.epochs):
+    if resumed_rng is None:
+        emit({"epoch": 0, "train_loss": None, "lr": lr_at(0, spe, args.sched), **evaluate(model, groups)})
+    for epoch in range(start_epoch, args.epochs):
         if args.deadline and time.time() - t0 > args.deadline:
             break
+        if resumed_rng is not None:  # the interrupted epoch: the same batch order, from its batch on
+            g.set_state(resumed_rng)
+        epoch_rng = g.get_state()
         perm = torch.randperm(n, generator=g).to(device)
-        loss_sum = torch.zeros((), device=device)
-        for i in range(spe):
+        loss_sum = resumed_loss if resumed_rng is not None else torch.zeros((), device=device)
+        first = start_batch if resumed_rng is not None else 0
+        resumed_rng = None
+        for i in range(first, spe):
+            if ckpt is not None and (args.stop_at_step and step >= args.stop_at_step
+                                     or args.checkpoint_every and time.time() - last_save > 60 * args.checkpoint_every):
+                save_checkpoint(ckpt, model, opt, {"epoch": epoch, "batch": i, "step": step,
+                                                   "seconds": time.time() - t0}, epoch_rng, loss_sum,
+                                {k: getattr(args, k) for k in SETTINGS})
+                last_save = time.time()
+                if args.stop_at_step and step >= args.stop_at_step:
+                    return history
             lr = lr_at(step, spe, args.sched)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -271,6 +381,11 @@ def run(args: argparse.Namespace) -> list[dict]:
                                         "lr": lr, "seconds": round(time.time() - t0, 1)}) + "\n")
         emit({"epoch": epoch + 1, "train_loss": round((loss_sum / spe).item(), 4), "lr": lr,
               **evaluate(model, groups)})
+        if ckpt is not None:  # at each epoch end too (after the last: a rerun has nothing left to do)
+            save_checkpoint(ckpt, model, opt, {"epoch": epoch + 1, "batch": 0, "step": step,
+                                               "seconds": time.time() - t0}, g.get_state(),
+                            torch.zeros((), device=device), {k: getattr(args, k) for k in SETTINGS})
+            last_save = time.time()
     return history
 
 
@@ -297,6 +412,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=0, help="also write the loss every this many steps")
     p.add_argument("--deadline", type=float, default=0, help="stop starting epochs after this many seconds")
     p.add_argument("--out", help="JSON-lines file, one record per epoch (appended)")
+    p.add_argument("--checkpoint", help="resumable run: write this safetensors file every --checkpoint-every"
+                   " minutes and at each epoch end; if it exists, continue from it (same settings)")
+    p.add_argument("--checkpoint-every", type=float, default=5.0, help="minutes between checkpoints (default 5)")
+    p.add_argument("--stop-at-step", type=int, default=0, help=argparse.SUPPRESS)  # tests: interrupt here
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.vocab < 110 or a.max_pos < 9:

@@ -138,3 +138,29 @@ def test_bf16_run_follows_fp32(ap):
 def test_bad_vocab_is_refused(ap):
     with pytest.raises(SystemExit):
         ap.parse(["--vocab", "100"])
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(ap, tmp_path):
+    """``--checkpoint``: a run stopped mid-epoch (and one stopped at an epoch end) and continued
+    with the same command ends with the same records as one never stopped; a checkpoint of other
+    settings is refused with a sentence."""
+    base = ["--data-size", "3200", "--d-model", "16", "--d-ff", "32", "--d-head", "8", "--batch", "128",
+            "--epochs", "3", "--quiet", "--threads", "1", "--log-every", "4"]
+    whole = ap.run(ap.parse(base + ["--out", str(tmp_path / "whole.jsonl")]))
+    spe = (15 * (3200 // 16)) // 128  # their groups: 15 seen pairs × data_size/16 training keys each
+    for stop in (spe + 7, 2 * spe):
+        ck, out = tmp_path / f"ck{stop}.safetensors", tmp_path / f"part{stop}.jsonl"
+        first = ap.run(ap.parse(base + ["--out", str(out), "--checkpoint", str(ck), "--stop-at-step", str(stop)]))
+        assert ck.exists() and len(first) == 1 + stop // spe
+        ap.run(ap.parse(base + ["--out", str(out), "--checkpoint", str(ck)]))
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        epochs = [r for r in lines if "seen" in r]
+        assert [r["epoch"] for r in epochs] == [0, 1, 2, 3]  # no record twice, none missing
+        for a, b in zip(whole, epochs):
+            assert a["train_loss"] == b["train_loss"] and a["seen"] == b["seen"], (stop, a["epoch"])
+            assert {str(k): v for k, v in a["held_out_train_keys"].items()} == b["held_out_train_keys"]
+        steps = [r["step"] for r in lines if "step" in r]
+        assert steps == sorted(set(steps))
+    with pytest.raises(SystemExit, match="other settings"):
+        ap.run(ap.parse(base + ["--gamma", "0.5", "--checkpoint", str(ck)]))
+    assert ap.run(ap.parse(base + ["--checkpoint", str(ck)])) == []  # finished: nothing left to do
