@@ -249,11 +249,16 @@ def _winner(r: pd.Series) -> str:
     return "inferential" if r["inferential"] >= r["symmetric"] else "symmetric"
 
 
+def _by_winner(c: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The cells of ``c`` by their larger share: symmetric, inferential, not fitted (in this order)."""
+    win = c.apply(_winner, axis=1) if len(c) else pd.Series([], dtype=object)
+    return {w: c[win == w] for w in ("symmetric", "inferential", "not fitted")}
+
+
 def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
-    c = c.assign(win=c.apply(_winner, axis=1))
     n = len(c)
     out = []
-    by = {w: c[c.win == w] for w in ("symmetric", "inferential", "not fitted")}
+    by = _by_winner(c)
 
     def part(w: str) -> str:
         d = by[w]
@@ -313,8 +318,8 @@ def _phase_text(c: pd.DataFrame, cfg: RunConfig) -> list[str]:
 def lesson_sentence(c: pd.DataFrame, cfg: RunConfig) -> str:
     """The Lesson's one sentence on a phase grid (it must fit a projected screen): where each
     fitted cell's larger share sits in γ, and whether that is the paper's direction."""
-    win = c.apply(_winner, axis=1)
-    sym, inf = c[win == "symmetric"], c[win == "inferential"]
+    by = _by_winner(c)
+    sym, inf = by["symmetric"], by["inferential"]
     if not len(sym) or not len(inf):
         return _phase_text(c, cfg)[1]
     ms, mi = sym.gamma.median(), inf.gamma.median()
