@@ -203,7 +203,7 @@ def step_flow() -> None:
         r_inf, r_sym = probes.route_strengths(mean)  # the Inside page's route strengths (weaker edge of each route)
         st.markdown(f"**{labels[i]}** answers **{d['prediction']}**")
         chart, _ = probe_charts.flow_diagram(d["flow"], d["tokens"], large)
-        st.altair_chart(fit(chart, 240), width="stretch", key=f"lesson_flow_{i}")
+        st.altair_chart(fit(chart, 225), width="stretch", key=f"lesson_flow_{i}")
         st.markdown(f"Over 256 sequences: compose **{r_inf:.2f}**, copy **{r_sym:.2f}**. "
                     + lesson.route_sentence(r_inf, r_sym, f))
 

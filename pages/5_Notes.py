@@ -16,7 +16,7 @@ if st.session_state.get("notes_doc") not in keys:
 key = st.radio("Document", keys, key="notes_doc", horizontal=True,
                format_func=lambda k: notes.DOCS[k][1])
 url_state.write({"doc": key})
-url_state.share_box("/Notes", ["doc"])
+share_slot = st.container()  # filled once the section is known, so its link holds it
 file, _, purpose = notes.DOCS[key]
 st.caption(f"{purpose} File: docs/{file}.")
 try:
@@ -26,7 +26,13 @@ except notes.NoteError as e:
     st.stop()
 parts = notes.sections(text)
 titles = ["The whole document"] + [t for t, _ in parts]
-pick = st.selectbox("Section", range(len(titles)), format_func=titles.__getitem__, key=f"notes_section_{key}",
+skey = f"notes_section_{key}"
+url_state.apply("section", lambda r: url_state.parse_int("section", r, 0, len(parts)), url_state.set_state(skey))
+pick = st.selectbox("Section", range(len(titles)), format_func=titles.__getitem__, key=skey,
                     help="Show one section only (handy on a phone or a projector).")
+url_state.write({"section": str(pick) if pick else None})
+url_state.share_box("/Notes", ["doc", "section"], where=share_slot)
+# a wide table scrolls inside its own box (on a phone it made the whole page scroll sideways)
+st.html("<style>[data-testid='stMarkdownContainer'] table {display: block; overflow-x: auto; max-width: 100%}</style>")
 st.divider()
 st.markdown(text if pick == 0 else parts[pick - 1][1])

@@ -140,6 +140,8 @@ def test_training_runs_in_the_background_and_opens_the_result(app_env):
     assert "not fitted" in verdicts(at)  # tiny is too small to learn the task, and says so
     # the job line and the run card show one command, pasteable from the repository root
     commands = [c.value for c in at.code if c.value.startswith("python -m core train")]
+    assert all(len(line) <= 60 for c in commands for line in c.splitlines())  # cut between flags only
+    commands = [c.replace(" \\\n  ", " ") for c in commands]
     assert len(commands) == 2 and commands[0] == commands[1], commands
     assert "--out runs/tiny_L1_g0.7_s0" in commands[0] and "$" not in commands[0] and str(app_env.runs) not in commands[0]
 

@@ -404,3 +404,17 @@ def test_a_finished_job_shows_the_run_cards_command_not_a_server_path():
     assert "--out runs/cpu-demo_L2_g0.5_s0_2" in cmd and "--threads 1" in cmd
     assert "$" not in cmd and "'" not in cmd and "/srv" not in cmd
     assert Job(id="k", owner="o", preset="cpu-demo", config=cfg, runs_dir=Path("/x"), name="n").reproduce is None
+
+
+def test_shell_lines_cut_only_between_flags_and_keep_the_command():
+    import shlex
+
+    from ui.jobs import shell_lines
+    cmd = ("python -m core train --preset paper-replica --gamma 0.8 --seed 2 --set train.precision=bf16 --half"
+           " --checkpoint-every 5 --out runs/paper-replica_bf16_L2_g0.8_s2 --threads 2")
+    out = shell_lines(cmd)
+    lines = out.split(" \\\n  ")
+    assert len(lines) > 1 and all(line.startswith("--") for line in lines[1:])
+    assert all(len(line) <= 56 for line in lines if " --" in line)
+    assert shlex.split(out.replace("\\\n", " ")) == shlex.split(cmd)
+    assert shell_lines("python -m core eval RUN") == "python -m core eval RUN"

@@ -80,3 +80,16 @@ def test_picking_a_section_shows_only_that_section(app_env):
     body = "\n".join(m.value for m in at.markdown)
     assert parts[1][1].strip() in body and parts[0][1].strip() not in body
     assert at.query_params["doc"] == ["calibration"] or at.query_params["doc"] == "calibration"
+
+
+def test_the_section_is_in_the_link_and_a_bad_one_warns(app_env):
+    parts = notes.sections(notes.text_of("replication"))
+    at = open_notes(app_env, doc="replication", section="2")
+    assert at.selectbox(key="notes_section_replication").value == 2
+    body = "\n".join(m.value for m in at.markdown)
+    assert parts[1][1].strip() in body and parts[0][1].strip() not in body
+    at.selectbox(key="notes_section_replication").set_value(3).run()
+    assert at.query_params["section"] in ("3", ["3"])
+    at = open_notes(app_env, doc="replication", section="999")
+    assert any("Link setting ignored: `section`" in w.value for w in at.warning)
+    assert at.selectbox(key="notes_section_replication").value == 0

@@ -319,3 +319,4 @@ def test_large_fonts_alone_from_the_link_and_back_into_it(app_env):
     (warning,) = link_warnings(at)
     assert warning.startswith("Link setting ignored: `large`")
     assert at.session_state["_large_fonts_toggle"] is False
+    assert at.query_params["large"] in ("0", ["0"])  # the bad value is replaced by the one in use

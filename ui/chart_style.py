@@ -14,6 +14,7 @@ Two families of charts keep the sizes they were tuned with:
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import altair as alt
@@ -35,9 +36,82 @@ def fonts(large: bool = False, dense: bool = False) -> dict[str, int]:
     return dict(FONTS[(bool(dense), bool(large))])
 
 
+# Large fonts in a half-width column (~430 px at 1280 px): a line of chart text holds about this
+# many characters; longer titles, subtitles and legend labels wrap instead of being cut.
+WRAP_TITLE, WRAP_LABEL = 34, 28
+_LEGEND_CHANNELS = ("color", "fill", "stroke", "shape", "strokeDash", "size", "opacity")
+
+
+def _cut(line: str, width: int) -> list[str]:
+    """``line`` in pieces of at most ``width`` characters, cut at spaces; each piece but the last
+    keeps a trailing space (so the pieces joined read as the line: SVG text, screen readers)."""
+    if len(line) <= width:
+        return [line]
+    pieces = textwrap.wrap(line, width) or [line]
+    return [p + " " for p in pieces[:-1]] + [pieces[-1] + (" " if line.endswith(" ") else "")]
+
+
+def _wrap_text(text: Any, width: int) -> Any:
+    """A title or subtitle (a string or a list of lines) with every line longer than ``width``
+    cut into lines (lines that fit are kept as they are)."""
+    if isinstance(text, str):
+        return text if len(text) <= width else _cut(text, width)
+    if isinstance(text, (list, tuple)):
+        return [piece for t in text for piece in _cut(str(t), width)]
+    return text
+
+
+def _label_expr(width: int) -> str:
+    """A Vega expression cutting a legend label longer than ``width`` into two or three lines at spaces."""
+    def cut(s: str) -> str:
+        return f"lastindexof(slice({s}, 0, {width}), ' ')"
+    rest = f"slice(datum.label, {cut('datum.label')} + 1)"
+    return (f"length(datum.label) <= {width} ? datum.label : "
+            f"length({rest}) <= {width} ? [slice(datum.label, 0, {cut('datum.label')}), {rest}] : "
+            f"[slice(datum.label, 0, {cut('datum.label')}), slice({rest}, 0, {cut(rest)}), slice({rest}, {cut(rest)} + 1)]")
+
+
+def _fit_column(chart: Any) -> None:
+    """In place, for large fonts: wrap every title and subtitle, give every legend one entry a
+    line and wrap its long labels (at 20 px, a 4-column legend or a 40-character label ran past a
+    half-width column and was cut: "(4,3) as x−10: inferential (both sp")."""
+    title = getattr(chart, "title", alt.Undefined)
+    if isinstance(title, (str, list)):
+        chart.title = alt.TitleParams(text=_wrap_text(title, WRAP_TITLE))
+    elif isinstance(title, alt.TitleParams):
+        title.text = _wrap_text(title.text, WRAP_TITLE)
+        if title.subtitle is not alt.Undefined:
+            title.subtitle = _wrap_text(title.subtitle, WRAP_TITLE + 6)
+    enc = getattr(chart, "encoding", alt.Undefined)
+    if enc is not alt.Undefined:
+        for ch in _LEGEND_CHANNELS:
+            e = getattr(enc, ch, alt.Undefined)
+            # a channel's ``legend`` attribute is Altair's setter method: read its value from the schema
+            kwds = getattr(e, "_kwds", None)
+            if kwds is None or "legend" not in kwds or kwds["legend"] is None:
+                continue
+            current = kwds["legend"]
+            legend = current.to_dict() if current is not alt.Undefined else {}
+            if legend.get("direction") == "horizontal" and "columns" not in legend:
+                continue  # a builder's deliberate one-line legend of short words (a colour bar, 3 kinds)
+            legend.update(columns=1, direction="vertical", labelExpr=legend.get("labelExpr", _label_expr(WRAP_LABEL)))
+            kwds["legend"] = alt.Legend(**legend)
+    for attr in ("layer", "hconcat", "vconcat", "concat"):
+        for sub in getattr(chart, attr, None) or []:
+            if not isinstance(sub, dict):
+                _fit_column(sub)
+    spec = getattr(chart, "spec", alt.Undefined)
+    if spec is not alt.Undefined and not isinstance(spec, dict):
+        _fit_column(spec)
+
+
 def style(chart: Any, large: bool = False, dense: bool = False) -> Any:
-    """Apply the shared fonts to a finished chart (it must be the outermost chart)."""
+    """Apply the shared fonts to a finished chart (it must be the outermost chart). With large
+    fonts, titles and legend labels also wrap to fit a half-width column (``_fit_column``)."""
     f = fonts(large, dense)
+    if large:
+        chart = chart.copy(deep=True)
+        _fit_column(chart)
     # Single views autosize fit-x with padding: Streamlit stretches their width to the column,
     # while the height stays the plot's own (legends and titles are added to it, not squeezed
     # out of it: a three-line legend under the accuracy chart had shrunk its plot to two thirds

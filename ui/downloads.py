@@ -20,7 +20,7 @@ import streamlit as st
 from core import export
 from core.runs import Run
 
-from .jobs import reproduce_command
+from .jobs import reproduce_command, shell_lines
 
 
 def svg_available() -> bool:
@@ -85,7 +85,7 @@ def run_card_export(run: Run, key: str) -> None:
         except (ValueError, export.ExportError) as e:
             st.caption(f"No command line rebuilds this run's configuration ({e}).")
         else:
-            st.code(cmd, language="bash", wrap_lines=True)
+            st.code(shell_lines(cmd), language="bash", wrap_lines=True)
             if run.config.train.precision != "fp32":
                 bits = (f"Trained under {run.config.train.precision} autocast: the low-order bits depend on the "
                         "CPU's kernels and thread count, so expect the same outcome, not the same weights "

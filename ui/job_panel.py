@@ -12,6 +12,7 @@ import streamlit as st
 from core.config import RunConfig
 
 from . import state
+from .jobs import shell_lines
 from .loaders import job_queue, runs_dir
 from .run_report import curves
 
@@ -58,7 +59,7 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
         st.success(f"Finished and saved as {Path(job.run_path or '').name}: its verdict is shown below.")
         if job.reproduce:  # the run card below shows the same command
             st.caption("Train it again from the repository root with:")
-            st.code(job.reproduce, language="bash", wrap_lines=True)
+            st.code(shell_lines(job.reproduce), language="bash", wrap_lines=True)
     elif job.state == "cancelled":
         st.warning(f"Training stopped ({job.message}). Nothing was saved.")
     else:

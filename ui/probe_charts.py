@@ -14,6 +14,7 @@ Streamlit ships as Arrow anyway.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import altair as alt
@@ -349,6 +350,15 @@ def embedding_scatter(xy: np.ndarray, tokens: np.ndarray, title: str, subtitle: 
 
 
 # -- view 6: spectra --------------------------------------------------------------------------
+def _decades(values: pd.Series) -> alt.Axis:
+    """A log axis labelled at the powers of ten that span ``values`` (Vega's own ticks on a short
+    plot read 0.4, 0.05, 0.01, with no 1 at the top)."""
+    v = values[values > 0]
+    if not len(v):
+        return alt.Axis()
+    lo, hi = math.floor(math.log10(float(v.min()))), math.ceil(math.log10(float(v.max())))
+    return alt.Axis(values=[10.0 ** k for k in range(lo, hi + 1)], format="~g")
+
 def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = False, top: int | None = None,
                    y_title: str = "eigenvalue", colours: list[str] | None = None,
                    outcomes: list[str | None] | None = None) -> tuple[Any, pd.DataFrame]:
@@ -364,7 +374,7 @@ def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = Fals
     runs = list(curves)
     chart = alt.Chart(frame, title=title).mark_line(point=True, strokeWidth=3 if large else 2).encode(
         x=alt.X("index:Q", title="index (largest first)"),
-        y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title),
+        y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title, axis=_decades(frame["value"])),
         color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=_run_range(runs, colours, outcomes)),
                         title="run", legend=alt.Legend(orient="bottom", direction="vertical")),
         strokeDash=alt.StrokeDash("run:N", legend=None),

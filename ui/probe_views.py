@@ -674,7 +674,10 @@ def pick_runs() -> list[str]:
     url_state.inside_from_url(paths, url_roots())
     if state.inside_run_a() not in paths:
         state.set_inside_run_a(lo if lo in paths else paths[0])
-    c1, c2, c3 = st.columns([4, 2, 4], vertical_alignment="bottom")
+    # large fonts: one box a row (side by side they showed "committed · paper-replica_bf16_", which
+    # does not tell the runs apart)
+    c1, c2, c3 = ((st.container(), st.container(), st.container()) if state.large_fonts()
+                  else st.columns([4, 2, 4], vertical_alignment="bottom"))
     a = c1.selectbox("run", paths, key=state.INSIDE_RUN_A, format_func=probe_data.choice_label)
     # Defaults go into session state, never as value=/index=: the link (?runs=) and other pages
     # (compare_with) set these keys, and a widget given both warned "created with a default

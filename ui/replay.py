@@ -247,7 +247,10 @@ def _frames(runs: list[tuple[str, Run]], histories: list[list[dict[str, Any]]], 
     def curves(path, run, h, f) -> None:
         s = series[paths.index(path)]
         if loss_dom is not None:  # drawn from epoch 0 on (empty until the first epoch ends), so rows stay aligned
-            chart, _ = lines_chart(s["loss"], "loss", None, "Training loss (epoch mean)", end, domain=loss_dom,
+            empty = not s["loss"]  # at epoch 0 nothing is trained yet: say so rather than show a blank plot
+            chart, _ = lines_chart(s["loss"], "loss", None,
+                                   "Training loss (epoch mean): none before epoch 1" if empty
+                                   else "Training loss (epoch mean)", end, domain=loss_dom,
                                    log=True, y_title="cross-entropy", large=large, points=dots)
             st.altair_chart(chart, width="stretch", key=f"replay_loss_{path}")
         acc = [dict(r, series={"seen": "seen pairs (test split)"}.get(r["series"], f"({pair}) {r['series']}"))

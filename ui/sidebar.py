@@ -112,6 +112,9 @@ def _page_setup() -> None:
     if problem is not None:
         url_state.warn_ignored(problem)
     url_state.apply(LARGE_PARAM, lambda r: url_state.parse_on_off(LARGE_PARAM, r), state.set_large_fonts)
+    raw = st.query_params.get(LARGE_PARAM)
+    if raw is not None and url_state.parse_on_off(LARGE_PARAM, raw)[1] is not None:  # the link shows what is used
+        url_state.write({LARGE_PARAM: "1" if state.large_fonts() else "0"})
     with st.sidebar:
         try:
             st.page_link("app.py", label="Lesson")
