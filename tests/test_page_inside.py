@@ -324,3 +324,12 @@ def test_readings_use_the_right_article(monkeypatch):
     assert "for an **inferential** solution, which is what" in same
     assert "of a **symmetric** solution, though" in other
     assert "a **inferential**" not in same + other
+
+
+def test_compare_sentence_calls_a_tiny_difference_too_close():
+    """Newcomer: "γ 0.5 → 0.04, γ 0.8 → 0.06 … as in the paper" read a 0.02 difference as a result."""
+    from ui.probe_views import compare_sentence
+    close = compare_sentence({"a_g0.5_s1": 0.04, "a_g0.8_s1": 0.06}, "same-output similarity", "larger γ")
+    assert "too little" in close and "as in the paper" not in close and "opposite" not in close
+    assert "as in the paper" in compare_sentence({"a_g0.5_s1": 0.05, "a_g0.8_s1": 0.25}, "share", "larger γ")
+    assert "opposite" in compare_sentence({"a_g0.5_s1": 0.25, "a_g0.8_s1": 0.05}, "share", "larger γ")

@@ -96,11 +96,17 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+# Every number these sentences compare lies on a 0–1 scale (shares, |ρ|, cosines, ratios); two
+# runs closer than this are not read as agreeing or disagreeing with the paper's direction (a
+# newcomer read "0.04 vs 0.06: as in the paper" as a result).
+CLOSE = 0.05
+
+
 def compare_sentence(values: dict[str, float], what: str, higher_expected_for: str) -> str:
     """A sentence that checks the paper's direction across two runs.
 
     ``higher_expected_for`` is ``"larger γ"`` or ``"smaller γ"``: which run the paper
-    expects to have the larger value.
+    expects to have the larger value. Values closer than ``CLOSE`` are called too close to tell.
     """
     if len(values) != 2:
         return ""
@@ -111,8 +117,12 @@ def compare_sentence(values: dict[str, float], what: str, higher_expected_for: s
     (g_lo, v_lo), (g_hi, v_hi) = sorted([(ga, va), (gb, vb)])
     expect_hi = higher_expected_for == "larger γ"
     agrees = (v_hi > v_lo) if expect_hi else (v_lo > v_hi)
-    verdict_ = ("as in the paper" if agrees else
-                "**opposite to the paper**: these runs do not show its contrast here")
+    if abs(v_hi - v_lo) < CLOSE:
+        verdict_ = (f"the two differ by only {abs(v_hi - v_lo):.2f}, too little to show its contrast either way"
+                    f" (a difference under {CLOSE:g} is not read as a direction)")
+    else:
+        verdict_ = ("as in the paper" if agrees else
+                    "**opposite to the paper**: these runs do not show its contrast here")
     return (f"{what}: γ {g_lo:g} → {_fmt(v_lo)}, γ {g_hi:g} → {_fmt(v_hi)}; the paper expects the "
             f"{higher_expected_for} run to be higher — {verdict_}.")
 
