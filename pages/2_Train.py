@@ -29,4 +29,8 @@ st.subheader("Open a saved run")
 st.caption("Committed runs (pretrained/) and runs trained here (runs/). A finished training opens here.")
 run = run_report.saved_run_picker("train")
 if run is not None:
+    differs = run_report.setting_difference(run.config, cfg) if cfg is not None else []
+    if differs:
+        st.caption("This saved run is not the setting chosen above: " + "; ".join(differs) +
+                   ". **Train** trains the setting above; this box opens any saved run.")
     run_report.run_report(run)

@@ -305,3 +305,15 @@ def test_a_committed_run_shows_its_note(app_env, make_run):
     (app_env.pretrained / "notes.json").write_text(json.dumps({"a_chosen": "Seed chosen because it leans inferential."}))
     at = open_train(app_env)
     assert any("Seed chosen because it leans inferential." in i.value for i in at.info)
+
+
+def test_a_saved_run_of_another_setting_says_so():
+    """Newcomer: the controls read cpu-demo γ 0.5, 2 layers, while the run opened below was
+    cpu-deep (3 layers) — read as the result of the controls. The page names the difference."""
+    from core.presets import get_preset
+    from ui.run_report import setting_difference
+    demo, deep = get_preset("cpu-demo"), get_preset("cpu-deep")
+    assert setting_difference(demo, demo.replace(**{"train.device": "cuda"})) == []
+    diff = setting_difference(deep, demo)
+    assert any(d.startswith("3 layers (above: 2 layers)") for d in diff)
+    assert setting_difference(demo.replace(**{"model.gamma": 0.8}), demo) == ["γ 0.8 (above: γ 0.5)"]

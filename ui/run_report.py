@@ -204,3 +204,21 @@ def saved_run_picker(prefix: str) -> Run | None:
     except RunError as e:
         st.error(f"Could not open this run: {e}. Nothing was changed on disk.")
         return None
+
+
+def setting_difference(run_cfg: RunConfig, chosen: RunConfig) -> list[str]:
+    """How a saved run's setting differs from the one chosen in the controls, in words
+    ("γ 0.5 → 0.8", "3 layers → 2"); empty when they are the same setting (device aside). The Train
+    page says so under the run, which a newcomer read as the result of the controls above it."""
+    a, b = run_cfg.to_dict(), chosen.to_dict()
+    for d in (a, b):
+        d["train"].pop("device", None)
+    if a == b:
+        return []
+    out = []
+    named = (("model", "gamma", "γ {}"), ("model", "n_layers", "{} layers"), ("model", "d_model", "d_model {}"),
+             ("train", "seed", "seed {}"), ("train", "epochs", "{} epochs"), ("train", "n_train", "{:,} sequences"))
+    for sec, k, fmt in named:
+        if a[sec].get(k) != b[sec].get(k):
+            out.append(f"{fmt.format(a[sec].get(k))} (above: {fmt.format(b[sec].get(k))})")
+    return out or ["other settings (task or training details)"]
