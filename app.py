@@ -41,7 +41,7 @@ def go(step: int) -> None:
 
 step, problem = lesson.parse_step(st.query_params.get("step"), N)
 if problem:
-    st.warning(problem)
+    url_state.warn_ignored(problem)  # the one style of every bad link value
     st.query_params["step"] = "1"
 step_id, title = lesson.STEPS[step - 1]
 # "Share this view": the link to this step (and presenter mode), in the sidebar so a projected page stays compact

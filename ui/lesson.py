@@ -55,7 +55,7 @@ def parse_step(raw: Any, n_steps: int = len(STEPS)) -> tuple[int, str | None]:
         return 1, None
     text = str(raw).strip()
     if not text.isascii() or not text.isdigit() or len(text) > 4 or not 1 <= int(text) <= n_steps:
-        return 1, f"This link asks for a lesson step that does not exist (steps are 1 to {n_steps}): starting at step 1."
+        return 1, f"`step` must be a lesson step from 1 to {n_steps}."
     return int(text), None
 
 
