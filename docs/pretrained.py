@@ -34,9 +34,13 @@ RUNS: dict[str, str] = {
     # `PRECISION=bf16 bash docs/replicate.sh 0.5 2`: epochs 1-7 on one thread, then two
     "paper-replica_bf16_L2_g0.5_s2": "python -m core train --preset paper-replica --gamma 0.5 --seed 2"
                                      " --set train.precision=bf16 --half --checkpoint-every 5 --threads 2",
+    # the same-seed twin of the γ 0.5 run (differing only in γ), made by
+    # `PRECISION=bf16 bash docs/replicate.sh 0.8 2`: epochs 1-10 on one thread, then two, over three sessions
+    "paper-replica_bf16_L2_g0.8_s2": "python -m core train --preset paper-replica --gamma 0.8 --seed 2"
+                                     " --set train.precision=bf16 --half --checkpoint-every 5 --threads 2",
 }
 # runs whose rerun gives the same outcome but not the same bits (bf16, two threads, resumed)
-NOT_BITWISE = {"paper-replica_bf16_L2_g0.8_s1", "paper-replica_bf16_L2_g0.5_s2"}
+NOT_BITWISE = {"paper-replica_bf16_L2_g0.8_s1", "paper-replica_bf16_L2_g0.5_s2", "paper-replica_bf16_L2_g0.8_s2"}
 
 
 
