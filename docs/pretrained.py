@@ -77,7 +77,7 @@ def table() -> str:
     cmds = "\n".join(command(n) for n in RUNS if n not in NOT_BITWISE)
     other = "\n".join(command(n) for n in RUNS if n in NOT_BITWISE)
     return ("\n".join(lines) + f"\n\nReproduce (identical weights on a CPU with one thread):\n\n```bash\n{cmds}\n```"
-            + (f"\n\nReproduce the outcome (bf16 on two threads: not bit for bit; ~2 h on a CPU with native bf16,"
+            + (f"\n\nReproduce the outcome (bf16 on two threads: not bit for bit; 2–5 h each on a 2-core CPU with native bf16,"
                f" resumable):\n\n```bash\n{other}\n```" if other else ""))
 
 
