@@ -320,3 +320,14 @@ def test_large_fonts_alone_from_the_link_and_back_into_it(app_env):
     assert warning.startswith("Link setting ignored: `large`")
     assert at.session_state["_large_fonts_toggle"] is False
     assert at.query_params["large"] in ("0", ["0"])  # the bad value is replaced by the one in use
+
+
+def test_several_bad_values_are_one_box_at_the_top(app_env):
+    """Newcomer: six bad values in one Train link were six warning boxes (~400 px) before the controls."""
+    at = open_page(app_env, "pages/2_Train.py", preset="../../x", gamma="1e308", depth="-1", seed="abc",
+                   epochs="nan", large="2")
+    (box,) = warnings(at)
+    assert box.startswith("Link settings ignored (the defaults are used):")
+    for p in ("preset", "gamma", "depth", "seed", "epochs", "large"):
+        assert f"`{p}`" in box
+    assert at.slider(key="train_gamma").value == 0.5 and at.number_input(key="train_epochs").value == 30

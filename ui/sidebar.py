@@ -108,6 +108,7 @@ def _page_setup() -> None:
     """
     st.set_page_config(page_title=APP_TITLE, layout="wide",
                        initial_sidebar_state="collapsed" if presenter_from_url() else "auto")
+    url_state.start_warnings()  # every bad link value of this run goes into one box, at the top
     problem = st.session_state.pop("_presenter_problem", None)
     if problem is not None:
         url_state.warn_ignored(problem)

@@ -177,9 +177,33 @@ def apply(param: str, parse: Callable[[str], tuple[Any, str | None]], on_value: 
     on_value(value)
 
 
+_BOX, _PROBLEMS = "_link_warning_box", "_link_warning_problems"
+
+
+def start_warnings() -> None:
+    """Open this run's one box for link warnings, here (``sidebar._page_setup`` calls it at the
+    top of every page): every ``warn_ignored`` of the run then goes into it. Six bad values in
+    one link were six boxes pushing the page's controls ~400 px down."""
+    st = _st()
+    st.session_state[_BOX] = st.empty()
+    st.session_state[_PROBLEMS] = []
+
+
 def warn_ignored(problem: str) -> None:
-    """The one-line warning of a link value that is not used (``apply``, ``?presenter=``)."""
-    _st().warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
+    """The warning of a link value that is not used (``apply``, ``?presenter=``): one line for
+    one value, one box listing them all for several (in ``start_warnings``' box when it was
+    opened this run, else where it is called)."""
+    st = _st()
+    box, problems = st.session_state.get(_BOX), st.session_state.get(_PROBLEMS)
+    if box is None or problems is None:
+        st.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
+        return
+    problems.append(problem)
+    if len(problems) == 1:
+        box.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
+    else:
+        box.warning("Link settings ignored (the defaults are used):\n" + "\n".join(f"- {p}" for p in problems),
+                    icon="⚠️")
 
 
 def set_state(key: str) -> Callable[[Any], None]:
