@@ -12,7 +12,7 @@ import pytest
 
 from _browser import open_page, require_browser, screenshot_dir, streamlit_server
 
-LONG = 60_000  # ms: generous, the machine may be busy
+LONG = 120_000  # ms: generous, the machine may be busy
 
 
 @pytest.fixture
@@ -44,6 +44,9 @@ def test_train_cancel_finish_reopen(server, tmp_path):
             from playwright.sync_api import TimeoutError as PlaywrightTimeout
             deadline = time.monotonic() + LONG / 1000
             while True:
+                # wait for the page's run to end first: under load the box was opened mid-run, its
+                # list replaced under the cursor, again and again until the deadline
+                expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=LONG)
                 page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
                 try:
                     page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
