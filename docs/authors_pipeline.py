@@ -240,6 +240,7 @@ def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, po
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
