@@ -258,7 +258,7 @@ def shell_lines(cmd: str, width: int = 56) -> str:
     """``cmd`` cut into bash continuation lines (`` \\`` + newline + two spaces) only between a
     flag and the previous argument, each line at most ``width`` characters where a flag allows:
     wrapped by the browser instead, a projected command broke inside ``--seed`` ("-" / "-seed")."""
-    parts = [p for p in cmd.replace(" --", "\0--").split("\0")]
+    parts = cmd.replace(" --", "\0--").split("\0")
     lines = [parts[0]]
     for p in parts[1:]:
         if len(lines[-1]) + 1 + len(p) <= width:

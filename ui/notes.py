@@ -85,7 +85,7 @@ def sections(text: str) -> list[tuple[str, str]]:
         lines.append(line)
     parts.append((title, lines))
     out = []
-    for i, (t, ls) in enumerate(parts):
+    for t, ls in parts:
         if not ls:
             continue
         if t is None:

@@ -359,6 +359,7 @@ def _decades(values: pd.Series) -> alt.Axis:
     lo, hi = math.floor(math.log10(float(v.min()))), math.ceil(math.log10(float(v.max())))
     return alt.Axis(values=[10.0 ** k for k in range(lo, hi + 1)], format="~g")
 
+
 def spectrum_lines(curves: dict[str, np.ndarray], title: str, large: bool = False, top: int | None = None,
                    y_title: str = "eigenvalue", colours: list[str] | None = None,
                    outcomes: list[str | None] | None = None) -> tuple[Any, pd.DataFrame]:

@@ -35,10 +35,6 @@ NO_ATTENTION = ("No attention map is stored for this run: it was trained before 
 
 
 # -- charts (pure: frames in, Altair out) ------------------------------------------------------------
-def _x(end: float) -> alt.X:
-    return epoch_x(end)
-
-
 def _height(large: bool) -> int:
     return 260 if large else 200
 
@@ -72,7 +68,7 @@ def lines_chart(rows: list[dict[str, Any]], value: str, series: str | None, titl
     cols = ["epoch", value] + ([series] if series else [])
     frame = pd.DataFrame(rows, columns=cols)
     yscale = alt.Scale(type="log" if log else "linear", **({"domain": list(domain)} if domain else {}), nice=False)
-    enc: dict[str, Any] = {"x": _x(end), "y": alt.Y(f"{value}:Q", title=y_title or value, scale=yscale,
+    enc: dict[str, Any] = {"x": epoch_x(end), "y": alt.Y(f"{value}:Q", title=y_title or value, scale=yscale,
                                                      axis=alt.Axis(format="%") if percent else alt.Axis()),
                            "tooltip": ["epoch:Q", alt.Tooltip(f"{value}:Q", format=".3g")]}
     if series:

@@ -15,8 +15,7 @@ from .loaders import job_queue
 def _large_fonts_toggled(widget_key: str) -> None:
     on = bool(st.session_state[widget_key])
     state.set_large_fonts(on)
-    st.session_state[f"_url_seen_{LARGE_PARAM}"] = "1" if on else "0"
-    st.query_params[LARGE_PARAM] = "1" if on else "0"
+    url_state.write({LARGE_PARAM: "1" if on else "0"})
 
 
 @st.fragment(run_every=5.0)  # a heartbeat every 5 s is plenty against the 60 s watchdog, and cheap

@@ -196,14 +196,11 @@ def warn_ignored(problem: str) -> None:
     st = _st()
     box, problems = st.session_state.get(_BOX), st.session_state.get(_PROBLEMS)
     if box is None or problems is None:
-        st.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
-        return
+        box, problems = st, []
     problems.append(problem)
-    if len(problems) == 1:
-        box.warning(f"Link setting ignored: {problem} The default is used.", icon="⚠️")
-    else:
-        box.warning("Link settings ignored (the defaults are used):\n" + "\n".join(f"- {p}" for p in problems),
-                    icon="⚠️")
+    box.warning(f"Link setting ignored: {problem} The default is used." if len(problems) == 1 else
+                "Link settings ignored (the defaults are used):\n" + "\n".join(f"- {p}" for p in problems),
+                icon="⚠️")
 
 
 def set_state(key: str) -> Callable[[Any], None]:
