@@ -27,7 +27,7 @@ job_panel.job_panel("train", cfg, preset)
 st.divider()
 st.subheader("Open a saved run")
 st.caption("Committed runs (pretrained/) and runs trained here (runs/). A finished training opens here.")
-run = run_report.saved_run_picker("train")
+run = run_report.saved_run_picker("train", cfg)
 if run is not None:
     differs = run_report.setting_difference(run.config, cfg) if cfg is not None else []
     if differs:

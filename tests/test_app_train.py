@@ -317,3 +317,23 @@ def test_a_saved_run_of_another_setting_says_so():
     diff = setting_difference(deep, demo)
     assert any(d.startswith("3 layers (above: 2 layers)") for d in diff)
     assert setting_difference(demo.replace(**{"model.gamma": 0.8}), demo) == ["γ 0.8 (above: γ 0.5)"]
+
+
+def test_the_saved_run_box_opens_a_run_of_the_chosen_setting(app_env, make_run):
+    """Newcomer: the box opened the first committed run (3 layers) under 2-layer controls. It now
+    opens a run of the controls' setting when one is saved, follows the controls until the visitor
+    picks a run, and then keeps the visitor's pick."""
+    make_run(app_env.pretrained, "a_other", preset="cpu-demo", **{"model.gamma": 0.8})
+    same = make_run(app_env.pretrained, "b_same", preset="cpu-demo")
+    at = open_train(app_env)
+    assert at.selectbox(key="train_run").value.endswith("b_same")
+    assert not any("not the setting chosen above" in c.value for c in at.caption)
+    at.slider(key="train_gamma").set_value(0.8).run()
+    assert at.selectbox(key="train_run").value.endswith("a_other")  # follows the controls
+    at.slider(key="train_gamma").set_value(0.6).run()  # no run of this setting: stays, says how it differs
+    assert at.selectbox(key="train_run").value.endswith("a_other")
+    assert any("γ 0.8 (above: γ 0.6)" in c.value for c in at.caption)
+    at.selectbox(key="train_run").set_value(str(same)).run()  # the visitor's pick
+    at.slider(key="train_gamma").set_value(0.8).run()
+    assert at.selectbox(key="train_run").value.endswith("b_same")
+    assert not at.exception and not at.error

@@ -342,9 +342,13 @@ def embedding_scatter(xy: np.ndarray, tokens: np.ndarray, title: str, subtitle: 
     base = alt.Chart(frame).encode(x=alt.X("x:Q", title="component 1"), y=alt.Y("y:Q", title="component 2"))
     pts = base.mark_circle(size=f["mark"] * 1.5, opacity=0.9).encode(
         color=alt.Color("token:Q", scale=alt.Scale(scheme="viridis"), title="token value"), tooltip=["token"])
-    text = base.transform_filter("datum.token % 10 == 0").mark_text(dy=-10, fontSize=f["text"]).encode(text="token:Q")
+    tens = base.transform_filter("datum.token % 10 == 0")
+    # a white halo under each label: on a crowded cloud the numbers were drawn over points and lines
+    halo = tens.mark_text(dy=-10, fontSize=f["text"], stroke="white", strokeWidth=3, strokeJoin="round").encode(text="token:Q")
+    text = tens.mark_text(dy=-10, fontSize=f["text"]).encode(text="token:Q")
+    ring = tens.mark_point(size=f["mark"] * 1.5, filled=False, color=BLACK, strokeWidth=1)  # the labelled points
     path = base.mark_line(color="#999999", strokeWidth=0.7, opacity=0.5).encode(order="token:Q")
-    chart = alt.layer(path, pts, text, title=alt.TitleParams(title, subtitle=[subtitle], subtitleFontSize=f["label"] + 1)
+    chart = alt.layer(path, pts, ring, halo, text, title=alt.TitleParams(title, subtitle=[subtitle], subtitleFontSize=f["label"] + 1)
                       ).properties(width=f["size"], height=f["size"])
     return chart_style.style(chart, large, dense=True), frame
 

@@ -40,7 +40,9 @@ def run_controls(prefix: str) -> tuple[str, RunConfig | None]:
     if not large:
         c1.caption(DESCRIPTIONS.get(preset, ""))
     # The bounds are url_state's, so a link (?gamma=…&epochs=…) can never go beyond them.
-    gamma = c2.slider("Initialization rate γ (weight std = d_in^(−γ))", *url_state.GAMMA[:2], step=url_state.GAMMA[2],
+    # With large fonts the long label wrapped and the slider's value was drawn over its second line
+    gamma = c2.slider("Initialization rate γ" if large else "Initialization rate γ (weight std = d_in^(−γ))",
+                      *url_state.GAMMA[:2], step=url_state.GAMMA[2],
                       key=f"{prefix}_gamma", help=glossary.tip("gamma"), **keep)
     depth = c3.slider("Depth (layers)", *url_state.DEPTH, key=f"{prefix}_depth", **keep)
     seed = c4.number_input("Seed", *url_state.SEED, step=1, key=f"{prefix}_seed", **keep)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.config import RunConfig, TaskConfig, pair_key, parse_pair
 from core.reference import authors_log_for
-from core.runs import Run, RunError
+from core.runs import Run, RunError, load_config
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
@@ -171,10 +171,28 @@ def _run_report(run: Run) -> None:
     downloads.run_card_export(run, f"card_{run.name}")
 
 
-def saved_run_picker(prefix: str) -> Run | None:
+def _same_setting(paths: list[str], chosen: RunConfig | None) -> str | None:
+    """The first run folder of ``paths`` trained on exactly the setting ``chosen`` (device aside),
+    or None. Reads only each folder's config.json; one that cannot be read is skipped."""
+    if chosen is None:
+        return None
+    for p in paths:
+        try:
+            if not setting_difference(load_config(p), chosen):
+                return p
+        except RunError:
+            continue
+    return None
+
+
+def saved_run_picker(prefix: str, chosen: RunConfig | None = None) -> Run | None:
     """Select box over committed runs (pretrained/) and saved runs (runs/); loads the choice.
 
-    A corrupt folder shows ``st.error`` and is left untouched on disk.
+    Until the visitor picks one, it opens a run of the setting ``chosen`` above it (the Train
+    page's controls) when one is saved, and follows the controls as they change; else the first
+    run: the first committed run was a 3-layer
+    run under 2-layer controls, read as the result of those controls. A corrupt folder shows
+    ``st.error`` and is left untouched on disk.
     """
     runs = saved_runs()
     warn_bad_runs()  # folders that cannot be opened: one warning (several: listed in an expander)
@@ -192,8 +210,10 @@ def saved_run_picker(prefix: str) -> Run | None:
             request = str(selected)
     if request in paths:
         st.session_state[key] = request
-    if st.session_state.get(key) not in paths:
-        st.session_state[key] = paths[0]
+    current, auto = st.session_state.get(key), f"{prefix}_run_auto"
+    if current not in paths or current == st.session_state.get(auto):  # not picked by the visitor
+        pick = _same_setting(paths, chosen) or (current if current in paths else paths[0])
+        st.session_state[key] = st.session_state[auto] = pick
     path = st.selectbox("Open a saved run", paths, key=key, format_func=source_label, persist_state="session",
                         help="committed: " + SOURCES["committed"] + "; saved: " + SOURCES["saved"])
     note = run_note(path)
