@@ -51,6 +51,14 @@ AUTHORS_TRAIN_LOSS: dict[float, tuple[float, ...]] = {
     0.8: (4.77, 4.51, 4.12, 3.86, 3.46, 3.25),
 }
 
+# γ -> "Test Loss" after epochs 1..6 (their epochs 0..5 in result_0.8/train_log.log): eval-mode
+# cross-entropy (nats) at the last position over every group they do not train on (the 16 pairs'
+# test-key groups and (4,3)'s training-key group, 140,625 sequences), computed after the epoch,
+# where "Train Loss" is the mean over it. docs/authors_pipeline.py writes the same as test_loss.
+AUTHORS_TEST_LOSS: dict[float, tuple[float, ...]] = {
+    0.8: (4.596, 4.402, 4.125, 3.805, 3.387, 3.150),
+}
+
 # what must equal the preset for a run to be "the authors' setting" (vocabulary, positions,
 # precision, seed, length of the run and evaluation details may differ)
 _MODEL_FIELDS = ("n_layers", "d_model", "d_ff", "d_head", "n_heads", "embed_fan_in")

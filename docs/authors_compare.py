@@ -7,8 +7,9 @@ Each file is a JSON-lines log: ``docs/authors_pipeline.py --out F --log-every 10
 records (``step``, ``loss``) and epoch records (``epoch``, ``train_loss``, ``seen``, …);
 ``python -m core train --progress jsonl`` writes ``{"event": "step", "step", "loss"}`` every 20
 steps and ``{"event": "eval", "epoch", "train_loss", "seen_test_accuracy", …}`` each epoch. Prints
-a Markdown table of the loss at every 100th step (the mean of the logged steps within ±10) and of
-the epoch means, next to the authors' epoch means (docs/replication.md).
+a Markdown table of the loss at every 100th step (the mean of the logged steps within ±10) and,
+for epochs 1..6, the epoch's mean training loss and, where logged, the eval-mode test loss after
+it, next to the authors' "Train Loss" / "Test Loss" (core/reference.py; docs/replication.md).
 """
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.reference import AUTHORS_TRAIN_LOSS as AUTHORS  # noqa: E402  (mean training loss, epochs 1..6)
+from core.reference import AUTHORS_TEST_LOSS, AUTHORS_TRAIN_LOSS as AUTHORS  # noqa: E402  (epochs 1..6)
 
 
-def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
-    """``(loss by step, train_loss by epoch, seen by epoch)`` of one log."""
-    steps, epochs, seen = {}, {}, {}
+def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, float], dict[int, float]]:
+    """``(loss by step, train_loss by epoch, seen by epoch, test_loss by epoch)`` of one log
+    (``test_loss``: only docs/authors_pipeline.py logs written after 2026-12-06 have it)."""
+    steps, epochs, seen, test = {}, {}, {}, {}
     for line in path.read_text().splitlines():
         try:
             r = json.loads(line)
@@ -36,7 +38,9 @@ def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, floa
         if "epoch" in r and tl is not None and ("seen" in r or r.get("event") == "eval"):
             epochs[int(r["epoch"])] = float(tl)
             seen[int(r["epoch"])] = float(r.get("seen", r.get("seen_test_accuracy", float("nan"))))
-    return steps, epochs, seen
+            if r.get("test_loss") is not None:
+                test[int(r["epoch"])] = float(r["test_loss"])
+    return steps, epochs, seen, test
 
 
 def near(steps: dict[int, float], s: int, width: int = 10) -> str:
@@ -53,12 +57,16 @@ def main(paths: list[str]) -> None:
     for s in range(100, top + 1, 100):
         print(f"| {s} | " + " | ".join(near(runs[n][0], s) for n in names) + " |")
     print()
-    print("| epoch | authors γ 0.8 | " + " | ".join(names) + " |")
+    print("| epoch | authors γ 0.8 train / test loss | " + " | ".join(names) + " |")
     print("| --- | --- |" + " --- |" * len(names))
-    for e in (1, 2, 3):
-        cells = [f"{runs[n][1][e]:.2f} (seen {runs[n][2][e]:.2f})" if e in runs[n][1] else "" for n in names]
-        print(f"| {e} | {AUTHORS[0.8][e - 1]:.2f} | " + " | ".join(cells) + " |")
-
+    for e in range(1, len(AUTHORS[0.8]) + 1):
+        def cell(n: str) -> str:
+            _, ep, seen, test = runs[n]
+            if e not in ep:
+                return ""
+            return f"{ep[e]:.2f}" + (f" / {test[e]:.2f}" if e in test else "") + f" (seen {seen[e]:.2f})"
+        print(f"| {e} | {AUTHORS[0.8][e - 1]:.2f} / {AUTHORS_TEST_LOSS[0.8][e - 1]:.2f} | "
+              + " | ".join(cell(n) for n in names) + " |")
 
 if __name__ == "__main__":
     main(sys.argv[1:])

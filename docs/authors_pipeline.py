@@ -24,7 +24,7 @@ can be switched off one at a time):
 | evaluation | seen = mean accuracy of the 15 seen pairs on their test-key groups (all 5,625 each); (4,3) answers on its training-key group (all 50,625) | 512 per pair | |
 
 Output: one JSON line per evaluated epoch (``--out``), with ``epoch``, ``train_loss``, ``lr``,
-``seen`` (the mean above), ``held_out_train_keys`` ({deviation from x−10: share}),
+``seen`` (the mean above), ``seen_train_keys``, ``test_loss`` (their "Test Loss"), ``held_out_train_keys`` ({deviation from x−10: share}),
 ``x_minus_10`` / ``x_minus_6`` shares, and the settings. ``python docs/authors_pipeline.py --help``.
 
 Resumable: ``--checkpoint FILE`` writes a safetensors checkpoint every ``--checkpoint-every``
@@ -187,24 +187,51 @@ def lr_at(step: int, steps_per_epoch: int, sched: str, base: float = 1e-5, mult:
 # -- training -------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def predictions(model: nn.Module, seq: torch.Tensor, batch: int = 8192) -> torch.Tensor:
-    model.eval()  # evaluated in fp32 whatever the training precision
-    out = [model(seq[i:i + batch, :-1])[:, -1].argmax(-1) for i in range(0, len(seq), batch)]
+def last_logits(model: nn.Module, seq: torch.Tensor, batch: int = 8192) -> torch.Tensor:
+    """Logits at the last input position for ``seq`` ``[N, 10]`` (the target in the last column):
+    ``[N, vocab]`` fp32, in eval mode and fp32 whatever the training precision."""
+    model.eval()
+    out = [model(seq[i:i + batch, :-1])[:, -1].float() for i in range(0, len(seq), batch)]
     model.train()
     return torch.cat(out)
 
 
+def predictions(model: nn.Module, seq: torch.Tensor, batch: int = 8192) -> torch.Tensor:
+    return last_logits(model, seq, batch).argmax(-1)
+
+
+TRAIN_KEY_SAMPLE = 5_625  # sequences per seen pair's training-key group for ``seen_train_keys``
+
+
 def evaluate(model: nn.Module, groups: dict[str, torch.Tensor]) -> dict:
+    """One epoch's evaluation. ``seen``: mean accuracy of the 15 seen pairs on their test-key
+    groups; ``seen_train_keys``: the same on the first 5,625 sequences of their training-key groups
+    (their log lists every group's accuracy, the ``_xel`` lines); ``test_loss``: their "Test
+    Loss", the eval-mode cross-entropy (nats) at the last position over every group they do not
+    train on (the 16 test-key groups and the held-out pair's training-key group, 140,625
+    sequences), so it can be set against their log epoch by epoch; (4,3) answers as deviations."""
     seen = [f"{a}{b}" for a, b in PAIRS if (a, b) != HELD_OUT]
-    accs = {k: (predictions(model, groups[k + "_test"]) == groups[k + "_test"][:, -1]).float().mean().item()
-            for k in seen}
+    accs, loss_sum, count, held_logits = {}, 0.0, 0, {}
+    for k in [f"{a}{b}" for a, b in PAIRS]:
+        for split in ("test",) + (("train",) if k == "43" else ()):
+            seq = groups[f"{k}_{split}"]
+            logits = last_logits(model, seq)
+            loss_sum += F.cross_entropy(logits, seq[:, -1], reduction="sum").item()
+            count += len(seq)
+            if k in seen:
+                accs[k] = (logits.argmax(-1) == seq[:, -1]).float().mean().item()
+            else:
+                held_logits[split] = logits
+    train_keys = [(predictions(model, groups[k + "_train"][:TRAIN_KEY_SAMPLE])
+                   == groups[k + "_train"][:TRAIN_KEY_SAMPLE, -1]).float().mean().item() for k in seen]
     held = groups["43_train"]
-    dev = (predictions(model, held) - held[:, -1]).cpu().numpy()  # deviation from x − 10
+    dev = (held_logits["train"].argmax(-1) - held[:, -1]).cpu().numpy()  # deviation from x − 10
     vals, counts = np.unique(dev, return_counts=True)
     share = {int(v): round(float(c) / len(dev), 4) for v, c in zip(vals, counts)}
     held_test = groups["43_test"]
-    dev_test = (predictions(model, held_test) - held_test[:, -1]).cpu().numpy()
+    dev_test = (held_logits["test"].argmax(-1) - held_test[:, -1]).cpu().numpy()
     return {"seen": float(np.mean(list(accs.values()))), "seen_min": float(min(accs.values())),
+            "seen_train_keys": float(np.mean(train_keys)), "test_loss": round(loss_sum / count, 4),
             "x_minus_10": share.get(0, 0.0), "x_minus_6": share.get(4, 0.0),
             "x_minus_10_test_keys": float(np.mean(dev_test == 0)),
             "held_out_train_keys": dict(sorted(share.items(), key=lambda kv: -kv[1])[:8])}

@@ -116,6 +116,23 @@ def test_tiny_run_writes_one_record_per_epoch(ap, tmp_path):
     assert any("loss" in r for r in lines)
     assert all(0 <= r["seen"] <= 1 and math.isfinite(r["train_loss"]) for r in hist[1:])
     assert sum(hist[-1]["held_out_train_keys"].values()) <= 1.0 + 1e-9
+    assert all(math.isfinite(r["test_loss"]) and 0 <= r["seen_train_keys"] <= 1 for r in hist)
+
+
+def test_test_loss_is_their_test_loss(ap):
+    """``test_loss`` is their "Test Loss": the mean cross-entropy over the 16 test-key groups and
+    (4,3)'s training-key group. Checked against a direct computation on all of those sequences,
+    and at a small init (logits ≈ 0) against ln(vocab), the loss of a uniform guess."""
+    torch.manual_seed(0)
+    groups = {k: torch.from_numpy(v) for k, v in ap.make_data(1, 3200).items()}
+    model = ap.TheirGPT(201, 20, 16, 32, 1, 8, 2, 1.5)
+    rec = ap.evaluate(model, groups)
+    seqs = torch.cat([groups[f"{a}{b}_test"] for a, b in ap.PAIRS] + [groups["43_train"]])
+    with torch.no_grad():
+        direct = torch.nn.functional.cross_entropy(model(seqs[:, :-1])[:, -1], seqs[:, -1]).item()
+    assert rec["test_loss"] == pytest.approx(direct, abs=1e-4)
+    assert rec["test_loss"] == pytest.approx(math.log(201), abs=0.05)
+    assert 0 <= rec["seen_train_keys"] <= 1
 
 
 def test_bf16_run_follows_fp32(ap):
