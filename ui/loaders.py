@@ -16,8 +16,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.config import TaskConfig
-from core.runs import Run, RunError, check_run, list_runs, load_run
+from core.config import RunConfig, TaskConfig
+from core.runs import Run, RunError, check_run, list_runs, load_config, load_run
 from core.task import generate
 
 from .jobs import JobQueue
@@ -172,6 +172,20 @@ def stamp(path: str) -> float:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _load_run(path: str, stamp: float) -> Run:
     return load_run(path)
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _config(path: str, stamp_: float) -> RunConfig | None:
+    try:
+        return load_config(path)
+    except RunError:
+        return None
+
+
+def config_cached(path: str) -> RunConfig | None:
+    """A run folder's ``config.json`` (``core.runs.load_config``), None when it cannot be read;
+    keyed by the folder's ``stamp``, so a page can compare every saved run's setting each rerun."""
+    return _config(path, stamp(path))
 
 
 def load_run_cached(path: str) -> Run:

@@ -11,12 +11,12 @@ import streamlit as st
 
 from core.config import RunConfig, TaskConfig, pair_key, parse_pair
 from core.reference import authors_log_for
-from core.runs import Run, RunError, load_config
+from core.runs import Run, RunError
 from core.task import pair_target
 from core.verdict import verdict, verdict_line
 
 from . import charts, downloads, palette, state
-from .loaders import SOURCES, load_run_cached, run_note, saved_runs, source_label, warn_bad_runs
+from .loaders import SOURCES, config_cached, load_run_cached, run_note, saved_runs, source_label, warn_bad_runs
 
 def config_summary(cfg: RunConfig, preset: str | None = None) -> str:
     m, t = cfg.model, cfg.train
@@ -173,15 +173,14 @@ def _run_report(run: Run) -> None:
 
 def _same_setting(paths: list[str], chosen: RunConfig | None) -> str | None:
     """The first run folder of ``paths`` trained on exactly the setting ``chosen`` (device aside),
-    or None. Reads only each folder's config.json; one that cannot be read is skipped."""
+    or None. Reads only each folder's config.json (cached by modification time); one that cannot
+    be read is skipped."""
     if chosen is None:
         return None
     for p in paths:
-        try:
-            if not setting_difference(load_config(p), chosen):
-                return p
-        except RunError:
-            continue
+        cfg = config_cached(p)
+        if cfg is not None and not setting_difference(cfg, chosen):
+            return p
     return None
 
 
