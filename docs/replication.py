@@ -2,6 +2,7 @@
 
     python docs/replication.py                 # print the table (Markdown) for every run found
     python docs/replication.py --write         # also rewrite the table in docs/replication.md
+    python docs/replication.py --keys          # finished runs: seen pairs on training- vs test-split keys
 
 Reads the finished run folders ``pretrained/paper-replica*_L2_g<γ>_s<seed>/`` (any precision or vocabulary label) and, for runs still
 training, their checkpoint files ``<folder>.checkpoint.safetensors`` (the history stored in the
@@ -142,11 +143,43 @@ def table(root: Path) -> str:
     return "\n".join(lines) if lines else "(no replication run found)\n"
 
 
+def key_table(root: Path, n: int = 1000, seed: int = 123) -> str:
+    """Seen pairs' accuracy of each finished run on fresh sequences whose keys come from the
+    training split and from the test split (``n`` per pair each, balanced, generator ``seed``).
+    The test split holds the keys x with x mod 9 equal to the key's position: a run that is
+    right on fresh training-split keys and wrong on test-split keys has fitted which key values
+    occur at which position rather than the shift alone."""
+    import torch
+
+    from core.runs import load_run
+    from core.task import generate
+    from core.train import predict
+    lines = ["| run | seen pairs, training-split keys | seen pairs, test-split keys |", "| --- | --- | --- |"]
+    for (gamma, s, _), folder in sorted(replication_runs(root).items()):
+        if not (folder / "metrics.json").is_file():
+            continue
+        run = load_run(folder)
+        task = run.config.task
+        seen = [p for p in task.pairs if p not in task.held_out]
+        acc = {}
+        for split in ("train", "test"):
+            b = generate(task, n, split, torch.Generator().manual_seed(seed), pairs=seen, balanced=True)
+            with torch.no_grad():
+                acc[split] = (predict(run.model.eval(), b.tokens) == b.target).float().mean().item()
+        lines.append(f"| γ {gamma:g} seed {s} ({describe_variant(folder)}) | {acc['train']:.3f} | {acc['test']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", default=str(ROOT / "pretrained"))
     p.add_argument("--write", action="store_true", help="rewrite the tables in docs/replication.md")
+    p.add_argument("--keys", action="store_true", help="only: finished runs' seen-pair accuracy on"
+                   " training-split against test-split keys (fresh sequences)")
     args = p.parse_args(argv)
+    if args.keys:
+        print(key_table(Path(args.root)))
+        return 0
     text, losses = table(Path(args.root)), loss_table(Path(args.root))
     print(text + "\n" + losses)
     if args.write:

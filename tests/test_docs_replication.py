@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
@@ -97,3 +98,28 @@ def test_loss_table_puts_the_authors_losses_next_to_the_201_token_runs(tmp_path,
     assert head == "| epoch | γ 0.8 authors | γ 0.8 ours, seed 2 (bf16) |"
     assert rows[0] == "| 1 | 4.77 | 2.00 |" and rows[1] == "| 2 | 4.51 | 1.00 |"  # tiny: loss 2 / epoch
     assert rows[5] == "| 6 | 3.25 |  |" and len(rows) == 6
+
+
+def test_key_table_sets_training_split_keys_against_test_split_keys(tmp_path, make_run, monkeypatch):
+    """A model right exactly on the keys of the training split reads 1.000 / 0.000: the table's
+    columns are the splits it names (key x with x mod m ≠ its position, and = its position)."""
+    import core.task
+    from core.presets import get_preset
+    make_run(tmp_path, "paper-replica_L2_g0.8_s1")
+    (tmp_path / "paper-replica_L2_g0.5_s1.checkpoint.safetensors").write_bytes(b"")  # unfinished: left out
+    task, last = get_preset("tiny").task, {}
+    real_generate = core.task.generate
+
+    def spy(*a, **k):
+        last["batch"] = real_generate(*a, **k)
+        return last["batch"]
+
+    def oracle(model, tokens, batch_size=4096):
+        b = last["batch"]
+        assert torch.equal(tokens, b.tokens)
+        return torch.where(core.task.split_of(task, b.key, b.key_pos), b.target + 1, b.target)
+
+    monkeypatch.setattr(core.task, "generate", spy)
+    monkeypatch.setattr(sys.modules["core.train"], "predict", oracle)
+    rows = [line for line in replication.key_table(tmp_path, n=50).splitlines() if line.startswith("| γ")]
+    assert rows == ["| γ 0.8 seed 1 (110 tokens, fp32) | 1.000 | 0.000 |"], rows
