@@ -59,6 +59,13 @@ AUTHORS_TEST_LOSS: dict[float, tuple[float, ...]] = {
     0.8: (4.596, 4.402, 4.125, 3.805, 3.387, 3.150),
 }
 
+# γ -> epoch -> mean accuracy of the 15 seen pairs on their *training-key* groups (the "_xel"
+# lines of result_0.8/train_log.log, logged before epochs 3 and 6, i.e. after 3 and 6 epochs).
+# Their test-key mean at the same epochs is the "seen" of AUTHORS_LOG (0.018 -> 0.02, 0.045 -> 0.05).
+AUTHORS_SEEN_TRAIN_KEYS: dict[float, dict[int, float]] = {
+    0.8: {3: 0.0405, 6: 0.117},
+}
+
 # what must equal the preset for a run to be "the authors' setting" (vocabulary, positions,
 # precision, seed, length of the run and evaluation details may differ)
 _MODEL_FIELDS = ("n_layers", "d_model", "d_ff", "d_head", "n_heads", "embed_fan_in")

@@ -20,13 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.reference import AUTHORS_TEST_LOSS, AUTHORS_TRAIN_LOSS as AUTHORS  # noqa: E402  (epochs 1..6)
+from core.reference import (  # noqa: E402  (epochs 1..6)
+    AUTHORS_LOG, AUTHORS_SEEN_TRAIN_KEYS, AUTHORS_TEST_LOSS, AUTHORS_TRAIN_LOSS as AUTHORS)
 
 
-def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, float], dict[int, float]]:
-    """``(loss by step, train_loss by epoch, seen by epoch, test_loss by epoch)`` of one log
-    (``test_loss``: only docs/authors_pipeline.py logs written after 2026-12-06 have it)."""
-    steps, epochs, seen, test = {}, {}, {}, {}
+def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, float], dict[int, float], dict[int, float]]:
+    """``(loss by step, train_loss by epoch, seen by epoch, test_loss by epoch, seen_train_keys by
+    epoch)`` of one log (the last two: docs/authors_pipeline.py logs from 2026-12-06 on)."""
+    steps, epochs, seen, test, train_keys = {}, {}, {}, {}, {}
     for line in path.read_text().splitlines():
         try:
             r = json.loads(line)
@@ -40,7 +41,9 @@ def read(path: Path) -> tuple[dict[int, float], dict[int, float], dict[int, floa
             seen[int(r["epoch"])] = float(r.get("seen", r.get("seen_test_accuracy", float("nan"))))
             if r.get("test_loss") is not None:
                 test[int(r["epoch"])] = float(r["test_loss"])
-    return steps, epochs, seen, test
+            if r.get("seen_train_keys") is not None:
+                train_keys[int(r["epoch"])] = float(r["seen_train_keys"])
+    return steps, epochs, seen, test, train_keys
 
 
 def near(steps: dict[int, float], s: int, width: int = 10) -> str:
@@ -57,16 +60,21 @@ def main(paths: list[str]) -> None:
     for s in range(100, top + 1, 100):
         print(f"| {s} | " + " | ".join(near(runs[n][0], s) for n in names) + " |")
     print()
-    print("| epoch | authors γ 0.8 train / test loss | " + " | ".join(names) + " |")
+    print("| epoch | authors γ 0.8: train / test loss (seen: test keys / training keys) | "
+          + " | ".join(names) + " |")
     print("| --- | --- |" + " --- |" * len(names))
     for e in range(1, len(AUTHORS[0.8]) + 1):
         def cell(n: str) -> str:
-            _, ep, seen, test = runs[n]
+            _, ep, seen, test, keys = runs[n]
             if e not in ep:
                 return ""
-            return f"{ep[e]:.2f}" + (f" / {test[e]:.2f}" if e in test else "") + f" (seen {seen[e]:.2f})"
-        print(f"| {e} | {AUTHORS[0.8][e - 1]:.2f} / {AUTHORS_TEST_LOSS[0.8][e - 1]:.2f} | "
-              + " | ".join(cell(n) for n in names) + " |")
+            return (f"{ep[e]:.2f}" + (f" / {test[e]:.2f}" if e in test else "")
+                    + f" (seen {seen[e]:.3f}" + (f" / {keys[e]:.3f}" if e in keys else "") + ")")
+        ref_seen = {a.epoch: a.seen for a in AUTHORS_LOG[0.8]}
+        ref = f"{AUTHORS[0.8][e - 1]:.2f} / {AUTHORS_TEST_LOSS[0.8][e - 1]:.2f}"
+        if e in AUTHORS_SEEN_TRAIN_KEYS[0.8]:
+            ref += f" (seen {ref_seen[e]:.2f} / {AUTHORS_SEEN_TRAIN_KEYS[0.8][e]:.3f})"
+        print(f"| {e} | {ref} | " + " | ".join(cell(n) for n in names) + " |")
 
 if __name__ == "__main__":
     main(sys.argv[1:])

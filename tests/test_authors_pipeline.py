@@ -181,3 +181,21 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(ap, tmp_path):
     with pytest.raises(SystemExit, match="other settings"):
         ap.run(ap.parse(base + ["--gamma", "0.5", "--checkpoint", str(ck)]))
     assert ap.run(ap.parse(base + ["--checkpoint", str(ck)])) == []  # finished: nothing left to do
+
+
+def test_compare_table_sets_both_losses_next_to_the_authors(tmp_path, capsys):
+    """docs/authors_compare.py: an epoch record's train loss, test loss and both seen accuracies
+    appear in that epoch's row, next to the authors' numbers of the same epoch."""
+    spec = importlib.util.spec_from_file_location("authors_compare", ROOT / "docs" / "authors_compare.py")
+    cmp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cmp)
+    log = tmp_path / "run.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"step": 100, "epoch": 0.27, "loss": 4.9},
+        {"epoch": 3, "train_loss": 4.2244, "test_loss": 4.0001, "seen": 0.0243, "seen_train_keys": 0.0405},
+        {"event": "eval", "epoch": 4, "train_loss": 3.5, "seen_test_accuracy": 0.1}]) + "\n")
+    cmp.main([str(log)])
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert "4.22 / 4.00 (seen 0.024 / 0.041)" in rows["3"] and "4.12 / 4.12 (seen 0.02 / 0.041)" in rows["3"]
+    assert "3.50 (seen 0.100)" in rows["4"] and "3.86 / 3.81" in rows["4"]
+    assert rows["100"].endswith("| 4.90 |")
