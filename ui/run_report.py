@@ -189,9 +189,8 @@ def saved_run_picker(prefix: str, chosen: RunConfig | None = None) -> Run | None
 
     Until the visitor picks one, it opens a run of the setting ``chosen`` above it (the Train
     page's controls) when one is saved, and follows the controls as they change; else the first
-    run: the first committed run was a 3-layer
-    run under 2-layer controls, read as the result of those controls. A corrupt folder shows
-    ``st.error`` and is left untouched on disk.
+    run (the first committed run, a 3-layer run under 2-layer controls, was read as the result of
+    those controls). A corrupt folder shows ``st.error`` and is left untouched on disk.
     """
     runs = saved_runs()
     warn_bad_runs()  # folders that cannot be opened: one warning (several: listed in an expander)
