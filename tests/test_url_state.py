@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
 
@@ -65,6 +65,8 @@ def test_a_message_quotes_at_most_forty_characters():
 @settings(max_examples=300, deadline=None)
 @given(raw=hs.one_of(hs.text(max_size=80), hs.from_regex(r"[+-]?[0-9]{0,4}(\.[0-9]{0,4})?(e[+-]?[0-9]{1,3})?",
                                                           fullmatch=True)))
+@example(raw="0\x1f")  # str.strip() drops \x1c-\x1f, float() does not: was a ValueError
+@example(raw="\x1c3\x1d")
 def test_fuzz_parsers_stay_within_the_widget_bounds(raw):
     tokens = {"a_g0.5": "/p/a_g0.5", "grid/b": "/p/grid/b"}
     for parse, check in [

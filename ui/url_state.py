@@ -50,7 +50,7 @@ def parse_float(name: str, raw: str, lo: float, hi: float, step: float | None = 
         return None, p
     if not _FLOAT.fullmatch(raw.strip()):
         return None, f"`{name}` must be a number, got {echo(raw)}."
-    x = float(raw)
+    x = float(raw.strip())  # the checked text: str.strip drops \x1c-\x1f, which float() refuses
     if not math.isfinite(x) or not lo <= x <= hi:
         return None, f"`{name}` must be between {lo:g} and {hi:g}, got {echo(raw)}."
     if step:
@@ -65,7 +65,7 @@ def parse_int(name: str, raw: str, lo: int, hi: int):
         return None, p
     if not _INT.fullmatch(raw.strip()):
         return None, f"`{name}` must be a whole number, got {echo(raw)}."
-    x = int(raw)
+    x = int(raw.strip())
     if not lo <= x <= hi:
         return None, f"`{name}` must be between {lo:,} and {hi:,}, got {echo(raw)}."
     return x, None
