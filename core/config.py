@@ -111,7 +111,7 @@ def _operations(value: Any) -> tuple[tuple[int, int], ...]:
             if isinstance(a, str):
                 if not re.fullmatch(r"-?[0-9]{1,7}", a.strip()):
                     raise ValueError(f"task.operations: anchor {_describe(a)} is not a whole number")
-                a = int(a)
+                a = int(a.strip())
             items.append((a, shift))
         value = items
     return _tuples("task.operations", value, 2, "[anchor, shift] pairs (or an object like {\"1\": 5})")  # type: ignore[return-value]
