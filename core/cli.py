@@ -283,7 +283,8 @@ def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
     if args.resume is not None:
         if not args.resume.strip():
             raise CLIError("--resume needs the run folder whose checkpoint to continue, got an empty path")
-        given = [("--" + f.replace("_", "-")) for f in SHORTCUTS if getattr(args, f, None) is not None]
+        # --epochs is the one config flag --resume takes: it moves the stop, never the schedule
+        given = [("--" + f.replace("_", "-")) for f in SHORTCUTS if f != "epochs" and getattr(args, f, None) is not None]
         given += [flag for flag, v in (("--set", args.set), ("--held-out", args.held_out), ("--out", args.out))
                   if v]
         if args.preset_given:
@@ -296,7 +297,9 @@ def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
         if ckpt.is_dir():
             raise CLIError(f"{ckpt} is a folder, not a checkpoint file")
         if (out / "metrics.json").is_file() and not ckpt.exists():
-            raise CLIError(f"{out} is already finished: nothing to resume")
+            raise CLIError(f"{out} is already finished: nothing to resume" + (
+                " (a finished run keeps no optimizer state, so it cannot be extended; extend a run with"
+                " --resume RUN --epochs N before it finishes, from its checkpoint)" if args.epochs else ""))
         if (out / "metrics.json").is_file() and ckpt.is_file():
             # killed between saving the run and removing its checkpoint: the run is whole
             ckpt.unlink()
@@ -305,6 +308,8 @@ def _train_command(args: argparse.Namespace, stop: _StopRequest) -> int:
         if not ckpt.is_file():
             raise CLIError(f"nothing to resume: {ckpt} does not exist")
         cfg, model, state = load_checkpoint(ckpt)
+        if args.epochs is not None and args.epochs != cfg.train.epochs:
+            cfg = _extend(cfg, state, args.epochs)
         sys.stderr.write(f"resuming {out} at epoch {state.epoch} step {state.step} of {cfg.train.total_steps}"
                          " (config from the checkpoint)\n")
     else:
@@ -397,6 +402,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extend(cfg: RunConfig, state: Any, epochs: int) -> RunConfig:
+    """The checkpointed run's config with its stop moved to ``epochs``, the schedule kept.
+
+    The learning rate is a function of the epoch alone (``train.warmup_epochs`` and
+    ``train.decay_epochs`` are absolute, docs/science.md §3), and the data order of each epoch
+    is drawn from the generator state the checkpoint carries, so a run continued to a later
+    stop is step for step the run that was planned to that stop from the start. Used to carry
+    the faithful-width runs from epoch 25 to 30, the far end of the issue's 25–30 (the authors
+    logged to epoch 87).
+
+    Raises:
+        CLIError: ``epochs`` is below the epochs the checkpoint has already begun.
+    """
+    if epochs < state.epoch + 1:
+        raise CLIError(f"--epochs {epochs} with --resume: the checkpoint is in epoch {state.epoch + 1} of"
+                       f" {cfg.train.epochs}; a run can be continued to a later stop, not cut before where it is")
+    try:
+        return cfg.replace(**{"train.epochs": epochs})
+    except ValueError as e:
+        raise CLIError(f"--epochs {epochs}: {e}") from None
+
+
 class _PresetGiven(argparse.Action):
     """Stores --preset and notes that it was given (``--resume`` refuses config flags)."""
 
@@ -423,8 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
                         " and at each epoch end; removed once the run folder is saved")
     t.add_argument("--resume", metavar="RUN", help="continue the interrupted run into folder RUN from its"
                    " checkpoint (config and folder come from the checkpoint, so config flags and --out are"
-                   " refused); runtime flags (--threads, --half, --checkpoint-every, --quiet) are not stored:"
-                   " pass them again")
+                   " refused, except --epochs N, which moves the stop to epoch N on the same schedule); runtime flags"
+                   " (--threads, --half, --checkpoint-every, --quiet) are not stored: pass them again")
     t.add_argument("--json", action="store_true", help="print one JSON object (the README's contract)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--progress", choices=["jsonl"], help="jsonl: one JSON object per line on stdout (step and"

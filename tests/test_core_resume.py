@@ -237,3 +237,35 @@ def test_a_checkpoint_with_damaged_numbers_is_refused(tmp_path):
     save_file(good, str(ckpt), metadata={k: v for k, v in meta.items() if k != "config"})
     with pytest.raises(RunError, match="not a checkpoint written by"):
         load_checkpoint(ckpt)
+
+
+@pytest.mark.parametrize("kill_at", [3, 5, 7])   # in epoch 1, at its end, in epoch 2 of a run planned to 2
+def test_a_run_continued_to_a_later_stop_equals_one_planned_to_it(tmp_path, kill_at):
+    """``--resume RUN --epochs N`` moves the stop, not the schedule (warm-up and decay are absolute
+    epochs): a run planned to 2 epochs, interrupted and continued to 3, is the 3-epoch run."""
+    from core.cli import _extend
+    planned = tiny_cfg()                                       # 3 epochs, decay over 3
+    model = build_model(planned, torch.Generator().manual_seed(planned.train.seed))
+    reference = train(model, planned)
+    ckpt = tmp_path / "run.checkpoint.safetensors"
+    checkpoint_until_killed(planned.replace(**{"train.epochs": 2}), ckpt, kill_at)
+    cfg, model2, state = load_checkpoint(ckpt)
+    assert cfg.train.epochs == 2
+    extended = _extend(cfg, state, 3)
+    assert extended == planned
+    assert strip_seconds(train(model2, extended, resume=state)) == strip_seconds(reference)
+
+
+def test_extending_via_the_cli_and_its_refusals(tmp_path):
+    out = tmp_path / "r"
+    cfg = tiny_cfg()
+    checkpoint_until_killed(cfg.replace(**{"train.epochs": 2}), checkpoint_path(out), 7)
+    cut = cli("train", "--resume", str(out), "--epochs", "1", timeout=120)
+    assert cut.returncode == 2 and "not cut before" in cut.stderr and "Traceback" not in cut.stderr
+    r = cli("train", "--resume", str(out), "--epochs", "4", "--threads", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    run = load_run(out)
+    assert run.final["epoch"] == 4 and run.config.train.epochs == 4
+    assert run.config.train.decay_epochs == cfg.train.decay_epochs     # the schedule is untouched
+    again = cli("train", "--resume", str(out), "--epochs", "6", timeout=120)
+    assert again.returncode == 2 and "cannot be extended" in again.stderr
