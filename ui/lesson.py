@@ -329,7 +329,9 @@ def read_calibration(path: Path = CALIBRATION_FILE) -> list[dict[str, Any]]:
 
 def seed_spread(config: RunConfig, records: list[dict[str, Any]]) -> dict[int, str]:
     """``{seed: verdict}`` of the calibration records trained with exactly ``config`` but for
-    the seed (and device): the spread over seeds of the setting a shown run belongs to."""
+    the seed (and device): the spread over seeds of the setting a shown run belongs to. A
+    verdict the record marks as not clear (share < 0.9 or seen < 0.95, core/verdict.py) reads
+    ``"leaning <outcome>"``, so a leaning run is never counted as a clear one."""
     want = _comparable(config)
     want["model"]["gamma"] = config.model.gamma
     out = {}
@@ -342,7 +344,8 @@ def seed_spread(config: RunConfig, records: list[dict[str, Any]]) -> dict[int, s
         got = _comparable(cfg)
         got["model"]["gamma"] = cfg.model.gamma
         if got == want and isinstance(r.get("seed"), int) and isinstance(r.get("verdict"), str):
-            out[r["seed"]] = r["verdict"]
+            leaning = r.get("clear") is False and r["verdict"] != "not fitted"
+            out[r["seed"]] = f"leaning {r['verdict']}" if leaning else r["verdict"]
     return out
 
 
