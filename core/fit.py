@@ -47,8 +47,34 @@ def fit(cfg: RunConfig, *, model: AnchorTransformer | None = None, **train_kw: A
     metrics = {"history": history, "seconds": history[-1]["seconds"],
                "wall_seconds": round(time.perf_counter() - t0, 3),
                "cpu_seconds": round(time.process_time() - c0, 3),
-               "device": str(resolve_device(cfg.train.device)), "threads": torch.get_num_threads()}
+               "device": str(resolve_device(cfg.train.device)), "threads": torch.get_num_threads(),
+               "processor": processor()}
     return model, metrics
+
+
+def processor() -> str:
+    """The CPU (or GPU) that finished the run and the instruction set torch used on it, e.g.
+    ``"Intel(R) Xeon(R) Processor; torch CPU capability AVX512"``.
+
+    Recorded because bf16 training is not bit-reproducible across machines: the same checkpoint
+    resumed on another CPU follows another trajectory (docs/replication.md, "a bf16 run resumed on
+    another machine"). Never raises: an unreadable ``/proc/cpuinfo`` gives ``"unknown CPU"``.
+    """
+    name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip() or name
+                break
+    except OSError:
+        pass
+    try:
+        name += f"; torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    except (AttributeError, RuntimeError):
+        pass
+    if torch.cuda.is_available():
+        name += f"; GPU {torch.cuda.get_device_name()}"
+    return name[:200]
 
 
 def train_run(cfg: RunConfig, out: str | Path, *, overwrite: bool = False, half: bool = False,

@@ -269,7 +269,8 @@ def test_fit_is_the_one_training_path_and_train_run_saves_what_fit_made(tmp_path
                  "--out", str(tmp_path / "cli")]) == 0
     cfg = load_config(tmp_path / "cli")  # the CLI's own config (--epochs also scales the schedule)
     model, metrics = fit(cfg)
-    assert {"history", "seconds", "wall_seconds", "cpu_seconds", "device", "threads"} <= set(metrics)
+    assert {"history", "seconds", "wall_seconds", "cpu_seconds", "device", "threads", "processor"} <= set(metrics)
+    assert "torch CPU capability" in metrics["processor"]
     saved = train_run(cfg, tmp_path / "lib")
     w_cli, w_lib = load_file(tmp_path / "cli" / "weights.safetensors"), load_file(saved / "weights.safetensors")
     assert w_cli.keys() == w_lib.keys() and all(torch.equal(w_cli[k], w_lib[k]) for k in w_cli)
