@@ -104,6 +104,20 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, data, kill_at):
         torch.testing.assert_close(v, ref_weights[k], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("kill_at", [3, 7])
+def test_a_bf16_run_resumed_on_the_same_machine_equals_uninterrupted(tmp_path, kill_at):
+    """bf16 autocast resumes bit for bit on one machine; across machines it does not (another CPU
+    runs other bf16 kernels: docs/replication.md, "a bf16 run resumed on another machine")."""
+    cfg = tiny_cfg().replace(**{"train.precision": "bf16"})
+    model = build_model(cfg, torch.Generator().manual_seed(cfg.train.seed))
+    reference = train(model, cfg)
+    ckpt = tmp_path / "run.checkpoint.safetensors"
+    checkpoint_until_killed(cfg, ckpt, kill_at)
+    cfg2, model2, state = load_checkpoint(ckpt)
+    assert cfg2 == cfg
+    assert strip_seconds(train(model2, cfg2, resume=state)) == strip_seconds(reference)
+
+
 def test_resume_from_a_wrong_state_is_detected(tmp_path):
     """The comparison above can fail: resuming with the batch position off by one changes the run."""
     cfg = tiny_cfg()
