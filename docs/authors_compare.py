@@ -2,6 +2,7 @@
 re-implementation of their pipeline (docs/authors_pipeline.py) and our own trainer.
 
     python docs/authors_compare.py docs/authors_pipeline_logs/*.jsonl
+    python docs/authors_compare.py --gamma 0.5 LOG ...     # against their γ 0.5 log (default 0.8)
 
 Each file is a JSON-lines log: ``docs/authors_pipeline.py --out F --log-every 10`` writes step
 records (``step``, ``loss``) and epoch records (``epoch``, ``train_loss``, ``seen``, …);
@@ -51,7 +52,9 @@ def near(steps: dict[int, float], s: int, width: int = 10) -> str:
     return f"{sum(vals) / len(vals):.2f}" if vals else ""
 
 
-def main(paths: list[str]) -> None:
+def main(paths: list[str], gamma: float = 0.8) -> None:
+    if gamma not in AUTHORS:
+        raise SystemExit(f"error: the authors logged γ {sorted(AUTHORS)}, not {gamma:g}")
     runs = {Path(p).stem: read(Path(p)) for p in paths}
     names = list(runs)
     top = max((max(r[0]) for r in runs.values() if r[0]), default=0)
@@ -60,21 +63,26 @@ def main(paths: list[str]) -> None:
     for s in range(100, top + 1, 100):
         print(f"| {s} | " + " | ".join(near(runs[n][0], s) for n in names) + " |")
     print()
-    print("| epoch | authors γ 0.8: train / test loss (seen: test keys / training keys) | "
+    print(f"| epoch | authors γ {gamma:g}: train / test loss (seen: test keys / training keys) | "
           + " | ".join(names) + " |")
     print("| --- | --- |" + " --- |" * len(names))
-    for e in range(1, len(AUTHORS[0.8]) + 1):
+    for e in range(1, len(AUTHORS[gamma]) + 1):
         def cell(n: str) -> str:
             _, ep, seen, test, keys = runs[n]
             if e not in ep:
                 return ""
             return (f"{ep[e]:.2f}" + (f" / {test[e]:.2f}" if e in test else "")
                     + f" (seen {seen[e]:.3f}" + (f" / {keys[e]:.3f}" if e in keys else "") + ")")
-        ref_seen = {a.epoch: a.seen for a in AUTHORS_LOG[0.8]}
-        ref = f"{AUTHORS[0.8][e - 1]:.2f} / {AUTHORS_TEST_LOSS[0.8][e - 1]:.2f}"
-        if e in AUTHORS_SEEN_TRAIN_KEYS[0.8]:
-            ref += f" (seen {ref_seen[e]:.2f} / {AUTHORS_SEEN_TRAIN_KEYS[0.8][e]:.3f})"
+        ref_seen = {a.epoch: a.seen for a in AUTHORS_LOG[gamma]}
+        ref = f"{AUTHORS[gamma][e - 1]:.2f} / {AUTHORS_TEST_LOSS[gamma][e - 1]:.2f}"
+        if e in AUTHORS_SEEN_TRAIN_KEYS[gamma]:
+            ref += f" (seen {ref_seen[e]:.2f} / {AUTHORS_SEEN_TRAIN_KEYS[gamma][e]:.3f})"
         print(f"| {e} | {ref} | " + " | ".join(cell(n) for n in names) + " |")
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("logs", nargs="+", help="JSON-lines logs")
+    ap.add_argument("--gamma", type=float, default=0.8, help="which of the authors' logs to compare against")
+    a = ap.parse_args()
+    main(a.logs, a.gamma)

@@ -199,3 +199,6 @@ def test_compare_table_sets_both_losses_next_to_the_authors(tmp_path, capsys):
     assert "4.22 / 4.00 (seen 0.024 / 0.041)" in rows["3"] and "4.12 / 4.12 (seen 0.02 / 0.041)" in rows["3"]
     assert "3.50 (seen 0.100)" in rows["4"] and "3.86 / 3.81" in rows["4"]
     assert rows["100"].endswith("| 4.90 |")
+    cmp.main([str(log)], gamma=0.5)                 # their γ 0.5 log: fitted by epoch 3
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert "1.20 / 2.07 (seen 0.96 / 0.973)" in rows["3"] and "4.22 / 4.00" in rows["3"]
