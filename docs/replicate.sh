@@ -10,6 +10,8 @@
 # and at each epoch end; running the same command again resumes from it. When the 25 epochs are
 # done the run folder appears in pretrained/ (fp16 weights) and the checkpoint is removed.
 # THREADS (default 1) sets torch's CPU threads; DEVICE (default auto) the device.
+# EPOCHS=30 stops at epoch 30 instead of 25 on the same schedule (warm-up 10, cosine planned to
+# 200); given when resuming, it carries the checkpointed run on to that stop.
 # PRECISION=bf16 trains under bf16 autocast (validated against fp32 in docs/calibration.md,
 # "bf16 against fp32"; ~2x faster on a CPU with AVX-512 bf16, ~12x slower on one without) into
 # pretrained/paper-replica_bf16_L2_g<γ>_s<seed>.
@@ -24,11 +26,14 @@ case "$precision" in
   *) echo "PRECISION must be fp32, tf32 or bf16" >&2; exit 2 ;;
 esac
 common=(--threads "${THREADS:-1}" --checkpoint-every 5 --half --quiet)
+stop=()
+if [ -n "${EPOCHS:-}" ]; then stop=(--epochs "$EPOCHS"); fi
 if [ -d "$out" ]; then
   echo "$out is done"; exit 0
 elif [ -f "$out.checkpoint.safetensors" ]; then
-  exec python3 -m core train --resume "$out" "${common[@]}"
+  exec python3 -m core train --resume "$out" "${stop[@]}" "${common[@]}"
 else
   exec python3 -m core train --preset paper-replica --gamma "$gamma" --seed "$seed" --device "${DEVICE:-auto}" \
-    --set train.precision="$precision" --out "$out" "${common[@]}"
+    --set train.precision="$precision" --out "$out" "${stop[@]}" --set train.warmup_epochs=10 \
+    --set train.decay_epochs=200 "${common[@]}"
 fi

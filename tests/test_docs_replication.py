@@ -123,3 +123,26 @@ def test_key_table_sets_training_split_keys_against_test_split_keys(tmp_path, ma
     monkeypatch.setattr(sys.modules["core.train"], "predict", oracle)
     rows = [line for line in replication.key_table(tmp_path, n=50).splitlines() if line.startswith("| γ")]
     assert rows == ["| γ 0.8 seed 1 (110 tokens, fp32) | 1.000 | 0.000 |"], rows
+
+
+@pytest.mark.parametrize("env, stop", [({}, []), ({"EPOCHS": "30"}, ["--epochs", "30"])])
+def test_replicate_sh_starts_the_authors_schedule_and_epochs_moves_only_the_stop(tmp_path, env, stop):
+    """docs/replicate.sh, run with a stand-in python3 that prints its arguments: a fresh run gets
+    the preset, γ, seed, precision and the authors' schedule (warm-up 10, cosine to 200), and
+    EPOCHS adds --epochs and nothing else."""
+    import os
+    import subprocess
+    shim = tmp_path / "python3"
+    shim.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    shim.chmod(0o755)
+    r = subprocess.run(["bash", str(ROOT / "docs" / "replicate.sh"), "0.8", "97"], capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "PRECISION": "bf16", **env},
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    args = r.stdout.split("\n")
+    assert args[:9] == ["-m", "core", "train", "--preset", "paper-replica", "--gamma", "0.8", "--seed", "97"]
+    assert "train.warmup_epochs=10" in args and "train.decay_epochs=200" in args
+    assert args[args.index("--out") + 1] == "pretrained/paper-replica_bf16_L2_g0.8_s97"
+    assert ("--epochs" in args) == bool(stop)
+    if stop:
+        assert args[args.index("--epochs"):args.index("--epochs") + 2] == stop
