@@ -283,3 +283,22 @@ def test_extending_via_the_cli_and_its_refusals(tmp_path):
     assert run.config.train.decay_epochs == cfg.train.decay_epochs     # the schedule is untouched
     again = cli("train", "--resume", str(out), "--epochs", "6", timeout=120)
     assert again.returncode == 2 and "cannot be extended" in again.stderr
+
+
+def test_training_flushes_subnormals_and_restores_the_default():
+    """core.train.train reads and writes CPU subnormals as zero (18 s -> 2.5 s a step at the
+    paper's width, bench/denormals.py) and leaves PyTorch's default behind it."""
+    from core.train import denormals_flushed
+    tiny = torch.tensor([1e-30]) * torch.tensor([1e-10])      # 1e-40: subnormal in fp32
+    assert tiny.item() != 0.0
+    with denormals_flushed():
+        assert (torch.tensor([1e-30]) * torch.tensor([1e-10])).item() == 0.0
+    assert (torch.tensor([1e-30]) * torch.tensor([1e-10])).item() != 0.0
+    with denormals_flushed(False):
+        assert (torch.tensor([1e-30]) * torch.tensor([1e-10])).item() != 0.0
+    cfg = tiny_cfg().replace(**{"train.epochs": 1})
+    seen = []
+    train(build_model(cfg, torch.Generator().manual_seed(0)), cfg, snapshots=False,
+          on_eval=lambda m, r: seen.append((torch.tensor([1e-30]) * torch.tensor([1e-10])).item()))
+    assert seen[-1] == 0.0                                          # on while training
+    assert (torch.tensor([1e-30]) * torch.tensor([1e-10])).item() != 0.0   # off after
