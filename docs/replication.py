@@ -170,13 +170,41 @@ def key_table(root: Path, n: int = 1000, seed: int = 123) -> str:
     return "\n".join(lines)
 
 
+def pair_table(a: Path, b: Path) -> str:
+    """Two runs (finished or in progress) epoch by epoch: training loss, seen, (4,3) x−10 and the
+    top answers, for the epochs both have. Used to set a run beside its rerun or continuation
+    (the same seed resumed on another machine, docs/replication.md 2026-12-06)."""
+    ha, sa = history_of(a)
+    hb, sb = history_of(b)
+    ea, eb = {r["epoch"]: r for r in ha}, {r["epoch"]: r for r in hb}
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "| | | "
+        loss = "" if r.get("train_loss") is None else f"{r['train_loss']:.4f}"
+        return (f"| {loss} | {r['seen_test_accuracy']:.2f} / {r['held_out']['4,3']['inferential']:.2f} | "
+                f"{answers(r, 3)} ")
+    name = lambda f: f.relative_to(ROOT) if f.is_relative_to(ROOT) else f  # noqa: E731
+    lines = [f"A = `{name(a)}` ({sa}); B = `{name(b)}` ({sb})", "",
+             "| epoch | A: loss | A: seen / x−10 | A: top answers | B: loss | B: seen / x−10 | B: top answers |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in sorted((set(ea) | set(eb)) - {0}):
+        lines.append(f"| {e} " + cell(ea.get(e)) + cell(eb.get(e)) + "|")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", default=str(ROOT / "pretrained"))
     p.add_argument("--write", action="store_true", help="rewrite the tables in docs/replication.md")
     p.add_argument("--keys", action="store_true", help="only: finished runs' seen-pair accuracy on"
                    " training-split against test-split keys (fresh sequences)")
+    p.add_argument("--pair", nargs=2, metavar=("RUN_A", "RUN_B"), help="only: two runs (folders, finished"
+                   " or with a checkpoint beside them) side by side, epoch by epoch")
     args = p.parse_args(argv)
+    if args.pair:
+        print(pair_table(*(Path(x).resolve() for x in args.pair)))
+        return 0
     if args.keys:
         print(key_table(Path(args.root)))
         return 0

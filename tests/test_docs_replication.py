@@ -146,3 +146,14 @@ def test_replicate_sh_starts_the_authors_schedule_and_epochs_moves_only_the_stop
     assert ("--epochs" in args) == bool(stop)
     if stop:
         assert args[args.index("--epochs"):args.index("--epochs") + 2] == stop
+
+
+def test_pair_table_sets_two_runs_side_by_side_epoch_by_epoch(tmp_path, make_run):
+    a = make_run(tmp_path, "a", inferential=0.9, **{"train.epochs": 3})
+    b = make_run(tmp_path, "b", inferential=0.3, **{"train.epochs": 2})
+    text = replication.pair_table(a, b)
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "finished" in text.splitlines()[0]
+    assert "| 0.6667 | 0.99 / 0.90 | x−10 90 %" in rows["3"] and rows["3"].endswith("| | | |")  # b has no epoch 3
+    assert "| 1.0000 | 0.66 / 0.60 |" in rows["2"] and "| 1.0000 | 0.99 / 0.30 |" in rows["2"]
+    assert "0" not in rows                                                                # untrained row left out
