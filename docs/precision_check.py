@@ -88,7 +88,8 @@ def collect(run: Path, command: str, reference: Path | None = None) -> None:
 
     Without ``reference``: ``run`` must be finished, and its fp32 twin is the 110-token long run
     (``pretrained/paper-replica_v110_…``, read when the table is written). With ``reference``
-    (an fp32 run of the same config and seed, finished or a checkpoint in progress): both
+    (an fp32 run of the same config and seed, finished or a checkpoint in progress, or stopped
+    at an earlier epoch on the same schedule): both
     histories are stored in the record, so the table needs neither folder afterwards, and runs
     in progress are accepted (what they reached is what is compared)."""
     hist, status = history_of(run)
@@ -105,7 +106,9 @@ def collect(run: Path, command: str, reference: Path | None = None) -> None:
     if reference is not None:
         ref_hist, ref_status = history_of(reference)
         ref_cfg = config_of(reference)
-        if ref_cfg.replace(**{"train.precision": cfg.train.precision}) != cfg:
+        # a reference stopped earlier on the same schedule (``--epochs 6`` with warm-up and decay
+        # given) is the same run up to its stop: the learning rate depends on the epoch alone
+        if ref_cfg.replace(**{"train.precision": cfg.train.precision, "train.epochs": cfg.train.epochs}) != cfg:
             raise SystemExit(f"{reference} is not {run}'s configuration and seed in another precision")
         rec.update(reference_status=ref_status, reference_precision=ref_cfg.train.precision,
                    reference_history=[_compact(r) for r in ref_hist])

@@ -157,3 +157,19 @@ def test_pair_table_sets_two_runs_side_by_side_epoch_by_epoch(tmp_path, make_run
     assert "| 0.6667 | 0.99 / 0.90 | x−10 90 %" in rows["3"] and rows["3"].endswith("| | | |")  # b has no epoch 3
     assert "| 1.0000 | 0.66 / 0.60 |" in rows["2"] and "| 1.0000 | 0.99 / 0.30 |" in rows["2"]
     assert "0" not in rows                                                                # untrained row left out
+
+
+def test_precision_collect_accepts_a_reference_stopped_earlier_on_the_same_schedule(tmp_path, monkeypatch,
+                                                                                     make_run):
+    """The fp32 control of the faithful γ 0.8 run is that run stopped at epoch 6 (``--epochs 6`` with
+    the schedule given): the same run up to its stop, so it is accepted; another decay is not."""
+    bf16 = make_run(tmp_path, "b", **{"train.precision": "bf16", "train.epochs": 3, "train.decay_epochs": 30})
+    short = make_run(tmp_path, "s", **{"train.epochs": 2, "train.decay_epochs": 30})
+    other = make_run(tmp_path, "o", **{"train.epochs": 2, "train.decay_epochs": 20})
+    monkeypatch.setattr(precision_check, "RUNS", tmp_path / "precision_runs.jsonl")
+    monkeypatch.setattr(precision_check, "ROOT", tmp_path)
+    with pytest.raises(SystemExit):
+        precision_check.collect(bf16, "cmd", other)
+    precision_check.collect(bf16, "cmd", short)
+    rec = json.loads((tmp_path / "precision_runs.jsonl").read_text())
+    assert len(rec["reference_history"]) == 3 and len(rec["history"]) == 4
