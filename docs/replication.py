@@ -166,7 +166,8 @@ def key_table(root: Path, n: int = 1000, seed: int = 123) -> str:
             b = generate(task, n, split, torch.Generator().manual_seed(seed), pairs=seen, balanced=True)
             with torch.no_grad():
                 acc[split] = (predict(run.model.eval(), b.tokens) == b.target).float().mean().item()
-        lines.append(f"| γ {gamma:g} seed {s} ({describe_variant(folder)}) | {acc['train']:.3f} | {acc['test']:.3f} |")
+        lines.append(f"| γ {gamma:g} seed {s} ({describe_variant(folder)}; `{folder.name}`) | {acc['train']:.3f} |"
+                     f" {acc['test']:.3f} |")
     return "\n".join(lines)
 
 

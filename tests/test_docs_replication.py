@@ -122,7 +122,7 @@ def test_key_table_sets_training_split_keys_against_test_split_keys(tmp_path, ma
     monkeypatch.setattr(core.task, "generate", spy)
     monkeypatch.setattr(sys.modules["core.train"], "predict", oracle)
     rows = [line for line in replication.key_table(tmp_path, n=50).splitlines() if line.startswith("| γ")]
-    assert rows == ["| γ 0.8 seed 1 (110 tokens, fp32) | 1.000 | 0.000 |"], rows
+    assert rows == ["| γ 0.8 seed 1 (110 tokens, fp32; `paper-replica_L2_g0.8_s1`) | 1.000 | 0.000 |"], rows
 
 
 @pytest.mark.parametrize("env, stop", [({}, []), ({"EPOCHS": "30"}, ["--epochs", "30"])])
