@@ -39,12 +39,22 @@ RUNS: dict[str, str] = {
     "paper-replica_bf16_L2_g0.8_s2": "python -m core train --preset paper-replica --gamma 0.8 --seed 2"
                                      " --set train.precision=bf16 --half --checkpoint-every 5 --threads 2",
 }
-# runs whose rerun gives the same outcome but not the same bits (bf16, two threads, resumed)
-NOT_BITWISE = {"paper-replica_bf16_L2_g0.8_s1", "paper-replica_bf16_L2_g0.5_s2", "paper-replica_bf16_L2_g0.8_s2"}
+# a shell line (``{out}`` is the folder): γ 0.8 seed 2 carried from the committed run's epoch-13
+# checkpoint (commit bec781e) to epoch 30 on another machine, 2026-12-06 (docs/replication.md)
+RUNS["paper-replica_bf16_from13_L2_g0.8_s2"] = (
+    "git show bec781e:pretrained/paper-replica_bf16_L2_g0.8_s2.checkpoint.safetensors > {out}.checkpoint.safetensors"
+    " && python -m core train --resume {out} --epochs 30 --threads 1 --checkpoint-every 5 --half")
+
+# runs whose rerun gives the same outcome but not the same bits (bf16, two threads, resumed, or
+# resumed on another machine)
+NOT_BITWISE = {"paper-replica_bf16_L2_g0.8_s1", "paper-replica_bf16_L2_g0.5_s2", "paper-replica_bf16_L2_g0.8_s2",
+               "paper-replica_bf16_from13_L2_g0.8_s2"}
 
 
 
 def command(name: str) -> str:
+    if "{out}" in RUNS[name]:
+        return RUNS[name].format(out=f"pretrained/{name}")
     return f"{RUNS[name]} --out pretrained/{name}"
 
 
@@ -53,7 +63,10 @@ def train_missing() -> None:
         if (ROOT / "pretrained" / name / "metrics.json").exists():
             continue
         print(f"training {name}", flush=True)
-        subprocess.run(shlex.split(command(name)) + ["--quiet"], cwd=ROOT, check=True)
+        if "{out}" in RUNS[name]:
+            subprocess.run(["bash", "-c", command(name) + " --quiet"], cwd=ROOT, check=True)
+        else:
+            subprocess.run(shlex.split(command(name)) + ["--quiet"], cwd=ROOT, check=True)
 
 
 def table() -> str:
