@@ -337,3 +337,14 @@ def test_the_saved_run_box_opens_a_run_of_the_chosen_setting(app_env, make_run):
     at.slider(key="train_gamma").set_value(0.8).run()
     assert at.selectbox(key="train_run").value.endswith("b_same")
     assert not at.exception and not at.error
+
+
+def test_the_saved_run_box_opens_the_closest_run_when_none_has_the_chosen_setting(app_env, make_run):
+    """Newcomer: ?preset=paper-replica&gamma=0.8&seed=2&epochs=30 opened a 3-layer cpu-deep run
+    (the first committed one) because the committed paper-replica runs are bf16 and the controls
+    fp32. With no run of the exact setting, the box opens the one differing in the fewest fields."""
+    make_run(app_env.pretrained, "a_far", preset="cpu-demo", **{"model.n_layers": 3, "model.gamma": 0.9})
+    near = make_run(app_env.pretrained, "b_near", preset="cpu-demo", **{"train.precision": "bf16"})
+    at = open_train(app_env)                       # cpu-demo γ 0.5 seed 0 fp32: no exact run
+    assert at.selectbox(key="train_run").value == str(near)
+    assert not at.exception and not at.error

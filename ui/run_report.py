@@ -4,6 +4,8 @@ grid, held-out answer histogram and run-card export, and the picker that opens a
 A metrics file or run folder that cannot be shown is an ``st.error``; nothing here changes disk."""
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 import pandas as pd
@@ -171,17 +173,35 @@ def _run_report(run: Run) -> None:
     downloads.run_card_export(run, f"card_{run.name}")
 
 
-def _same_setting(paths: list[str], chosen: RunConfig | None) -> str | None:
-    """The first run folder of ``paths`` trained on exactly the setting ``chosen`` (device aside),
-    or None. Reads only each folder's config.json (cached by modification time); one that cannot
-    be read is skipped."""
+def _flat_setting(cfg: RunConfig) -> dict[str, object]:
+    d = cfg.to_dict()
+    d["train"].pop("device", None)
+    return {f"{sec}.{k}": json.dumps(v, sort_keys=True) for sec, fields in d.items() if isinstance(fields, dict)
+            for k, v in fields.items()}
+
+
+def _closest_setting(paths: list[str], chosen: RunConfig | None, current: str | None, most: int = 3) -> str | None:
+    """The run folder of ``paths`` trained on the setting ``chosen`` (device aside); if none is,
+    the one differing from it in the fewest config fields (at most ``most``; ``current`` wins a
+    tie, then the earlier folder), or None. Under paper-replica controls in fp32 it opens the bf16
+    run of that γ and seed, not the first committed run. Reads only each folder's config.json
+    (cached by modification time); one that cannot be read is skipped."""
     if chosen is None:
         return None
-    for p in paths:
+    want = _flat_setting(chosen)
+    best: tuple[int, int, str] | None = None
+    for i, p in enumerate(paths):
         cfg = config_cached(p)
-        if cfg is not None and not setting_difference(cfg, chosen):
+        if cfg is None:
+            continue
+        got = _flat_setting(cfg)
+        n = sum(got.get(k) != v for k, v in want.items()) + len(set(got) - set(want))
+        if n == 0:
             return p
-    return None
+        rank = (n, 0 if p == current else 1, i)
+        if n <= most and (best is None or rank < best):
+            best = rank
+    return paths[best[2]] if best else None
 
 
 def saved_run_picker(prefix: str, chosen: RunConfig | None = None) -> Run | None:
@@ -210,7 +230,7 @@ def saved_run_picker(prefix: str, chosen: RunConfig | None = None) -> Run | None
         st.session_state[key] = request
     current, auto = st.session_state.get(key), f"{prefix}_run_auto"
     if current not in paths or current == st.session_state.get(auto):  # not picked by the visitor
-        pick = _same_setting(paths, chosen) or (current if current in paths else paths[0])
+        pick = _closest_setting(paths, chosen, current) or (current if current in paths else paths[0])
         st.session_state[key] = st.session_state[auto] = pick
     path = st.selectbox("Open a saved run", paths, key=key, format_func=source_label, persist_state="session",
                         help="committed: " + SOURCES["committed"] + "; saved: " + SOURCES["saved"])
