@@ -317,6 +317,7 @@ def test_a_saved_run_of_another_setting_says_so():
     diff = setting_difference(deep, demo)
     assert any(d.startswith("3 layers (above: 2 layers)") for d in diff)
     assert setting_difference(demo.replace(**{"model.gamma": 0.8}), demo) == ["γ 0.8 (above: γ 0.5)"]
+    assert setting_difference(demo.replace(**{"train.precision": "bf16"}), demo) == ["bf16 (above: fp32)"]
 
 
 def test_the_saved_run_box_opens_a_run_of_the_chosen_setting(app_env, make_run):

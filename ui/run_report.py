@@ -255,7 +255,8 @@ def setting_difference(run_cfg: RunConfig, chosen: RunConfig) -> list[str]:
         return []
     out = []
     named = (("model", "gamma", "γ {}"), ("model", "n_layers", "{} layers"), ("model", "d_model", "d_model {}"),
-             ("train", "seed", "seed {}"), ("train", "epochs", "{} epochs"), ("train", "n_train", "{:,} sequences"))
+             ("train", "seed", "seed {}"), ("train", "epochs", "{} epochs"), ("train", "n_train", "{:,} sequences"),
+             ("train", "precision", "{}"))
     for sec, k, fmt in named:
         if a[sec].get(k) != b[sec].get(k):
             out.append(f"{fmt.format(a[sec].get(k))} (above: {fmt.format(b[sec].get(k))})")
