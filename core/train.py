@@ -277,8 +277,9 @@ def train(
         Cancelled: when ``should_stop`` returned True.
     """
     with denormals_flushed(flush_denormal):
-        return _train(model, cfg, on_progress, should_stop, on_eval, progress_every, snapshots, resume,
-                      on_checkpoint, checkpoint_every)
+        return _train(model, cfg, on_progress=on_progress, should_stop=should_stop, on_eval=on_eval,
+                      progress_every=progress_every, snapshots=snapshots, resume=resume,
+                      on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every)
 
 
 @contextlib.contextmanager
@@ -294,9 +295,9 @@ def denormals_flushed(on: bool = True):
             torch.set_flush_denormal(False)
 
 
-def _train(model, cfg, on_progress, should_stop, on_eval, progress_every, snapshots, resume, on_checkpoint,
+def _train(model, cfg, *, on_progress, should_stop, on_eval, progress_every, snapshots, resume, on_checkpoint,
            checkpoint_every) -> list[dict[str, Any]]:
-    """The body of ``train`` (same arguments, in its order)."""
+    """The body of ``train`` (its arguments, by name), run inside ``denormals_flushed``."""
     tc, task = cfg.train, cfg.task
     device = resolve_device(tc.device)
     model.to(device)

@@ -4,8 +4,6 @@ grid, held-out answer histogram and run-card export, and the picker that opens a
 A metrics file or run folder that cannot be shown is an ``st.error``; nothing here changes disk."""
 from __future__ import annotations
 
-import json
-
 from typing import Any
 
 import pandas as pd
@@ -173,11 +171,10 @@ def _run_report(run: Run) -> None:
     downloads.run_card_export(run, f"card_{run.name}")
 
 
-def _flat_setting(cfg: RunConfig) -> dict[str, object]:
-    d = cfg.to_dict()
-    d["train"].pop("device", None)
-    return {f"{sec}.{k}": json.dumps(v, sort_keys=True) for sec, fields in d.items() if isinstance(fields, dict)
-            for k, v in fields.items()}
+def _setting(cfg: RunConfig) -> dict[str, Any]:
+    """``{"section.field": value}`` of a config, device aside (it does not change the setting)."""
+    return {f"{sec}.{k}": v for sec, fields in cfg.to_dict().items() if isinstance(fields, dict)
+            for k, v in fields.items() if f"{sec}.{k}" != "train.device"}
 
 
 def _closest_setting(paths: list[str], chosen: RunConfig | None, current: str | None, most: int = 3) -> str | None:
@@ -188,14 +185,14 @@ def _closest_setting(paths: list[str], chosen: RunConfig | None, current: str | 
     (cached by modification time); one that cannot be read is skipped."""
     if chosen is None:
         return None
-    want = _flat_setting(chosen)
-    best: tuple[int, int, str] | None = None
+    want = _setting(chosen)
+    best: tuple[int, int, int] | None = None   # (fields differing, not the current run, order)
     for i, p in enumerate(paths):
         cfg = config_cached(p)
         if cfg is None:
             continue
-        got = _flat_setting(cfg)
-        n = sum(got.get(k) != v for k, v in want.items()) + len(set(got) - set(want))
+        got = _setting(cfg)
+        n = sum(got.get(k) != v for k, v in want.items())
         if n == 0:
             return p
         rank = (n, 0 if p == current else 1, i)
@@ -248,9 +245,7 @@ def setting_difference(run_cfg: RunConfig, chosen: RunConfig) -> list[str]:
     """How a saved run's setting differs from the one chosen in the controls, in words
     ("γ 0.5 → 0.8", "3 layers → 2"); empty when they are the same setting (device aside). The Train
     page says so under the run, which a newcomer read as the result of the controls above it."""
-    a, b = run_cfg.to_dict(), chosen.to_dict()
-    for d in (a, b):
-        d["train"].pop("device", None)
+    a, b = _setting(run_cfg), _setting(chosen)
     if a == b:
         return []
     out = []
@@ -258,6 +253,6 @@ def setting_difference(run_cfg: RunConfig, chosen: RunConfig) -> list[str]:
              ("train", "seed", "seed {}"), ("train", "epochs", "{} epochs"), ("train", "n_train", "{:,} sequences"),
              ("train", "precision", "{}"))
     for sec, k, fmt in named:
-        if a[sec].get(k) != b[sec].get(k):
-            out.append(f"{fmt.format(a[sec].get(k))} (above: {fmt.format(b[sec].get(k))})")
+        if a.get(f"{sec}.{k}") != b.get(f"{sec}.{k}"):
+            out.append(f"{fmt.format(a.get(f'{sec}.{k}'))} (above: {fmt.format(b.get(f'{sec}.{k}'))})")
     return out or ["other settings (task or training details)"]
