@@ -21,6 +21,7 @@ can be switched off one at a time):
 | | the gradual-warm-up package's master branch hands over to the cosine at its *initial* lr (1e-5) and its recursive cosine then stays there: lr 1e-5 for good after epoch 10 | | ``--sched drop`` |
 | loss | cross-entropy (ignore index 0) on the last position | same | |
 | precision | fp32 | fp32, or bf16 autocast where labelled | ``--precision bf16`` (ours, for CPUs with native bf16) |
+| CPU subnormals | (they trained on a GPU) | flushed to zero (``core.train.denormals_flushed``) | flushed here too; ``--keep-denormals`` keeps them |
 | evaluation | seen = mean accuracy of the 15 seen pairs on their test-key groups (all 5,625 each); (4,3) answers on its training-key group (all 50,625) | 512 per pair | |
 
 Output: one JSON line per evaluated epoch (``--out``), with ``epoch``, ``train_loss``, ``lr``,
@@ -320,6 +321,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.keep_denormals:
+        # CPU subnormals as zero, as core.train does (docs/calibration.md: a small-init fp32 run
+        # slowed 2 s -> 18 s a step on them; weights stayed bitwise equal with the flush)
+        torch.set_flush_denormal(True)
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.precision == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -437,6 +442,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--keep-denormals", action="store_true",
+                   help="keep CPU subnormal numbers (default: flushed to zero, as core.train; bench/denormals.py)")
     p.add_argument("--log-every", type=int, default=0, help="also write the loss every this many steps")
     p.add_argument("--deadline", type=float, default=0, help="stop starting epochs after this many seconds")
     p.add_argument("--out", help="JSON-lines file, one record per epoch (appended)")
