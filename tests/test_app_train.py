@@ -349,3 +349,14 @@ def test_the_saved_run_box_opens_the_closest_run_when_none_has_the_chosen_settin
     at = open_train(app_env)                       # cpu-demo γ 0.5 seed 0 fp32: no exact run
     assert at.selectbox(key="train_run").value == str(near)
     assert not at.exception and not at.error
+
+
+def test_the_trained_line_names_the_time_device_and_processor():
+    from ui.run_report import trained_line
+    assert trained_line({"seconds": 17000.0, "device": "cpu",
+                         "processor": "Intel(R) Xeon(R) Processor; torch CPU capability AVX512"}) == (
+        " · trained 4.7 h on cpu (Intel(R) Xeon(R) Processor; torch CPU capability AVX512)")
+    assert trained_line({"seconds": 90, "device": "cuda"}) == " · trained 90 s on cuda"
+    assert trained_line({"seconds": 600, "device": "cpu", "processor": ""}) == " · trained 10 min on cpu"
+    for bad in ({}, {"seconds": "x"}, {"seconds": float("nan")}, {"seconds": True}):
+        assert trained_line(bad) == ""

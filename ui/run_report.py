@@ -4,6 +4,7 @@ grid, held-out answer histogram and run-card export, and the picker that opens a
 A metrics file or run folder that cannot be shown is an ``st.error``; nothing here changes disk."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -144,12 +145,23 @@ def run_report(run: Run) -> None:
                  " the run cannot be shown. Nothing was changed on disk.")
 
 
+def trained_line(metrics: dict[str, Any]) -> str:
+    """`` · trained 4.7 h on cpu (Intel(R) Xeon(R) Processor; torch CPU capability AVX512)`` from a
+    run's metrics (``seconds``, ``device``, ``processor`` where recorded), or "" without ``seconds``.
+    The processor matters: bf16 runs are not bit-reproducible across machines (docs/replication.md)."""
+    secs = metrics.get("seconds")
+    if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not math.isfinite(secs):
+        return ""
+    took = f"{secs:.0f} s" if secs < 120 else f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
+    proc = metrics.get("processor")
+    proc = f" ({proc[:80]})" if isinstance(proc, str) and proc.strip() else ""
+    return f" · trained {took} on {str(metrics.get('device', '?'))[:32]}{proc}"
+
+
 def _run_report(run: Run) -> None:
     cfg, history = run.config, run.metrics["history"]
     last = history[-1]
-    secs = run.metrics.get("seconds")
-    st.caption(config_summary(cfg) + (f" · trained {secs:.0f} s on {run.metrics.get('device', '?')}"
-                                      if isinstance(secs, (int, float)) else ""))
+    st.caption(config_summary(cfg) + trained_line(run.metrics))
     verdict_cards(cfg.task, last)
     curves(history, cfg.task, downloads_as=run.name)
     authors_comparison(cfg, history)
