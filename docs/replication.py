@@ -3,6 +3,7 @@
     python docs/replication.py                 # print the table (Markdown) for every run found
     python docs/replication.py --write         # also rewrite the table in docs/replication.md
     python docs/replication.py --keys          # finished runs: seen pairs on training- vs test-split keys
+    python docs/replication.py --seeds         # one row per run: the spread over seeds at a glance
 
 Reads the finished run folders ``pretrained/paper-replica*_L2_g<γ>_s<seed>/`` (any precision or vocabulary label) and, for runs still
 training, their checkpoint files ``<folder>.checkpoint.safetensors`` (the history stored in the
@@ -171,6 +172,36 @@ def key_table(root: Path, n: int = 1000, seed: int = 123) -> str:
     return "\n".join(lines)
 
 
+def seed_table(root: Path, at: tuple[int, ...] = (3, 4, 5)) -> str:
+    """One row per replication run (finished or in progress), γ by γ: seen and the most common
+    (4,3) answers after epochs ``at``, and where the run stands (its last evaluated epoch, its
+    verdict there by ``core.verdict.verdict``). The spread over seeds in one glance; the
+    epoch-by-epoch tables are above it."""
+    from core.verdict import verdict
+    head = ("| γ | seed | run | " + " | ".join(f"epoch {e}: seen · (4,3) answers" for e in at)
+            + " | last epoch: seen · (4,3) answers | verdict there |")
+    lines = [head, "|" + " --- |" * (len(at) + 5)]
+    for (gamma, seed, _), folder in sorted(replication_runs(root).items()):
+        try:
+            hist, status = history_of(folder)
+        except (RunError, OSError, ValueError, KeyError) as e:
+            lines.append(f"| {gamma:g} | {seed} | `{folder.name}`: unreadable ({e}) |" + " |" * (len(at) + 2))
+            continue
+        by_epoch = {r["epoch"]: r for r in hist if r["epoch"] > 0}
+        if not by_epoch:
+            continue
+        cell = lambda r: "" if r is None else f"{r['seen_test_accuracy']:.2f} · {answers(r)}"  # noqa: E731
+        last = by_epoch[max(by_epoch)]
+        v = verdict(last["seen_test_accuracy"], last["held_out"]["4,3"])
+        word = v["outcome"] if v["outcome"] == "not fitted" else (
+            ("" if v["clear"] else "leaning ") + v["outcome"] + f" {100 * v['share']:.0f} %")
+        state = "finished" if status == "finished" else "checkpoint"
+        lines.append(f"| {gamma:g} | {seed} | `{folder.name}` ({describe_variant(folder)}, {state}) | "
+                     + " | ".join(cell(by_epoch.get(e)) for e in at)
+                     + f" | {last['epoch']}: {cell(last)} | {word} |")
+    return "\n".join(lines)
+
+
 def pair_table(a: Path, b: Path) -> str:
     """Two runs (finished or in progress) epoch by epoch: training loss, seen, (4,3) x−10 and the
     top answers, for the epochs both have. Used to set a run beside its rerun or continuation
@@ -200,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", action="store_true", help="rewrite the tables in docs/replication.md")
     p.add_argument("--keys", action="store_true", help="only: finished runs' seen-pair accuracy on"
                    " training-split against test-split keys (fresh sequences)")
+    p.add_argument("--seeds", action="store_true", help="only: one row per run (epochs 3-5 and the last)")
     p.add_argument("--pair", nargs=2, metavar=("RUN_A", "RUN_B"), help="only: two runs (folders, finished"
                    " or with a checkpoint beside them) side by side, epoch by epoch")
     args = p.parse_args(argv)
@@ -209,9 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.keys:
         print(key_table(Path(args.root)))
         return 0
-    text, losses = table(Path(args.root)), loss_table(Path(args.root))
-    print(text + "\n" + losses)
+    if args.seeds:
+        print(seed_table(Path(args.root)))
+        return 0
+    text, losses, seeds = table(Path(args.root)), loss_table(Path(args.root)), seed_table(Path(args.root))
+    print(seeds + "\n\n" + text + "\n" + losses)
     if args.write:
+        write_block(ROOT / "docs" / "replication.md", "seeds", seeds)
         write_block(ROOT / "docs" / "replication.md", "trajectory", text)
         write_block(ROOT / "docs" / "replication.md", "losses", losses)
     return 0

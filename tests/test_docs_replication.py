@@ -173,3 +173,16 @@ def test_precision_collect_accepts_a_reference_stopped_earlier_on_the_same_sched
     precision_check.collect(bf16, "cmd", short)
     rec = json.loads((tmp_path / "precision_runs.jsonl").read_text())
     assert len(rec["reference_history"]) == 3 and len(rec["history"]) == 4
+
+
+def test_seed_table_gives_one_row_per_run_with_its_last_epoch_and_verdict(tmp_path, make_run):
+    make_run(tmp_path, "paper-replica_bf16_L2_g0.5_s2", inferential=0.0, symmetric=0.98,
+             **{"model.d_vocab": 201, "train.precision": "bf16", "train.seed": 2})
+    make_run(tmp_path, "paper-replica_bf16_L2_g0.8_s1", inferential=0.6, symmetric=0.0,
+             **{"model.d_vocab": 201, "train.precision": "bf16", "train.seed": 1})
+    make_run(tmp_path, "unrelated_L2_g0.8_s1")
+    rows = [line for line in replication.seed_table(tmp_path, at=(1,)).splitlines() if line.startswith("| 0.")]
+    assert len(rows) == 2
+    assert rows[0].startswith("| 0.5 | 2 | `paper-replica_bf16_L2_g0.5_s2` (201 tokens, bf16, finished)")
+    assert rows[0].endswith("| symmetric 98 % |")
+    assert rows[1].endswith("| leaning inferential 60 % |")
