@@ -4,6 +4,7 @@
     python docs/replication.py --write         # also rewrite the table in docs/replication.md
     python docs/replication.py --keys          # finished runs: seen pairs on training- vs test-split keys
     python docs/replication.py --seeds         # one row per run: the spread over seeds at a glance
+    python docs/replication.py --stash RUN     # keep a stopped run's history (docs/replication_histories/)
 
 Reads the finished run folders ``pretrained/paper-replica*_L2_g<γ>_s<seed>/`` (any precision or vocabulary label) and, for runs still
 training, their checkpoint files ``<folder>.checkpoint.safetensors`` (the history stored in the
@@ -30,19 +31,50 @@ from core.runs import RunError, checkpoint_path, load_metrics  # noqa: E402
 AUTHORS = {g: {e.epoch: (e.seen, e.answers) for e in log} for g, log in AUTHORS_LOG.items()}
 
 
+STASH = ROOT / "docs" / "replication_histories"
+
+
+def stash_path(folder: Path) -> Path:
+    """Where ``--stash`` keeps the history of a run stopped early whose checkpoint is not kept."""
+    return STASH / f"{folder.name}.json"
+
+
 def history_of(folder: Path) -> tuple[list[dict], str]:
-    """``(history, status)`` of a finished run or of the checkpoint of one in progress."""
+    """``(history, status)`` of a finished run, of the checkpoint of one in progress, or of the
+    stashed history of one stopped early (``--stash``)."""
     if (folder / "metrics.json").is_file():
         return load_metrics(folder)["history"], "finished"
     ckpt = checkpoint_path(folder)
+    meta = None
     if ckpt.is_file():
         from safetensors import safe_open
         with safe_open(str(ckpt), framework="pt") as f:
             meta = f.metadata()
-        pos = json.loads(meta["position"])
-        return json.loads(meta["history"]), (f"in progress: {pos['epoch']} epochs and {pos['batch']} steps done,"
-                                             f" step {pos['step']}")
-    return [], "not started"
+        where = "in progress"
+    elif stash_path(folder).is_file():
+        meta = json.loads(stash_path(folder).read_text())
+        where = "stopped"
+    if meta is None:
+        return [], "not started"
+    pos = json.loads(meta["position"])
+    return json.loads(meta["history"]), (f"{where}: {pos['epoch']} epochs and {pos['batch']} steps done,"
+                                         f" step {pos['step']}")
+
+
+def stash(folder: Path) -> Path:
+    """Copy the config, position and history of ``folder``'s checkpoint (its safetensors metadata,
+    JSON strings) into ``docs/replication_histories/<folder name>.json``, so the tables keep a run
+    stopped early after its 32 MB checkpoint is deleted. Raises FileNotFoundError without one."""
+    from safetensors import safe_open
+    ckpt = checkpoint_path(folder)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"no checkpoint at {ckpt}")
+    with safe_open(str(ckpt), framework="pt") as f:
+        meta = f.metadata()
+    out = stash_path(folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({k: meta[k] for k in ("config", "position", "history")}, indent=1) + "\n")
+    return out
 
 
 def config_of(folder: Path):
@@ -53,6 +85,8 @@ def config_of(folder: Path):
     from core.runs import load_config
     if (folder / "config.json").is_file():
         return load_config(folder)
+    if not checkpoint_path(folder).is_file() and stash_path(folder).is_file():
+        return RunConfig.from_dict(json.loads(json.loads(stash_path(folder).read_text())["config"]))
     from safetensors import safe_open
     with safe_open(str(checkpoint_path(folder)), framework="pt") as f:
         return RunConfig.from_dict(json.loads(f.metadata()["config"]))
@@ -79,7 +113,10 @@ def replication_runs(root: Path) -> dict[tuple[float, int, str], Path]:
     """``(γ, seed, variant) -> folder`` of the ``paper-replica*_L2_g*_s*`` runs in ``root``, finished
     or in progress (a checkpoint file)."""
     found = {}
-    for p in sorted({re.sub(r"\.checkpoint\.safetensors$", "", str(q)) for q in root.glob("paper-replica*_L2_g*_s*")}):
+    names = {re.sub(r"\.checkpoint\.safetensors$", "", str(q)) for q in root.glob("paper-replica*_L2_g*_s*")}
+    if root.resolve() == (ROOT / "pretrained").resolve():  # stashed histories belong to pretrained/
+        names |= {str(root / q.stem) for q in STASH.glob("paper-replica*_L2_g*_s*.json")}
+    for p in sorted(names):
         m = re.search(r"paper-replica(?:_(\w+))?_L2_g([0-9.]+)_s(\d+)$", p)
         if m:
             found[(float(m.group(2)), int(m.group(3)), m.group(1) or "")] = Path(p)
@@ -195,7 +232,7 @@ def seed_table(root: Path, at: tuple[int, ...] = (3, 4, 5)) -> str:
         v = verdict(last["seen_test_accuracy"], last["held_out"]["4,3"])
         word = v["outcome"] if v["outcome"] == "not fitted" else (
             ("" if v["clear"] else "leaning ") + v["outcome"] + f" {100 * v['share']:.0f} %")
-        state = "finished" if status == "finished" else "checkpoint"
+        state = status.split(":")[0]  # finished / in progress / stopped
         lines.append(f"| {gamma:g} | {seed} | `{folder.name}` ({describe_variant(folder)}, {state}) | "
                      + " | ".join(cell(by_epoch.get(e)) for e in at)
                      + f" | {last['epoch']}: {cell(last)} | {word} |")
@@ -231,10 +268,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", action="store_true", help="rewrite the tables in docs/replication.md")
     p.add_argument("--keys", action="store_true", help="only: finished runs' seen-pair accuracy on"
                    " training-split against test-split keys (fresh sequences)")
+    p.add_argument("--stash", metavar="RUN", help="only: copy RUN's checkpoint history into"
+                   " docs/replication_histories/ (then the checkpoint may be deleted)")
     p.add_argument("--seeds", action="store_true", help="only: one row per run (epochs 3-5 and the last)")
     p.add_argument("--pair", nargs=2, metavar=("RUN_A", "RUN_B"), help="only: two runs (folders, finished"
                    " or with a checkpoint beside them) side by side, epoch by epoch")
     args = p.parse_args(argv)
+    if args.stash:
+        try:
+            print(f"wrote {stash(Path(args.stash))}")
+        except (FileNotFoundError, KeyError, OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.pair:
         print(pair_table(*(Path(x).resolve() for x in args.pair)))
         return 0

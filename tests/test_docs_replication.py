@@ -186,3 +186,28 @@ def test_seed_table_gives_one_row_per_run_with_its_last_epoch_and_verdict(tmp_pa
     assert rows[0].startswith("| 0.5 | 2 | `paper-replica_bf16_L2_g0.5_s2` (201 tokens, bf16, finished)")
     assert rows[0].endswith("| symmetric 98 % |")
     assert rows[1].endswith("| leaning inferential 60 % |")
+
+
+def test_a_stashed_history_keeps_a_stopped_run_in_the_tables(tmp_path, monkeypatch):
+    """--stash copies a checkpoint's config and history into a small JSON file; with the
+    checkpoint gone, the tables still read the run (as "stopped")."""
+    from core.presets import get_preset
+    from core.model import build_model
+    from core.runs import checkpoint_path, save_checkpoint
+    from core.train import TrainState
+    cfg = get_preset("tiny")
+    rec = {"epoch": 1, "train_loss": 2.0, "seen_test_accuracy": 0.97,
+           "held_out": {"4,3": {"inferential": 0.0, "symmetric": 0.6, "other": 0.4, "offsets": {"-6": 0.6, "-16": 0.4}}}}
+    model = build_model(cfg)
+    state = TrainState(epoch=1, batch=0, step=4, seconds=1.0, loss_sum=torch.zeros(()), epoch_rng=torch.Generator().get_state(),
+                       optimizer={"state": {}, "param_groups": []}, history=[rec])
+    root = tmp_path / "pretrained"
+    folder = root / "paper-replica_bf16_L2_g0.5_s5"
+    save_checkpoint(checkpoint_path(folder), cfg, model, state)
+    monkeypatch.setattr(replication, "ROOT", tmp_path)
+    monkeypatch.setattr(replication, "STASH", tmp_path / "docs" / "replication_histories")
+    assert replication.main(["--stash", str(folder)]) == 0
+    checkpoint_path(folder).unlink()
+    rows = [line for line in replication.seed_table(root, at=(1,)).splitlines() if line.startswith("| 0.5")]
+    assert len(rows) == 1 and "stopped" in rows[0] and rows[0].endswith("| leaning symmetric 60 % |")
+    assert replication.main(["--stash", str(folder)]) == 2  # no checkpoint any more: one line, no traceback
