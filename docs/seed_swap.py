@@ -91,7 +91,7 @@ def run(weights_seed: int, data_seed: int, *, base: Path, epochs: int, threads: 
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(results)
     ckpt.unlink(missing_ok=True)
-    print(f"w{weights_seed} d{data_seed}: {len(metrics['history'])} epochs in {time.time() - t0:.0f} s;"
+    print(f"w{weights_seed} d{data_seed}: to epoch {metrics['history'][-1]['epoch']} in {time.time() - t0:.0f} s;"
           f" appended to {results}", file=sys.stderr)
     return metrics["history"]
 
@@ -101,20 +101,23 @@ def top(offsets: dict[str, float], k: int = 2) -> str:
     return ", ".join(f"x{int(o):+d} {100 * v:.0f} %".replace("-", "−") for o, v in best)
 
 
-def table(results: Path, at: tuple[int, ...] = (3, 4, 5)) -> str:
-    """Markdown: one row per (weights seed, data seed), the (4,3) answers at epochs ``at``."""
+def table(results: Path, at: tuple[int, ...] = (1, 2, 3, 4, 5)) -> str:
+    """Markdown: one row per (weights seed, data seed): training loss, seen and the two most
+    common (4,3) answers after each epoch of ``at`` that some run reached."""
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []
     runs: dict[tuple, dict[int, dict]] = {}
     for r in rows:
         runs.setdefault((r["weights_seed"], r["data_seed"], r["base"]), {})[r["epoch"]] = r
-    head = ("| weights seed | data seed | " + " | ".join(f"(4,3) at epoch {e}" for e in at)
-            + " | seen (last) |\n|---|---|" + "---|" * len(at) + "---|\n")
-    body = ""
-    for (w, d, _), recs in sorted(runs.items()):
-        last = recs[max(recs)]
-        body += (f"| {w} | {d} | " + " | ".join(top(recs[e]["offsets"]) if e in recs else "" for e in at)
-                 + f" | {last['seen']:.2f} (epoch {last['epoch']}) |\n")
-    return head + body if body else "(no runs in " + str(results) + ")\n"
+    if not runs:
+        return f"(no runs in {results})\n"
+    at = tuple(e for e in at if any(e in recs for recs in runs.values()))
+    head = ("| weights seed | data seed | " + " | ".join(f"epoch {e}: loss · seen · (4,3) answers" for e in at)
+            + " |\n|---|---|" + "---|" * len(at) + "\n")
+
+    def cell(r: dict | None) -> str:
+        return "" if r is None else f"{r['train_loss']:.2f} · {r['seen']:.2f} · {top(r['offsets'])}"
+    return head + "".join(f"| {w} | {d} | " + " | ".join(cell(recs.get(e)) for e in at) + " |\n"
+                          for (w, d, _), recs in sorted(runs.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
