@@ -9,7 +9,7 @@ from one seed and the data and batch order from another, so the two draws can be
 
     python docs/seed_swap.py --weights-seed 2 --data-seed 1      # seed 2's weights, seed 1's data
     python docs/seed_swap.py --weights-seed 1 --data-seed 2
-    python docs/seed_swap.py --table                              # the results, as Markdown
+    python docs/seed_swap.py --table [--write]                    # the results (--write: into docs/replication.md)
 
 Each run: the config of a committed run (``--base``, default the γ 0.5 seed 2 run
 ``pretrained/paper-replica_bf16_L2_g0.5_s2``: d_model 400, their 201 tokens, split, schedule
@@ -131,9 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=str(ROOT / "runs" / "seed_swap"))
     p.add_argument("--results", default=str(RESULTS))
     p.add_argument("--table", action="store_true", help="print the results table and stop")
+    p.add_argument("--write", action="store_true", help="with --table: also rewrite it in docs/replication.md")
     a = p.parse_args(argv)
     if a.table:
-        print(table(Path(a.results)), end="")
+        text = table(Path(a.results))
+        print(text, end="")
+        if a.write:
+            sys.path.insert(0, str(ROOT / "docs"))
+            from autoblock import write_block
+            write_block(ROOT / "docs" / "replication.md", "seed_swap", text.rstrip("\n"))
         return 0
     if a.weights_seed is None or a.data_seed is None:
         p.error("give --weights-seed and --data-seed (or --table)")
