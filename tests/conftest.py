@@ -12,6 +12,22 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def load_doc_script(name: str):
+    """The module of ``docs/<name>.py`` (a script, not a package), registered as ``name``."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def doc_script():
+    """``doc_script("seed_swap")``: load a script of docs/ (``load_doc_script``)."""
+    return load_doc_script
+
+
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
     """Empty ``runs/`` and ``pretrained/`` folders under tmp_path (ANCHOR_RUNS_DIR,

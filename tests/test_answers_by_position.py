@@ -1,28 +1,14 @@
 """docs/answers_by_position.py: every (4,3) answer is counted once, under its key's position."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from core.fit import fit
 from core.model import build_model
 from core.presets import get_preset
 from core.runs import save_run
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _mod():
-    spec = importlib.util.spec_from_file_location("answers_by_position", ROOT / "docs" / "answers_by_position.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["answers_by_position"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_counts_cover_every_sequence_and_every_key_position(tmp_path, capsys):
-    abp = _mod()
+def test_counts_cover_every_sequence_and_every_key_position(tmp_path, capsys, doc_script):
+    abp = doc_script("answers_by_position")
     cfg = get_preset("tiny")
     counts = abp.by_position(build_model(cfg), cfg.task, n=700, seed=1)
     positions = range(cfg.task.seq_len - 2)  # the key sits before the two anchors

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def ap():
-    spec = importlib.util.spec_from_file_location("authors_pipeline", ROOT / "docs" / "authors_pipeline.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["authors_pipeline"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def ap(doc_script):
+    return doc_script("authors_pipeline")
 
 
 def _copy_ours_into_theirs(ours: AnchorTransformer, theirs) -> None:

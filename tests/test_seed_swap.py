@@ -3,10 +3,7 @@ seeds, exactly ``core.fit.fit`` of the base config; for different seeds, fit wit
 the first and the data and batch order of the second. Results are rewritten, not duplicated."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,16 +13,10 @@ from core.model import build_model
 from core.presets import get_preset
 from core.runs import save_run
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(scope="module")
-def ss():
-    spec = importlib.util.spec_from_file_location("seed_swap", ROOT / "docs" / "seed_swap.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["seed_swap"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture
+def ss(doc_script):
+    return doc_script("seed_swap")
 
 
 @pytest.fixture
