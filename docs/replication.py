@@ -102,11 +102,15 @@ def describe_variant(folder: Path) -> str:
     return f"{vocab}, {cfg.train.precision}"
 
 
-def answers(rec: dict, k: int = 2) -> str:
-    """The k most common (4,3) answers as offsets from the key, with their shares."""
-    offs = rec["held_out"]["4,3"]["offsets"]
-    top = sorted(offs.items(), key=lambda kv: -kv[1])[:k]
+def top_answers(offsets: dict[str, float], k: int = 2) -> str:
+    """``{"-16": 0.86, "-10": 0.14}`` -> ``"x−16 86 %, x−10 14 %"`` (the k largest shares)."""
+    top = sorted(offsets.items(), key=lambda kv: -kv[1])[:k]
     return ", ".join(f"x{int(o):+d} {100 * v:.0f} %".replace("-", "−") for o, v in top)
+
+
+def answers(rec: dict, k: int = 2) -> str:
+    """The k most common (4,3) answers of an evaluation record, as offsets from the key."""
+    return top_answers(rec["held_out"]["4,3"]["offsets"], k)
 
 
 def replication_runs(root: Path) -> dict[tuple[float, int, str], Path]:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))
 
 import torch  # noqa: E402
 
@@ -42,6 +43,7 @@ from core.config import RunConfig  # noqa: E402
 from core.fit import fit, processor  # noqa: E402
 from core.model import build_model  # noqa: E402
 from core.runs import RunError, load_checkpoint, load_config, save_checkpoint  # noqa: E402
+from replication import top_answers  # noqa: E402
 
 BASE = ROOT / "pretrained" / "paper-replica_bf16_L2_g0.5_s2"
 RESULTS = ROOT / "docs" / "seed_swap_runs.jsonl"
@@ -96,11 +98,6 @@ def run(weights_seed: int, data_seed: int, *, base: Path, epochs: int, threads: 
     return metrics["history"]
 
 
-def top(offsets: dict[str, float], k: int = 2) -> str:
-    best = sorted(offsets.items(), key=lambda kv: -kv[1])[:k]
-    return ", ".join(f"x{int(o):+d} {100 * v:.0f} %".replace("-", "−") for o, v in best)
-
-
 def table(results: Path, at: tuple[int, ...] = (1, 2, 3, 4, 5)) -> str:
     """Markdown: one row per (weights seed, data seed): training loss, seen and the two most
     common (4,3) answers after each epoch of ``at`` that some run reached."""
@@ -115,7 +112,7 @@ def table(results: Path, at: tuple[int, ...] = (1, 2, 3, 4, 5)) -> str:
             + " |\n|---|---|" + "---|" * len(at) + "\n")
 
     def cell(r: dict | None) -> str:
-        return "" if r is None else f"{r['train_loss']:.2f} · {r['seen']:.2f} · {top(r['offsets'])}"
+        return "" if r is None else f"{r['train_loss']:.2f} · {r['seen']:.2f} · {top_answers(r['offsets'])}"
     return head + "".join(f"| {w} | {d} | " + " | ".join(cell(recs.get(e)) for e in at) + " |\n"
                           for (w, d, _), recs in sorted(runs.items()))
 
@@ -137,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         text = table(Path(a.results))
         print(text, end="")
         if a.write:
-            sys.path.insert(0, str(ROOT / "docs"))
             from autoblock import write_block
             write_block(ROOT / "docs" / "replication.md", "seed_swap", text.rstrip("\n"))
         return 0
