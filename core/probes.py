@@ -19,6 +19,7 @@ representations), §5 (complexity: condensation, embedding structure) and append
 | ``embedding_spectrum``           | 12(a)        | eigenvalues of the embedding covariance            |
 | ``singular_values``              | 13           | singular values of every linear layer              |
 | ``route_strengths``              | 3(a,c)       | strength of the inferential and symmetric routes   |
+| ``answers_by_key_position``      | (ours)       | held-out answers split by the key's position       |
 | ``training_snapshot``            | 12(b), 3     | numbers and Fig. 3 attention stored per evaluation |
 | ``probe_summary``                | all          | the scalar summary of every view (docs/probes.md)  |
 
@@ -330,6 +331,89 @@ def mean_flow(model: AnchorTransformer, task: TaskConfig, pair: Pair | None = No
             for k, v in d.items():
                 tgt[k] += w * v
     return acc
+
+
+# ---------------------------------------------------------------------------------------
+# answers by key position (our probe; docs/replication.md, "answers by key position")
+# ---------------------------------------------------------------------------------------
+ANSWER_N = 4096
+ANSWER_NAMED_MIN = 0.02
+
+
+@torch.no_grad()
+def answers_by_key_position(model: AnchorTransformer, task: TaskConfig, pair: Pair | None = None,
+                            n: int = ANSWER_N, seed: int = 0, n_other: int = 2,
+                            batch_size: int = 4096) -> dict[str, Any]:
+    """The model's answers to ``pair`` (default: the first held-out pair), split by the key's position.
+
+    [INIT] reports one share per pair (Fig. 2); a run can follow different rules at different key
+    positions (docs/replication.md: a γ 0.8 run that copies x − 16 of (4,4) on most keys composes
+    x − 10 exactly when the key sits at the last position it can take). ``n`` random sequences of
+    ``pair`` (split ``"any"``: random keys, key positions and noise, generator ``seed``) are
+    answered by argmax at the last position, and each answer is read as its offset from the key.
+
+    Returns:
+        ``{"pair", "positions" [P] ints (key positions 0 … n_key_positions−1 that were drawn),
+        "n" [P] ints (sequences at each), "offsets" [K] ints (the named answers: the inferential
+        offset, the symmetric offset, then up to ``n_other`` other offsets with an overall share ≥
+        ``ANSWER_NAMED_MIN``, most common first), "counts" [P, K + 1] int array (the last column:
+        every other answer), "inferential", "symmetric" (the two offsets; equal for a pair whose
+        mappings coincide, then named once), "overall" [K + 1] floats (shares over all sequences),
+        "answer_of" {offset: [pairs]} (for each named offset, the other pairs whose training target is
+        that offset: x − 16 is the answer of (4,4) in the paper's task)}``.
+
+    Raises:
+        ValueError: ``n`` < 1, or ``pair`` not a pair of ``task`` (from ``generate``).
+    """
+    pair = default_pair(task) if pair is None else tuple(pair)
+    if pair not in task.pairs:
+        raise ValueError(f"pair {pair} is not a pair of this task; its pairs are {list(task.pairs)}")
+    b = generate(task, n, "any", torch.Generator().manual_seed(seed), pairs=[pair])
+    pred = torch.cat([model.forward_last(b.tokens[i:i + batch_size]).argmax(-1)
+                      for i in range(0, len(b.tokens), batch_size)])
+    off = (pred - b.key).numpy()
+    kp = b.key_pos.numpy()
+    inf = pair_target(task, 0, pair, "inferential")
+    sym = pair_target(task, 0, pair, "symmetric")
+    named = [inf] if inf == sym else [inf, sym]
+    values, counts = np.unique(off, return_counts=True)
+    rest = [(int(c), int(v)) for v, c in zip(values, counts) if int(v) not in named and c >= ANSWER_NAMED_MIN * n]
+    named += [v for _, v in sorted(rest, key=lambda t: (-t[0], t[1]))[:n_other]]
+    positions = sorted(int(p) for p in np.unique(kp))
+    table = np.zeros((len(positions), len(named) + 1), dtype=np.int64)
+    column = {v: i for i, v in enumerate(named)}
+    for r, p in enumerate(positions):
+        sel = off[kp == p]
+        for v in sel:
+            table[r, column.get(int(v), len(named))] += 1
+    answer_of = {o: [q for q in task.pairs if q != pair and q not in task.held_out
+                     and pair_target(task, 0, q, "designated") == o] for o in named}
+    return {"pair": pair, "positions": positions, "n": table.sum(axis=1).tolist(), "offsets": named,
+            "counts": table, "inferential": inf, "symmetric": sym, "answer_of": answer_of,
+            "overall": (table.sum(axis=0) / max(1, table.sum())).tolist()}
+
+
+def position_rules(d: dict[str, Any], min_share: float = 0.5) -> list[tuple[list[int], int | None, float]]:
+    """Consecutive key positions grouped by their most common answer, from ``answers_by_key_position``.
+
+    Returns:
+        ``[(positions, offset, share)]`` in position order: ``offset`` is the most common named
+        answer at those positions (None where no answer reaches ``min_share`` of the sequences, or
+        where the most common column is "every other answer"); ``share`` is its lowest share
+        among the grouped positions (0.0 for None groups).
+    """
+    out: list[tuple[list[int], int | None, float]] = []
+    names = list(d["offsets"]) + [None]
+    for p, row, total in zip(d["positions"], d["counts"], d["n"]):
+        j = int(np.argmax(row))
+        share = row[j] / total if total else 0.0
+        top = names[j] if share >= min_share else None
+        share = float(share) if top is not None else 0.0
+        if out and out[-1][1] == top and out[-1][0][-1] == p - 1:
+            out[-1] = (out[-1][0] + [p], top, min(out[-1][2], share))
+        else:
+            out.append(([p], top, share))
+    return out
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from _browser import open_page, require_browser, screenshot_dir, streamlit_serve
 from test_page_inside import _run
 
 LONG = 90_000  # ms: generous, the machine may be busy
-VIEWS = ["Attention & flow", "Fused vectors", "Same-output similarity", "Condensation", "Embeddings", "Spectra",
+VIEWS = ["Attention & flow", "Answers by position", "Fused vectors", "Same-output similarity", "Condensation", "Embeddings", "Spectra",
          "Over training"]
 
 

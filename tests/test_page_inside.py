@@ -108,6 +108,7 @@ def test_changing_the_key_and_typing_a_sequence(runs_env):
 
 
 @pytest.mark.parametrize("view, expect", [
+    ("Answers by position", "Over all key positions"),
     ("Fused vectors", "Symmetric-pair distance ratio"),
     ("Same-output similarity", "Boxed minus other cells"),
     ("Condensation", "groups (≥ 2 neurons)"),
@@ -333,3 +334,18 @@ def test_compare_sentence_calls_a_tiny_difference_too_close():
     assert "too little" in close and "as in the paper" not in close and "opposite" not in close
     assert "as in the paper" in compare_sentence({"a_g0.5_s1": 0.05, "a_g0.8_s1": 0.25}, "share", "larger γ")
     assert "opposite" in compare_sentence({"a_g0.5_s1": 0.25, "a_g0.8_s1": 0.05}, "share", "larger γ")
+
+
+def test_position_sentence_reads_one_rule_or_a_split():
+    from ui.probe_views import position_sentence
+
+    base = {"pair": (4, 3), "offsets": [-10, -6, -16], "inferential": -10, "symmetric": -6,
+            "answer_of": {-10: [], -6: [(3, 4)], -16: [(4, 4)]}, "positions": [0, 1, 2], "n": [10, 10, 10]}
+    one = position_sentence({**base, "counts": np.array([[10, 0, 0, 0], [9, 0, 1, 0], [10, 0, 0, 0]]),
+                             "overall": [29 / 30, 0, 1 / 30, 0]})
+    assert "same answer wins at every key position: x−10 (composes), on at least 90%" in one
+    split = position_sentence({**base, "counts": np.array([[0, 0, 10, 0], [0, 0, 10, 0], [10, 0, 0, 0]]),
+                               "overall": [1 / 3, 0, 2 / 3, 0]})
+    assert "x−16 (= (4,4)) **67%**" in split
+    assert "depends on where the key sits" in split and "x−16 (= (4,4)) at positions 0, 1" in split
+    assert "x−10 (composes) at position 2" in split

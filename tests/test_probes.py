@@ -376,3 +376,47 @@ def test_a_shown_sequence_never_repeats_its_key_in_the_noise():
     for s in clashes:
         seq = probes.default_sequence(TASK, noise_seed=s, distinct_key=True)
         assert (seq == 99).sum() == 1 and seq[probes.DEFAULT_KEY_POS] == 99
+
+
+# -- answers by key position ---------------------------------------------------------------------
+class PositionRuleModel:
+    """Answers by construction: x − 10 (composes (4,3)) when the key sits at the last position it
+    can take, x − 16 ((4,4)'s answer) elsewhere; the key is the token before the two anchors."""
+
+    def __init__(self, task, d_vocab):
+        self.task, self.d_vocab = task, d_vocab
+
+    def forward_last(self, tokens):
+        anchors = torch.tensor(sorted(self.task.anchors))
+        is_anchor = torch.isin(tokens, anchors)
+        key_pos = is_anchor.int().argmax(-1) - 1
+        key = tokens.gather(1, key_pos[:, None])[:, 0]
+        last = self.task.n_key_positions - 1
+        answer = torch.where(key_pos == last, key - 10, key - 16)
+        return torch.nn.functional.one_hot(answer, self.d_vocab).float()
+
+
+def test_answers_by_key_position_finds_a_rule_by_construction(cfg):
+    task = cfg.task
+    fake = PositionRuleModel(task, 256)
+    d = probes.answers_by_key_position(fake, task, n=2000, seed=3)
+    last = task.n_key_positions - 1
+    assert d["pair"] == (4, 3) and d["positions"] == list(range(task.n_key_positions))
+    assert sum(d["n"]) == 2000 and d["counts"].sum() == 2000
+    assert d["offsets"][:2] == [d["inferential"], d["symmetric"]] == [-10, -6]
+    assert d["offsets"][2] == -16 and d["answer_of"][-16] == [(4, 4)] and d["answer_of"][-6] == [(3, 4)]
+    col = {o: i for i, o in enumerate(d["offsets"])}
+    assert d["counts"][last, col[-10]] == d["n"][last]                       # composes at the last position
+    assert (d["counts"][:last, col[-16]] == np.asarray(d["n"][:last])).all()  # copies (4,4) elsewhere
+    assert d["counts"][:, col[-6]].sum() == 0 and d["counts"][:, -1].sum() == 0
+    assert np.isclose(sum(d["overall"]), 1.0)
+    assert probes.position_rules(d) == [(list(range(last)), -16, 1.0), ([last], -10, 1.0)]
+    with pytest.raises(ValueError, match="not a pair"):
+        probes.answers_by_key_position(fake, task, pair=(9, 9))
+
+
+def test_position_rules_mark_positions_without_a_majority():
+    d = {"positions": [0, 1, 2, 3], "offsets": [-10, -6], "n": [10, 10, 10, 10],
+         "counts": np.array([[9, 1, 0], [4, 3, 3], [2, 2, 6], [8, 2, 0]])}
+    # position 2's most common column is "any other answer": no named rule there
+    assert probes.position_rules(d) == [([0], -10, 0.9), ([1, 2], None, 0.0), ([3], -10, 0.8)]

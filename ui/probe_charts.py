@@ -462,3 +462,62 @@ def eigen_bars(values: list[float], title: str, large: bool = False,
         tooltip=["index", alt.Tooltip("eigenvalue:Q", format=".4g")]).properties(
         width=f["size"] * 0.9, height=f["size"] * 0.8)
     return chart_style.style(chart, large, dense=True), frame
+
+
+# -- view: answers by key position -------------------------------------------------------------
+def offset_label(offset: int) -> str:
+    """``-10`` → ``"x−10"`` (typographic minus), ``0`` → ``"x"``."""
+    return "x" if offset == 0 else f"x{offset:+d}".replace("-", "−")
+
+
+def answer_labels(d: dict[str, Any]) -> list[str]:
+    """One legend label per column of ``core.probes.answers_by_key_position``: the inferential
+    answer "(composes)", the symmetric one "(copies (b,a))", other named offsets as they are, and
+    "any other answer"; an other offset that is a seen pair's answer names it ("x−16 (= (4,4))")."""
+    a, b = d["pair"]
+    out = []
+    for o in d["offsets"]:
+        seen = d.get("answer_of", {}).get(o, [])
+        role = (" (composes)" if o == d["inferential"] else f" (copies ({b},{a}))" if o == d["symmetric"]
+                else " (= " + ", ".join(f"({p},{q})" for p, q in seen[:2]) + ")" if seen else "")
+        out.append(offset_label(o) + role)
+    return out + ["any other answer"]
+
+
+def answer_position_bars(d: dict[str, Any], large: bool = False) -> tuple[Any, pd.DataFrame]:
+    """One stacked bar per key position: the share of each answer to the held-out pair
+    (``core.probes.answers_by_key_position``). The composed answer is blue, the copy of the mirror
+    pair vermillion, other answers greys (darker = more common overall), the rest light grey;
+    shares ≥ 12 % are written in their segment."""
+    a, b = d["pair"]
+    labels = answer_labels(d)
+    named_other = [o for o in d["offsets"] if o not in (d["inferential"], d["symmetric"])]
+    other_greys = dict(zip(named_other, ["#4D4D4D", "#8C8C8C", "#A6A6A6"]))
+    colours = [INFERENTIAL if o == d["inferential"] else SYMMETRIC if o == d["symmetric"] else other_greys[o]
+               for o in d["offsets"]] + ["#D9D9D9"]
+    dark = {INFERENTIAL, SYMMETRIC, "#4D4D4D"}
+    rows = []
+    for p, counts, total in zip(d["positions"], d["counts"], d["n"]):
+        for j, (label, colour) in enumerate(zip(labels, colours)):
+            share = float(counts[j]) / total if total else 0.0
+            rows.append({"key position": f"key at {p}", "position": p, "answer": label, "order": j,
+                         "share": share, "sequences": int(counts[j]), "of": int(total),
+                         "text": f"{share:.0%}" if share >= 0.12 else "",
+                         "ink": "white" if colour in dark else "black"})
+    frame = pd.DataFrame(rows)
+    f = chart_style.fonts(large, dense=True)
+    y = alt.Y("key position:N", sort=[f"key at {p}" for p in d["positions"]], title="where the key sits")
+    base = alt.Chart(frame).transform_stack(stack="share", as_=["lo", "hi"], groupby=["key position"],
+                                            sort=[alt.SortField("order")])
+    bars = base.mark_bar().encode(
+        y=y, x=alt.X("lo:Q", scale=alt.Scale(domain=[0, 1]), title=f"share of ({a},{b}) answers",
+                     axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0])), x2="hi:Q",
+        color=alt.Color("answer:N", scale=alt.Scale(domain=labels, range=colours), sort=labels, title=None,
+                        legend=alt.Legend(orient="bottom", columns=2 if large else 3)),
+        tooltip=["key position", "answer", alt.Tooltip("share:Q", format=".1%"), "sequences", "of"])
+    text = base.transform_calculate(mid="(datum.lo + datum.hi) / 2").mark_text(fontSize=f["text"]).encode(
+        y=y, x="mid:Q", text="text:N",
+        color=alt.Color("ink:N", scale=None, legend=None))
+    chart = alt.layer(bars, text, title=f"Answers to ({a},{b}) by the key's position").properties(
+        width=f["size"], height=alt.Step(f["text"] * 2.4))
+    return chart_style.style(chart, large, dense=True), frame.drop(columns=["text", "ink", "order"])

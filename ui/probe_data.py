@@ -226,3 +226,9 @@ def spectra(path: str, stamp_: float) -> dict[str, np.ndarray]:
     run = _run(path)
     return probes.singular_values(run.model)
 
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def answers(path: str, stamp_: float, pair: Pair, seed: int) -> dict[str, Any]:
+    run = _run(path)
+    return probes.answers_by_key_position(run.model, run.config.task, pair, seed=seed)

@@ -1,4 +1,4 @@
-"""The eight views of the "Inside the model" page, one ``render_*`` function each.
+"""The nine views of the "Inside the model" page, one ``render_*`` function each.
 
 Each view draws its controls once (page-namespaced keys ``inside_*``), then one column per
 chosen run, so two runs are compared under the same, synchronised settings. Every chart
@@ -634,6 +634,74 @@ def render_training(paths: list[str], large: bool) -> None:
             run_report.authors_comparison(run.config, run.metrics["history"])
 
 
+# -- view: answers by key position -------------------------------------------------------------
+def _positions(ps: list[int]) -> str:
+    """[0, 1, 2, 5] → "positions 0–2 and 5"; [6] → "position 6"."""
+    runs: list[list[int]] = []
+    for p in ps:
+        if runs and runs[-1][-1] == p - 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    parts = [f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ("position " if len(ps) == 1 else "positions ") + text
+
+
+def position_sentence(d: dict[str, Any]) -> str:
+    """The answers view's reading, computed from ``core.probes.answers_by_key_position``: the
+    overall shares, then whether one rule holds at every key position or which answer wins where."""
+    labels = probe_charts.answer_labels(d)
+    overall = sorted(((s, l) for s, l in zip(d["overall"], labels) if s >= 0.01), reverse=True)
+    head = "Over all key positions: " + ", ".join(f"{l} **{s:.0%}**" for s, l in overall[:3]) + "."
+    rules = probes.position_rules(d)
+    name = dict(zip(d["offsets"], labels))
+    if len(rules) == 1 and rules[0][1] is not None:
+        least = "every sequence" if rules[0][2] >= 1 else f"at least {rules[0][2]:.0%} of the sequences"
+        return f"{head} The same answer wins at every key position: {name[rules[0][1]]}, on {least} at each."
+    winners: dict[Any, list[int]] = {}
+    for ps, offset, _ in rules:
+        winners.setdefault(offset, []).extend(ps)
+    parts = [f"{name[o]} at {_positions(ps)}" if o is not None else f"no answer above half at {_positions(ps)}"
+             for o, ps in winners.items()]
+    return (f"{head} **The answer depends on where the key sits**: " + "; ".join(parts) + ". The "
+            "paper's composition gives the same answer wherever the key sits.")
+
+
+def render_answers(paths: list[str], large: bool) -> None:
+    guidance("The held-out pair's answers, split by where the key sits before the two anchors. The paper reports "
+             "one share per pair; a model can follow one rule at some positions and another elsewhere, which a "
+             "single share hides. Blue is the composed answer (the **inferential** solution), vermillion the copy "
+             "of the mirror pair (the **symmetric** one), greys any other answer; an answer that is a seen pair's "
+             "own (x−16 is (4,4)'s) says so in the legend.")
+    runs = [(p, r) for p in paths if (r := _load(p)) is not None]
+    if not runs:
+        return
+    held = sorted({tuple(q) for _, r in runs for q in r.config.task.held_out})
+    if not held:
+        st.info("These runs hold no pair out, so there is no held-out answer to split.")
+        return
+    cols = st.columns([1, 1, 2])
+    names = [pair_key(q) for q in held]
+    pair = held[0]
+    if len(held) > 1:
+        pair = parse_pair(cols[0].selectbox("held-out pair", names, key="inside_answers_pair",
+                                            format_func=lambda k: f"({k})"))
+    seed = int(cols[len(held) > 1].number_input("sample seed", 0, 10_000, 0, key="inside_answers_seed",
+                               help=f"{probes.ANSWER_N} random sequences of the pair: random keys, key positions "
+                                    "and noise tokens"))
+    for col, (path, run) in zip(columns_for(paths), runs):
+        with col:
+            run_header(path, run)
+            if pair not in run.config.task.held_out:
+                st.info(f"({pair_key(pair)}) is not held out in this run.")
+                continue
+            d = probe_data.answers(path, probe_data.stamp(path), pair, seed)
+            chart, frame = probe_charts.answer_position_bars(d, large)
+            show(chart, frame, f"answers_by_position_{probe_data.run_label(path)}", f"inside_answers_{path}")
+            st.markdown(position_sentence(d))
+
+
 # -- view 8: replay training (ui/replay.py) -------------------------------------------------------
 def render_replay(paths: list[str], large: bool) -> None:
     from . import replay
@@ -648,7 +716,8 @@ class View:
     render: Callable[[list[str], bool], None]
 
 
-VIEWS = [View("Attention & flow", "flow", render_flow), View("Fused vectors", "fused", render_fused),
+VIEWS = [View("Attention & flow", "flow", render_flow), View("Answers by position", "answers", render_answers),
+         View("Fused vectors", "fused", render_fused),
          View("Same-output similarity", "similarity", render_similarity),
          View("Condensation", "condensation", render_condensation), View("Embeddings", "embeddings", render_embeddings),
          View("Spectra", "spectra", render_spectra), View("Over training", "training", render_training),
