@@ -511,9 +511,10 @@ def answer_position_bars(d: dict[str, Any], large: bool = False) -> tuple[Any, p
                                             sort=[alt.SortField("order")])
     bars = base.mark_bar().encode(
         y=y, x=alt.X("lo:Q", scale=alt.Scale(domain=[0, 1]), title=f"share of ({a},{b}) answers",
-                     axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0])), x2="hi:Q",
+                     axis=alt.Axis(format="%", values=[0, 0.5, 1.0] if large else [0, 0.25, 0.5, 0.75, 1.0])),
+        x2="hi:Q",
         color=alt.Color("answer:N", scale=alt.Scale(domain=labels, range=colours), sort=labels, title=None,
-                        legend=alt.Legend(orient="bottom", columns=2 if large else 3)),
+                        legend=alt.Legend(orient="bottom", columns=2)),  # 3 were cut on a phone
         tooltip=["key position", "answer", alt.Tooltip("share:Q", format=".1%"), "sequences", "of"])
     text = base.transform_calculate(mid="(datum.lo + datum.hi) / 2").mark_text(fontSize=f["text"]).encode(
         y=y, x="mid:Q", text="text:N",
