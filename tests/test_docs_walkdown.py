@@ -29,9 +29,19 @@ def test_table_has_a_row_per_run_found_with_its_peak_and_verdict(tmp_path, make_
     text = walkdown.table(pts, tmp_path)
     rows = [r for r in text.splitlines()[2:]]
     assert len(rows) == 2, text  # the two runs not on disk are left out
-    assert "| 64 | 0.5 | std | 0.72 | 1 |" in rows[0] and "inferential |" in rows[0]
+    assert "| 64 | 0.5 | std | 0.72 | 1 | fp32 |" in rows[0] and "inferential |" in rows[0]
     assert "0.95 (epoch 2)" in rows[0] and "x−10 95 %" in rows[0]
     assert "| 64 | 0.8 | scale | 0.932 | 1 |" in rows[1] and "symmetric |" in rows[1]
+
+
+def test_bf16_points_have_their_own_folders_and_command(tmp_path, make_run):
+    fp32, bf16 = walkdown.points((256,)), walkdown.points((256,), precision="bf16")
+    assert [p["gamma"] for p in fp32] == [p["gamma"] for p in bf16]
+    assert bf16[0]["name"] == "w256_bf16_std_p0.5_g0.54_s1" and fp32[0]["name"] == "w256_std_p0.5_g0.54_s1"
+    assert "train.precision=bf16" in walkdown.command(bf16[0]) and "train.precision=fp32" in walkdown.command(fp32[0])
+    make_run(tmp_path, bf16[1]["name"], inferential=0.2, symmetric=0.7, seen=0.97)
+    row = walkdown.table(fp32 + bf16, tmp_path).splitlines()[2]
+    assert row.startswith("| 256 | 0.5 | scale | 0.5 | 1 | bf16 |")
 
 
 def test_write_block_replaces_only_its_block(tmp_path):
