@@ -108,19 +108,20 @@ def test_impossible_task_disables_training(app_env):
     assert at.button(key="train_start").disabled
 
 
-def test_too_large_and_paper_jobs_are_refused(app_env):
+def test_too_large_and_paper_jobs_are_refused_before_the_click(app_env):
     at = open_train(app_env)
+    assert not at.button(key="train_start").disabled and not at.warning
     at.number_input(key="train_epochs").set_value(1000).run()
-    at.button(key="train_start").click().run()
     assert not at.exception
-    msg = "\n".join(e.value for e in at.error)
+    assert at.button(key="train_start").disabled  # said before the click, not after it
+    msg = "\n".join(w.value for w in at.warning)
     assert "FLOP" in msg and "python -m core train --preset cpu-demo" in msg and "--epochs 1000" in msg
     from ui.loaders import job_queue
     assert job_queue().counts() == (0, 0)
     if not torch.cuda.is_available():
         at.selectbox(key="train_preset").set_value("paper").run()
-        at.button(key="train_start").click().run()
-        assert any("no GPU" in e.value for e in at.error)
+        assert at.button(key="train_start").disabled
+        assert any("no GPU" in w.value for w in at.warning)
 
 
 def test_training_runs_in_the_background_and_opens_the_result(app_env):
@@ -290,8 +291,9 @@ def test_a_second_click_while_a_job_runs_is_refused_with_a_message(app_env, monk
 def test_a_refusal_from_a_reloaded_jobs_module_is_a_message(app_env, monkeypatch):
     """#16: after a file edit Streamlit reloads ui.jobs; the queue (made before) and the page
     (imported after) then hold different JobRefused classes, and the refusal was uncaught."""
-    from ui import jobs
+    from ui import job_panel, jobs
     monkeypatch.setattr(jobs, "JobRefused", type("JobRefused", (ValueError,), {}))
+    monkeypatch.setattr(job_panel, "size_refusal", lambda cfg, preset: None)  # a click that raced the redraw
     at = open_train(app_env)
     at.number_input(key="train_epochs").set_value(1000).run()
     at.button(key="train_start").click().run()
@@ -360,3 +362,13 @@ def test_the_trained_line_names_the_time_device_and_processor():
     assert trained_line({"seconds": 600, "device": "cpu", "processor": ""}) == " · trained 10 min on cpu"
     for bad in ({}, {"seconds": "x"}, {"seconds": float("nan")}, {"seconds": True}):
         assert trained_line(bad) == ""
+
+
+def test_an_other_verdict_names_its_most_common_answer():
+    from core.config import TaskConfig
+    from ui.run_report import verdict_text
+
+    held = {"inferential": 0.14, "symmetric": 0.0, "other": 0.86, "offsets": {"-16": 0.86, "-10": 0.14}}
+    assert verdict_text(TaskConfig(), "4,3", 1.0, held) == "answers (4,3) on 86% of keys: leaning other (mostly x−16, 86%)"
+    held = {"inferential": 0.95, "symmetric": 0.0, "other": 0.05, "offsets": {"-10": 0.95, "-16": 0.05}}
+    assert verdict_text(TaskConfig(), "4,3", 1.0, held) == "answers (4,3) like x−10 on 95% of keys: inferential"

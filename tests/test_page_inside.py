@@ -206,8 +206,10 @@ def test_reading_says_when_a_run_does_not_show_the_paper():
 def test_centring_toggle(runs_env):
     at = _app("Same-output similarity")
     assert "; centred: " in _text(at)
+    assert "With the vectors centred (the toggle above): γ 0.3 →" in _text(at)  # both modes compared
     at.toggle(key="inside_sim_centre").set_value(True).run()
     assert not at.exception and "; raw: " in _text(at) and "v, centred" in _text(at)
+    assert "With the vectors raw (the toggle above): γ 0.3 →" in _text(at)
 
 
 def test_tsne_projection_of_a_subset(runs_env):
@@ -349,3 +351,16 @@ def test_position_sentence_reads_one_rule_or_a_split():
     assert "x−16 (= (4,4)) **67%**" in split
     assert "depends on where the key sits" in split and "x−16 (= (4,4)) at positions 0, 1" in split
     assert "x−10 (composes) at position 2" in split
+
+
+def test_answer_greys_keep_an_answer_s_grey_across_panels():
+    from ui.probe_charts import ANSWER_GREYS, answer_greys, answer_position_bars
+
+    a = {"pair": (4, 3), "offsets": [-10, -6, -16], "inferential": -10, "symmetric": -6, "overall": [0.1, 0, 0.9, 0],
+         "answer_of": {}, "positions": [0], "n": [10], "counts": np.array([[1, 0, 9, 0]])}
+    b = {**a, "offsets": [-10, -6, -13, -7], "overall": [0.6, 0, 0.3, 0.1, 0], "counts": np.array([[6, 0, 3, 1, 0]])}
+    greys = answer_greys([a, b])
+    assert greys == {-16: ANSWER_GREYS[0], -13: ANSWER_GREYS[1], -7: ANSWER_GREYS[2]}
+    spec = answer_position_bars(b, greys=greys)[0].to_dict()
+    scale = next(l["encoding"]["color"]["scale"] for l in spec["layer"] if "scale" in l["encoding"]["color"])
+    assert dict(zip(scale["domain"], scale["range"]))["x−13"] == ANSWER_GREYS[1]

@@ -277,3 +277,5 @@ def test_a_reversed_grid_is_called_reversed_and_pointed_to_the_paper_setting():
     text = "\n".join(phase_data._phase_text(normal, cfg))
     assert "as in the paper" in text and "reverse" not in text and "reversal" not in text
     assert phase_data.lesson_sentence(normal, cfg).endswith("the paper's direction.")
+    unfitted = pd.concat([normal, normal.iloc[:1].assign(fitted=False)])  # every cell is counted
+    assert "composing in 2 (median γ 0.7); 1 is not fitted (hatched):" in phase_data.lesson_sentence(unfitted, cfg)

@@ -26,6 +26,11 @@ def _submit_job(prefix: str, cfg: RunConfig | None, preset: str) -> None:
         st.session_state[f"{prefix}_refused"] = str(e)
 
 
+def size_refusal(cfg: RunConfig | None, preset: str) -> str | None:
+    """Why this server's queue would refuse ``cfg`` by its size (``JobQueue.refusal``), else None."""
+    return job_queue().refusal(cfg, preset) if cfg is not None else None
+
+
 def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
     """Train button, admission errors, queue position, live progress and Cancel.
 
@@ -40,13 +45,18 @@ def job_panel(prefix: str, cfg: RunConfig | None, preset: str) -> None:
     if (job is None or not job.active) and mine:
         job = mine[-1]  # submitted by a click whose redraw was cut short
         st.session_state[key] = job.id
+    # A job too large for this server is said before the click, and its button is disabled (the
+    # queue still refuses it on submission: a click can race the redraw).
+    too_large = size_refusal(cfg, preset)
     c1, c2 = st.columns([1, 4])
     # Submitted in the click callback, before the rerun: the button is disabled in that rerun.
-    c1.button("Train", type="primary", key=f"{prefix}_start", disabled=cfg is None or bool(mine),
+    c1.button("Train", type="primary", key=f"{prefix}_start", disabled=cfg is None or bool(mine) or bool(too_large),
               on_click=_submit_job, args=(prefix, cfg, preset))
     refused = st.session_state.pop(f"{prefix}_refused", None)
     with c2:
         _queue_caption()
+    if too_large and not refused:
+        st.warning(too_large)
     if refused:
         st.error(refused)
         if job is None or not job.active:

@@ -365,7 +365,8 @@ def seeds_sentence(f: dict[str, Any], spread: dict[int, str]) -> str:
             + f"; the lesson shows {picked}, chosen to show the route clearly.")
 
 
-def spread_caption(config: RunConfig, records: list[dict[str, Any]] | None = None) -> str:
+def spread_caption(config: RunConfig, records: list[dict[str, Any]] | None = None,
+                   what: str = "exactly this setting") -> str:
     """What the calibration record says about the seed spread of the setting about to be trained
     (Train page): ``"Measured here: of 5 seeds of exactly this setting, 3 inferential, 2 symmetric."``
     Issue 10: live CPU training is a small-scale replication and is described as such."""
@@ -373,10 +374,10 @@ def spread_caption(config: RunConfig, records: list[dict[str, Any]] | None = Non
     regime = (f"A {config.model.d_model}-wide model trained for {config.train.total_steps:,} steps: a small-scale"
               " replication, not the paper's regime (docs/replication.md)." if config.model.d_model < 400 else "")
     if not spread:
-        return ("No seed of exactly this setting has been measured here, so the outcome of one run says little "
+        return (f"No seed of {what} has been measured here, so the outcome of one run says little "
                 "about the setting (docs/calibration.md). " + regime).strip()
     counts = Counter(spread.values())
     parts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return (f"Measured here: of {len(spread)} seeds of exactly this setting, {parts} (docs/calibration.md). "
+    return (f"Measured here: of {len(spread)} seeds of {what}, {parts} (docs/calibration.md). "
             + regime).strip()
 

@@ -323,8 +323,9 @@ def lesson_sentence(c: pd.DataFrame, cfg: RunConfig) -> str:
     if not len(sym) or not len(inf):
         return _phase_text(c, cfg)[1]
     ms, mi = sym.gamma.median(), inf.gamma.median()
+    rest = len(by["not fitted"])
     head = (f"Copying wins in {len(sym)} of {len(c)} cells (median γ {ms:g}), composing in {len(inf)} (median γ"
-            f" {mi:g})")
+            f" {mi:g})" + (f"; {rest} {'is' if rest == 1 else 'are'} not fitted (hatched)" if rest else ""))
     if ms < mi:
         return head + ": the paper's direction."
     return (head + f": **the reverse of** the paper. This {cfg.model.d_model}-wide, {cfg.train.epochs}-epoch grid is"

@@ -484,18 +484,36 @@ def answer_labels(d: dict[str, Any]) -> list[str]:
     return out + ["any other answer"]
 
 
-def answer_position_bars(d: dict[str, Any], large: bool = False) -> tuple[Any, pd.DataFrame]:
+ANSWER_GREYS = ["#3D3D3D", "#6E6E6E", "#999999", "#B3B3B3"]  # other named answers, most common first
+ANSWER_REST = "#DDDDDD"                                        # any other answer
+
+
+def answer_greys(ds: list[dict[str, Any]]) -> dict[int, str]:
+    """One grey per "other" named offset over every run shown (``answers_by_key_position`` results),
+    darker for the more common over all of them, so an answer keeps its grey across side-by-side
+    panels (x−16 in one and x−13 in the other no longer share the darkest)."""
+    total: dict[int, float] = {}
+    for d in ds:
+        for o, share in zip(d["offsets"], d["overall"]):
+            if o not in (d["inferential"], d["symmetric"]):
+                total[o] = total.get(o, 0.0) + share
+    order = sorted(total, key=lambda o: (-total[o], o))
+    return {o: ANSWER_GREYS[min(i, len(ANSWER_GREYS) - 1)] for i, o in enumerate(order)}
+
+
+def answer_position_bars(d: dict[str, Any], large: bool = False,
+                         greys: dict[int, str] | None = None) -> tuple[Any, pd.DataFrame]:
     """One stacked bar per key position: the share of each answer to the held-out pair
     (``core.probes.answers_by_key_position``). The composed answer is blue, the copy of the mirror
-    pair vermillion, other answers greys (darker = more common overall), the rest light grey;
-    shares ≥ 12 % are written in their segment."""
+    pair vermillion, other answers greys (``greys``: offset → colour, shared by the runs drawn side
+    by side; default ``answer_greys([d])``), the rest light grey; shares ≥ 12 % are written in
+    their segment."""
     a, b = d["pair"]
     labels = answer_labels(d)
-    named_other = [o for o in d["offsets"] if o not in (d["inferential"], d["symmetric"])]
-    other_greys = dict(zip(named_other, ["#4D4D4D", "#8C8C8C", "#A6A6A6"]))
-    colours = [INFERENTIAL if o == d["inferential"] else SYMMETRIC if o == d["symmetric"] else other_greys[o]
-               for o in d["offsets"]] + ["#D9D9D9"]
-    dark = {INFERENTIAL, SYMMETRIC, "#4D4D4D"}
+    greys = answer_greys([d]) if greys is None else greys
+    colours = [INFERENTIAL if o == d["inferential"] else SYMMETRIC if o == d["symmetric"]
+               else greys.get(o, ANSWER_GREYS[-1]) for o in d["offsets"]] + [ANSWER_REST]
+    dark = {INFERENTIAL, SYMMETRIC, *ANSWER_GREYS[:2]}
     rows = []
     for p, counts, total in zip(d["positions"], d["counts"], d["n"]):
         for j, (label, colour) in enumerate(zip(labels, colours)):

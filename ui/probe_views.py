@@ -384,6 +384,7 @@ def render_similarity(paths: list[str], large: bool) -> None:
                             "comparison first.")
     keys = tuple(range(lo, hi + 1))
     diffs: dict[str, float] = {}
+    diffs_alt: dict[str, float] = {}
     for path, run in each_run(paths):
         s = probe_data.stamp(path)
         try:
@@ -412,8 +413,11 @@ def render_similarity(paths: list[str], large: bool) -> None:
         st.markdown(f"Boxed minus other cells: **{_fmt(su['difference'])}** (boxed {_fmt(su['equal_mean'])}, "
                     f"others {_fmt(su['unequal_mean'])}; {other}: {_fmt(u_alt['difference'])}).")
         diffs[path] = sv["difference"]
+        diffs_alt[path] = v_alt["difference"]
     show_comparison(diffs, f"Same-output similarity (boxed − other, v, {'centred' if centre else 'raw'})",
                     "larger γ")
+    # the other mode too: raw cosines can be too close to tell while centred ones differ clearly
+    show_comparison(diffs_alt, f"With the vectors {'raw' if centre else 'centred'} (the toggle above)", "larger γ")
     st.caption("Each cell averages 8 contexts (noise items and key position shared by the two sequences of a cell, "
                "so only key and pair differ). Post-LayerNorm vectors share a large common part, so raw cosines can "
                "all be high; compare boxed cells with their neighbours, or centre the vectors.")
@@ -690,16 +694,22 @@ def render_answers(paths: list[str], large: bool) -> None:
     seed = int(cols[len(held) > 1].number_input("sample seed", 0, 10_000, 0, key="inside_answers_seed",
                                help=f"{probes.ANSWER_N} random sequences of the pair: random keys, key positions "
                                     "and noise tokens"))
+    ds = {path: probe_data.answers(path, probe_data.stamp(path), pair, seed)
+          for path, run in runs if pair in run.config.task.held_out}
+    greys = probe_charts.answer_greys(list(ds.values()))
     for col, (path, run) in zip(columns_for(paths), runs):
         with col:
             run_header(path, run)
-            if pair not in run.config.task.held_out:
+            if path not in ds:
                 st.info(f"({pair_key(pair)}) is not held out in this run.")
                 continue
-            d = probe_data.answers(path, probe_data.stamp(path), pair, seed)
-            chart, frame = probe_charts.answer_position_bars(d, large)
+            chart, frame = probe_charts.answer_position_bars(ds[path], large, greys)
             show(chart, frame, f"answers_by_position_{probe_data.run_label(path)}", f"inside_answers_{path}")
-            st.markdown(position_sentence(d))
+            st.markdown(position_sentence(ds[path]))
+    st.caption(f"Each panel answers {probes.ANSWER_N:,} fresh random ({pair_key(pair)}) sequences (random keys of "
+               "both splits, key positions and noise; the sample seed above), so its shares can differ by a point "
+               "or two from the run's last evaluation, on its own fixed sequences, that other pages show. Greys "
+               "mean the same answer in both panels.")
 
 
 # -- view 8: replay training (ui/replay.py) -------------------------------------------------------

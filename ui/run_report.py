@@ -111,18 +111,31 @@ def verdict_metrics(task: TaskConfig, key: str, seen: float, h: dict[str, float]
     return out
 
 
+def verdict_text(task: TaskConfig, pair: str, seen: float, held: dict[str, Any]) -> str:
+    """The verdict card's sentence for held-out ``pair`` ("4,3"): ``core.verdict.verdict_line``
+    with the answer named — the target's formula for an inferential or symmetric verdict, and for
+    "other" the most common other answer with its share ("other" alone hid x−16, (4,4)'s answer)."""
+    p = parse_pair(pair)
+    shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
+    v = verdict(seen, held)
+    line = verdict_line(pair, v, charts.formula(shifts[v["outcome"]]) if v["outcome"] in shifts else None)
+    if charts.answers_coincide(task, p) and v["outcome"] in shifts:
+        line += f" ({charts.held_out_answers(task, p)})"  # never "x−10 or x−10"
+    others = {o: x for o, x in held.get("offsets", {}).items() if int(o) not in shifts.values()}
+    if v["outcome"] == "other" and others:
+        top, share = max(others.items(), key=lambda kv: kv[1])
+        line += f" (mostly {charts.formula(int(top))}, {share:.0%})"
+    return line
+
+
 def verdict_cards(task: TaskConfig, record: dict[str, Any]) -> None:
     """One card per held-out pair: the verdict sentence and the answer shares, each with its split."""
     seen = record["seen_test_accuracy"]
     if not record.get("held_out"):
         st.info(f"Seen-pair test accuracy {seen:.0%}; this run holds no pair out, so there is no verdict.")
     for k, h in record.get("held_out", {}).items():
-        p = parse_pair(k)
-        shifts = {m: pair_target(task, 0, p, m) for m in ("inferential", "symmetric")}
         v = verdict(seen, h)
-        line = verdict_line(k, v, charts.formula(shifts[v["outcome"]]) if v["outcome"] in shifts else None)
-        if charts.answers_coincide(task, p) and v["outcome"] in shifts:
-            line += f" ({charts.held_out_answers(task, p)})"  # never "x−10 or x−10"
+        line = verdict_text(task, k, seen, h)
         colour = palette.outcome_colour(v["outcome"])
         with st.container(border=True):
             st.html(f"<div style='border-left: 8px solid {colour}; padding-left: 12px; font-size: "
