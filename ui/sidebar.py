@@ -76,7 +76,10 @@ LARGE_CSS = ("<style>[data-testid='stMarkdownContainer'] p, [data-testid='stMark
              " button p, [data-testid='stMarkdownContainer'] code, [data-testid='stCaptionContainer'] code, input,"
              " [data-baseweb='select'] div, [data-baseweb='tag'] span, [data-testid='stMultiSelectTagsContainer'] span, [data-testid='stCode'] code,"
              " [data-testid='stCode'] span, [data-testid='stSliderThumbValue'], [data-testid='stSliderTickBar'] div"
-             " {font-size: 1.25rem !important}</style>")
+             " {font-size: 1.25rem !important}"
+             # tab titles wrap onto a second line instead of scrolling: at 20 px Inside the model's
+             # nine tabs ran past 1280 px and four were hidden behind a small scroll arrow
+             " [data-testid='stTabs'] [role='tablist'] {flex-wrap: wrap !important; overflow-x: visible !important; row-gap: 0.25rem}</style>")
 PRESENTER_CSS = ("<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem !important;"
                  " padding-bottom: 1rem !important}"
                  " [data-testid='stMainBlockContainer'] h1 {font-size: 2.1rem !important; padding-top: 0.2rem}"
