@@ -395,9 +395,10 @@ def _run_range(runs: list[str], colours: list[str] | None, outcomes: list[str | 
 
 
 def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[str, str], large: bool = False,
-                        columns: int = 3, outcomes: list[str | None] | None = None) -> tuple[Any, pd.DataFrame]:
+                        columns: int = 3, outcomes: list[str | None] | None = None,
+                        y_title: str = "singular value") -> tuple[Any, pd.DataFrame]:
     """Small multiples: singular values of each linear layer, one line per run coloured by its
-    verdict (``outcomes``, as ``spectrum_lines``), log scale."""
+    verdict (``outcomes``, as ``spectrum_lines``), log scale with ticks at whole decades."""
     rows = []
     for run, svs in per_run.items():
         for name, sv in svs.items():
@@ -409,7 +410,7 @@ def singular_value_grid(per_run: dict[str, dict[str, np.ndarray]], labels: dict[
     order = list(dict.fromkeys(frame["weight"]))
     chart = alt.Chart(frame).mark_line(strokeWidth=2.5 if large else 1.8).encode(
         x=alt.X("index:Q", title="index"),
-        y=alt.Y("singular_value:Q", scale=alt.Scale(type="log"), title="singular value"),
+        y=alt.Y("singular_value:Q", scale=alt.Scale(type="log"), title=y_title, axis=_decades(frame["singular_value"])),
         color=alt.Color("run:N", scale=alt.Scale(domain=runs, range=_run_range(runs, None, outcomes)), title="run",
                         legend=alt.Legend(orient="bottom", direction="vertical")),
         strokeDash=alt.StrokeDash("run:N", legend=None),

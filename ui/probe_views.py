@@ -524,7 +524,8 @@ def render_spectra(paths: list[str], large: bool) -> None:
         st.markdown(f"{probe_data.choice_label(p)}: " + reading(_load(p), "eigen", share))
     show_comparison({p: shares[p] for p in paths if p in shares}, "Top-2 eigenvalue share", "larger γ")
     labels = {n: probes.weight_label(n) for r in svs.values() for n in r}
-    chart, frame = probe_charts.singular_value_grid(svs, labels, large, columns=2 if large else 3, outcomes=outcomes)
+    chart, frame = probe_charts.singular_value_grid(svs, labels, large, columns=2 if large else 3, outcomes=outcomes,
+                                                    y_title="singular value / largest" if norm else "singular value")
     show(chart, frame, "singular_values", "inside_spec_sv", stretch=False)
 
 
