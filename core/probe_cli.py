@@ -55,6 +55,14 @@ def _print_report(s: dict[str, Any]) -> None:
     pr = s["prediction"]
     print(f"  prediction {pr['top5'][0][0]} (p={pr['top5'][0][1]:.2f}); inferential {pr['inferential_target']} "
           f"p={pr['p_inferential']:.2f}, symmetric {pr['symmetric_target']} p={pr['p_symmetric']:.2f}")
+    a = s.get("answers_by_key_position")
+    if a:
+        def name(o: Any) -> str:
+            return "no answer above half" if o is None else f"x{o:+d}"
+        rules = "; ".join(f"{name(r['offset'])} at key positions {r['positions'][0]}–{r['positions'][-1]}"
+                          if len(r["positions"]) > 1 else f"{name(r['offset'])} at key position {r['positions'][0]}"
+                          for r in a["rules"])
+        print(f"answers to ({a['pair'][0]},{a['pair'][1]}) by the key's position: {rules}")
     print(f"fused X_ao(1): symmetric-pair centroid distance ratio {_f(s['fused_symmetric_ratio'])}")
     print(f"same-output similarity (equal − unequal targets): {_f(s['same_output_similarity'])}; "
           f"single-anchor: {_f(s['single_anchor_similarity'])}")

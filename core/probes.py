@@ -393,6 +393,16 @@ def answers_by_key_position(model: AnchorTransformer, task: TaskConfig, pair: Pa
             "overall": (table.sum(axis=0) / max(1, table.sum())).tolist()}
 
 
+def answers_summary(d: dict[str, Any]) -> dict[str, Any]:
+    """``answers_by_key_position`` as JSON: ``{"pair": [a, b], "offsets": [K] (named answers, then
+    null for every other answer), "overall": [K + 1] shares, "by_position": {position: [K + 1]
+    shares}, "rules": [{"positions", "offset", "min_share"}]}`` (``position_rules``)."""
+    shares = d["counts"] / np.maximum(1, np.asarray(d["n"]))[:, None]
+    return {"pair": list(d["pair"]), "offsets": list(d["offsets"]) + [None], "overall": list(d["overall"]),
+            "by_position": {str(p): [float(x) for x in row] for p, row in zip(d["positions"], shares)},
+            "rules": [{"positions": ps, "offset": o, "min_share": m} for ps, o, m in position_rules(d)]}
+
+
 def position_rules(d: dict[str, Any], min_share: float = 0.5) -> list[tuple[list[int], int | None, float]]:
     """Consecutive key positions grouped by their most common answer, from ``answers_by_key_position``.
 
@@ -936,6 +946,8 @@ def probe_summary(model: AnchorTransformer, task: TaskConfig, threshold: float =
                        "p_symmetric": sp["p_symmetric"]},
         "singular_top1_energy": {k: energy_share(v, 1) for k, v in sv.items()},
     }
+    if task.held_out:
+        out["answers_by_key_position"] = answers_summary(answers_by_key_position(model, task, seed=seed))
     if history is not None:
         out["n_snapshots"] = len(snapshots(history))
     return _nan_to_none(out)

@@ -306,6 +306,11 @@ def test_probe_summary_keys(model):
     for k in ("key_to_anchors_layer1", "anchors_to_last_final", "anchors_to_last_layer1", "key_to_last_final"):
         assert 0 <= s["flow"][k] <= 1
     assert s["flow"]["sequence"][3:6] == [99, 4, 3]
+    a = s["answers_by_key_position"]
+    assert a["pair"] == [4, 3] and a["offsets"][:2] == [-10, -6] and a["offsets"][-1] is None
+    assert set(a["by_position"]) == {str(p) for p in range(TASK.n_key_positions)}
+    assert all(abs(sum(row) - 1) < 1e-9 for row in a["by_position"].values())
+    assert sorted(p for r in a["rules"] for p in r["positions"]) == list(range(TASK.n_key_positions))
 
 
 def _evaluated(model, cfg) -> dict:
