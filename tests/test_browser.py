@@ -113,10 +113,11 @@ def test_train_cancel_finish_reopen(server, tmp_path):
         page.wait_for_timeout(1000)
         shot("7_large_fonts")
 
-        # the paper preset is refused here, with the command for a GPU machine
+        # the paper preset is refused here before any click: the button is disabled and the
+        # message gives the command for a GPU machine
         choose("Preset", "paper")
         expect(page.get_by_label("Epochs")).to_have_value("210")
-        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_role("button", name="Train", exact=True)).to_be_disabled()
         expect(page.get_by_text("python -m core train --preset paper").first).to_be_visible()
         shot("8_paper_refused")
 
