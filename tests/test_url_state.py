@@ -154,9 +154,9 @@ def test_train_refuses_a_bad_value_with_a_short_warning_and_the_default(app_env,
 def test_a_link_cannot_lift_the_epoch_bound_or_the_job_caps(app_env):
     at = open_page(app_env, "pages/2_Train.py", preset="cpu-demo", epochs="100000", depth="6")
     assert at.number_input(key="train_epochs").value == 100_000  # the widget's own maximum
-    at.button(key="train_start").click().run()
-    # the job's caps (FLOP, steps) still apply: the queue refuses it, a link changed nothing
-    assert any("step" in e.value.lower() or "flop" in e.value.lower() for e in at.error), [e.value for e in at.error]
+    # the job's caps (FLOP, steps) still apply: the button is disabled and says why, a link changed nothing
+    assert at.button(key="train_start").disabled
+    assert any("step" in w.value.lower() or "flop" in w.value.lower() for w in at.warning), [w.value for w in at.warning]
     at2 = open_page(app_env, "pages/2_Train.py", epochs="100001")
     assert at2.number_input(key="train_epochs").value == 30 and warnings(at2)
 
