@@ -47,6 +47,10 @@ RUNS: dict[str, str] = {
     # `PRECISION=bf16 THREADS=1 bash docs/replicate.sh 0.8 5` on one thread over two sessions
     "paper-replica_bf16_L2_g0.8_s5": "python -m core train --preset paper-replica --gamma 0.8 --seed 5"
                                      " --set train.precision=bf16 --half --checkpoint-every 5 --threads 1",
+    # γ 0.5 seed 5, its twin: copies x-6 from epoch 4 (docs/replication.md). Made by
+    # `PRECISION=bf16 THREADS=1 bash docs/replicate.sh 0.5 5` on one thread in one session
+    "paper-replica_bf16_L2_g0.5_s5": "python -m core train --preset paper-replica --gamma 0.5 --seed 5"
+                                     " --set train.precision=bf16 --half --checkpoint-every 5 --threads 1",
 }
 # a shell line (``{out}`` is the folder): γ 0.8 seed 2 carried from the committed run's epoch-13
 # checkpoint (commit bec781e) to epoch 30 on another machine, 2026-12-06 (docs/replication.md)
@@ -57,7 +61,8 @@ RUNS["paper-replica_bf16_from13_L2_g0.8_s2"] = (
 # runs whose rerun gives the same outcome but not the same bits (bf16, two threads, resumed, or
 # resumed on another machine)
 NOT_BITWISE = {"paper-replica_bf16_L2_g0.8_s1", "paper-replica_bf16_L2_g0.5_s2", "paper-replica_bf16_L2_g0.8_s2",
-               "paper-replica_bf16_from13_L2_g0.8_s2", "paper-replica_bf16_L2_g0.8_s6", "paper-replica_bf16_L2_g0.8_s5"}
+               "paper-replica_bf16_from13_L2_g0.8_s2", "paper-replica_bf16_L2_g0.8_s6", "paper-replica_bf16_L2_g0.8_s5",
+               "paper-replica_bf16_L2_g0.5_s5"}
 
 
 
