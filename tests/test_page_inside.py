@@ -364,3 +364,17 @@ def test_answer_greys_keep_an_answer_s_grey_across_panels():
     spec = answer_position_bars(b, greys=greys)[0].to_dict()
     scale = next(l["encoding"]["color"]["scale"] for l in spec["layer"] if "scale" in l["encoding"]["color"])
     assert dict(zip(scale["domain"], scale["range"]))["x−13"] == ANSWER_GREYS[1]
+
+
+def test_run_header_says_leaning_under_the_bar(tmp_path, monkeypatch, make_run):
+    import streamlit as st
+
+    pre = tmp_path / "pretrained"
+    lean = make_run(pre, "lean_g0.8", inferential=0.87, symmetric=0.0, **{"model.gamma": 0.8})
+    clear = make_run(pre, "clear_g0.5", inferential=0.0, symmetric=0.99, **{"model.gamma": 0.5})
+    monkeypatch.setenv("ANCHOR_PRETRAINED_DIR", str(pre))
+    monkeypatch.setenv("ANCHOR_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_data.clear()
+    at = _app(**{"inside_run_a": str(clear), "inside_run_b": str(lean), "inside_compare": True})
+    text = _text(at)
+    assert "(4,3) answered **leaning inferential**" in text and "(4,3) answered **symmetric**" in text

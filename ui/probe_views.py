@@ -72,7 +72,12 @@ def held_pair_of(paths: list[str]) -> tuple[int, int]:
 
 def run_header(path: str, run: Run) -> None:
     v = held_out_verdict(run)
-    extra = f" · ({v[0]}) answered **{v[1]}**" if v else ""
+    extra = ""
+    if v:  # a verdict under the bar (share < 0.9 or seen < 0.95) is "leaning", as on the Train page
+        last = run.metrics["history"][-1]
+        clear = verdict(last["seen_test_accuracy"], last["held_out"][v[0]])["clear"]
+        lean = "" if clear or v[1] == "not fitted" else "leaning "
+        extra = f" · ({v[0]}) answered **{lean}{v[1]}**"
     st.markdown(f"**{probe_data.choice_label(path)}**{extra}")
 
 
