@@ -46,6 +46,11 @@ def _load(path: str) -> Run | None:
         return None
 
 
+def loaded(paths: list[str]) -> list[tuple[str, Run]]:
+    """``(path, run)`` of each chosen run that loads (``_load`` shows the error of one that does not)."""
+    return [(p, r) for p in paths if (r := _load(p)) is not None]
+
+
 def held_out_verdict(run: Run) -> tuple[str, str] | None:
     """``(pair_key, outcome)`` of the first held-out pair from the run's last evaluation."""
     last = run.metrics["history"][-1]
@@ -237,7 +242,7 @@ def render_flow(paths: list[str], large: bool) -> None:
              "initialization) merges the two anchors into the last token in layer 1 and brings the key there in "
              "layer 2 (vermillion edges); the **inferential** one (small initialization) copies the key into both "
              "anchor positions in layer 1 and carries them to the last token in layer 2 (blue edges).")
-    runs = [(p, r) for p in paths if (r := _load(p)) is not None]
+    runs = loaded(paths)
     if not runs:
         return
     tokens = _sequence_controls(runs[0][1])
@@ -593,7 +598,7 @@ def render_training(paths: list[str], large: bool) -> None:
              "covariance, W_Q(1)'s condensation and the embedding order. Scrub the slider through training. "
              "The paper's Fig. 12b: with **small initialization** the eigenvalues grow one at a time — the model adds "
              "one direction of complexity after another — while the held-out pair is learned by composition.")
-    runs = [(p, r) for p in paths if (r := _load(p)) is not None]
+    runs = loaded(paths)
     epochs = sorted({e for _, r in runs for e, _ in probes.snapshots(r.metrics["history"])})
     if not epochs:
         for p, _ in runs:
@@ -684,7 +689,7 @@ def render_answers(paths: list[str], large: bool) -> None:
              "single share hides. Blue is the composed answer (the **inferential** solution), vermillion the copy "
              "of the mirror pair (the **symmetric** one), greys any other answer; an answer that is a seen pair's "
              "own (x−16 is (4,4)'s) says so in the legend.")
-    runs = [(p, r) for p in paths if (r := _load(p)) is not None]
+    runs = loaded(paths)
     if not runs:
         return
     held = sorted({tuple(q) for _, r in runs for q in r.config.task.held_out})
