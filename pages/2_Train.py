@@ -33,6 +33,6 @@ if run is not None:
     if differs:
         st.caption("This saved run is not the setting chosen above: " + "; ".join(differs) +
                    ". **Train** trains the setting above; this box opens any saved run.")
-    if differs:  # the caption above counts the chosen setting's seeds; this one the saved run's
+        # the caption at the top counts the chosen setting's seeds; this one the saved run's
         st.caption(lesson.spread_caption(run.config, what="this saved run's setting (all but the seed)"))
     run_report.run_report(run)
